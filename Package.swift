@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// lorad: one shared base model, many LoRA tenants. Module graph and threading: docs/architecture.md.
+import PackageDescription
+
+let package = Package(
+    name: "lorad",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lorad", targets: ["lorad"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config. Only the libuv wrapper imports CLibUV and only
+        // Kernels imports COpenBLAS, both as `internal import`.
+        .systemLibrary(name: "CLibUV", path: "Sources/CLibUV", pkgConfig: "libuv",
+                       providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Element types, quantized block formats and the math on them.
+        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        // Memory-mapped files, GGUF reader and writer.
+        .target(name: "ModelFormats", dependencies: ["Kernels"]),
+        // Byte-level BPE, streaming detokenizer, chat templates.
+        .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
+        // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
+        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer"]),
+
+        // The one executable: argument parsing and wiring only.
+        .executableTarget(name: "lorad", dependencies: [
+            "Kernels", "ModelFormats", "Tokenizer", "Llama",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

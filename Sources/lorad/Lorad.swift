@@ -1,0 +1,13 @@
+// The lorad command: a root that only lists subcommands. Logic lives in the libraries.
+import ArgumentParser
+
+@main
+struct Lorad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lorad",
+        abstract: "Serve one shared base language model to many LoRA tenants.",
+        subcommands: [
+            Inspect.self,
+        ]
+    )
+}
