@@ -1,0 +1,82 @@
+// Per-sequence attention state: the keys and values of every position seen so far, per layer.
+//
+// Owned by whoever runs the sequence (one thread at a time); never shared. Storage grows in
+// chunks up to the context limit, so a short sequence does not pay for a long context. Values are
+// rounded to f16 on the way in by default, because llama.cpp's default cache type is F16
+// (FORMATS.md §2.5) and matching its numerics keeps our logits close to its goldens.
+
+import Kernels
+
+public final class KVCache {
+    public let layerCount: Int
+    public let kvDim: Int
+    /// The most positions this sequence may hold.
+    public let contextLimit: Int
+    public let roundToF16: Bool
+    /// Positions filled so far.
+    public private(set) var count = 0
+    private(set) var capacity = 0
+    // keys[l] and values[l]: capacity × kvDim, position-major.
+    private var keys: [UnsafeMutablePointer<Float>] = []
+    private var values: [UnsafeMutablePointer<Float>] = []
+
+    public init(config: LlamaConfig, contextLimit: Int, roundToF16: Bool = true) {
+        layerCount = config.layerCount
+        kvDim = config.kvDim
+        self.contextLimit = contextLimit
+        self.roundToF16 = roundToF16
+    }
+
+    deinit {
+        for p in keys { p.deallocate() }
+        for p in values { p.deallocate() }
+    }
+
+    /// Bytes held by this cache.
+    public var byteCount: Int { 2 * layerCount * capacity * kvDim * MemoryLayout<Float>.size }
+
+    /// Makes room for `n` more positions, or throws when the context would overflow.
+    public func reserve(_ n: Int) throws {
+        let needed = count + n
+        guard needed <= contextLimit else { throw LlamaError.contextFull(needed: needed, limit: contextLimit) }
+        guard needed > capacity else { return }
+        let newCapacity = min(contextLimit, max(needed, capacity * 2, 64))
+        func grow(_ old: [UnsafeMutablePointer<Float>]) -> [UnsafeMutablePointer<Float>] {
+            (0..<layerCount).map { l in
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * kvDim)
+                if l < old.count { p.update(from: old[l], count: count * kvDim) }
+                return p
+            }
+        }
+        let newKeys = grow(keys), newValues = grow(values)
+        for p in keys { p.deallocate() }
+        for p in values { p.deallocate() }
+        keys = newKeys
+        values = newValues
+        capacity = newCapacity
+    }
+
+    /// Stores `n` positions of keys and values for `layer`, starting at position `count`.
+    func store(layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, positions n: Int) {
+        precondition(count + n <= capacity, "reserve before store")
+        let dk = keys[layer] + count * kvDim, dv = values[layer] + count * kvDim
+        for i in 0..<(n * kvDim) {
+            dk[i] = roundToF16 ? roundedToF16(k[i]) : k[i]
+            dv[i] = roundToF16 ? roundedToF16(v[i]) : v[i]
+        }
+    }
+
+    /// Marks `n` stored positions as part of the sequence (after every layer has stored them).
+    func commit(_ n: Int) { count += n }
+
+    /// Drops every position from `position` on (for example to rewind after a rejected token).
+    public func truncate(to position: Int) {
+        count = min(count, max(0, position))
+    }
+
+    func keys(layer: Int) -> UnsafePointer<Float> { UnsafePointer(keys[layer]) }
+    func values(layer: Int) -> UnsafePointer<Float> { UnsafePointer(values[layer]) }
+}
+
+@inline(__always)
+func roundedToF16(_ x: Float) -> Float { f16ToF32(f32ToF16(x)) }

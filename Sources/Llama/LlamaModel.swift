@@ -1,0 +1,270 @@
+// The Llama forward pass (llama.cpp's src/models/llama.cpp graph, written out):
+//   x = embed(tokens)
+//   per layer: h = rmsnorm(x)·attn_norm; q,k,v = h·Wq,Wk,Wv; rope(q,k); attention over the cache;
+//              x += attn·Wo; h = rmsnorm(x)·ffn_norm; x += (silu(h·Wgate) ⊙ h·Wup)·Wdown
+//   logits = rmsnorm(x)·output_norm · Wout
+//
+// The model (config + weights) is immutable and shared; each sequence brings its own KVCache. A call
+// handles T new tokens of one sequence (prefill) or one token (decode). Numerics follow ggml where
+// it is cheap to (FORMATS.md §2.5): RMSNorm sums in double, the RoPE angle by repeated float
+// multiplication, an f16-rounded KV cache. Activations stay f32 (llama.cpp rounds them to Q8_1 for
+// its Q4_1 matmuls), so results are close to llama.cpp's but not bit-equal.
+
+import Dispatch
+import Foundation
+import Kernels
+import ModelFormats
+
+/// Receives named intermediate tensors during a forward pass, to locate a mismatch with a
+/// reference layer by layer. `layer` is -1 outside the blocks; `values` is tokens × width.
+public typealias ForwardObserver = (_ name: String, _ layer: Int, _ values: UnsafeBufferPointer<Float>) -> Void
+
+public final class LlamaModel: Sendable {
+    public let config: LlamaConfig
+    public let weights: LlamaWeights
+    /// Worker threads for the matrix products.
+    public let threads: Int
+    public let numerics: Numerics
+
+    /// How activations are rounded.
+    public enum Numerics: Sendable {
+        /// As llama.cpp's CPU backend: activations quantized to Q8_0/Q8_1 for the matmuls whose
+        /// weights have such a path, Q and attention weights rounded to f16 against the f16 cache.
+        case llamaCpp
+        /// Activations kept in f32 everywhere: the plain reference.
+        case f32
+    }
+
+    public init(gguf: GGUFFile, threads: Int? = nil, numerics: Numerics = .llamaCpp) throws {
+        config = try LlamaConfig(gguf: gguf)
+        weights = try LlamaWeights(gguf: gguf, config: config)
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.numerics = numerics
+    }
+
+    public convenience init(path: String, threads: Int? = nil, numerics: Numerics = .llamaCpp) throws {
+        try self.init(gguf: GGUFFile(path: path), threads: threads, numerics: numerics)
+    }
+
+    /// A fresh per-sequence cache; `contextLimit` defaults to 4096 or the model's trained context,
+    /// whichever is smaller.
+    public func makeCache(contextLimit: Int? = nil) -> KVCache {
+        KVCache(config: config, contextLimit: contextLimit ?? min(4096, config.trainedContextLength),
+                roundToF16: numerics == .llamaCpp)
+    }
+
+    public enum Logits: Sendable { case last, all, none }
+
+    /// Runs `tokens` at the next positions of `cache` and returns logits (vocabulary-sized rows) for
+    /// the last token, every token, or none.
+    public func forward(_ tokens: [Int32], cache: KVCache, logits: Logits = .last,
+                        observer: ForwardObserver? = nil) throws -> [Float] {
+        let c = config
+        let T = tokens.count
+        guard T > 0 else { return [] }
+        for t in tokens where t < 0 || Int(t) >= c.vocabularySize {
+            throw LlamaError.badToken(t, vocabularySize: c.vocabularySize)
+        }
+        try cache.reserve(T)
+        let p0 = cache.count
+        let E = c.embeddingLength
+
+        var x = [Float](repeating: 0, count: T * E)
+        x.withUnsafeMutableBufferPointer { xb in
+            for (i, t) in tokens.enumerated() { weights.tokenEmbedding.decodeRow(Int(t), into: xb.baseAddress! + i * E) }
+        }
+        observe(observer, "embd", -1, x)
+
+        var h = [Float](repeating: 0, count: T * E)
+        var q = [Float](repeating: 0, count: T * c.qDim)
+        var k = [Float](repeating: 0, count: T * c.kvDim)
+        var v = [Float](repeating: 0, count: T * c.kvDim)
+        var attn = [Float](repeating: 0, count: T * c.qDim)
+        var o = [Float](repeating: 0, count: T * E)
+        var gate = [Float](repeating: 0, count: T * c.feedForwardLength)
+        var up = [Float](repeating: 0, count: T * c.feedForwardLength)
+        let rope = RopeTable(config: c, start: p0, count: T)
+
+        for (l, w) in weights.layers.enumerated() {
+            rmsNorm(x, w.attnNorm, into: &h, tokens: T, eps: c.rmsEpsilon)
+            observe(observer, "attn_norm", l, h)
+            mm(w.wq, h, T, &q)
+            mm(w.wk, h, T, &k)
+            mm(w.wv, h, T, &v)
+            rope.apply(&q, heads: c.headCount, headDim: c.headDim, tokens: T)
+            rope.apply(&k, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
+            observe(observer, "q", l, q)
+            observe(observer, "k", l, k)
+            observe(observer, "v", l, v)
+            k.withUnsafeBufferPointer { kb in
+                v.withUnsafeBufferPointer { vb in
+                    cache.store(layer: l, keys: kb.baseAddress!, values: vb.baseAddress!, positions: T)
+                }
+            }
+            attention(q: q, cache: cache, layer: l, start: p0, tokens: T, into: &attn)
+            observe(observer, "kqv_out", l, attn)
+            mm(w.wo, attn, T, &o)
+            for i in 0..<(T * E) { x[i] += o[i] }
+            observe(observer, "ffn_inp", l, x)
+
+            rmsNorm(x, w.ffnNorm, into: &h, tokens: T, eps: c.rmsEpsilon)
+            observe(observer, "ffn_norm", l, h)
+            mm(w.wGate, h, T, &gate)
+            mm(w.wUp, h, T, &up)
+            for i in 0..<gate.count {
+                let g = gate[i]
+                gate[i] = g / (1 + expf(-g)) * up[i]
+            }
+            mm(w.wDown, gate, T, &o)
+            for i in 0..<(T * E) { x[i] += o[i] }
+            observe(observer, "l_out", l, x)
+        }
+        cache.commit(T)
+
+        let rows: Range<Int>
+        switch logits {
+        case .none: return []
+        case .last: rows = (T - 1)..<T
+        case .all: rows = 0..<T
+        }
+        let n = rows.count
+        var normed = [Float](repeating: 0, count: n * E)
+        let tail = Array(x[(rows.lowerBound * E)..<(rows.upperBound * E)])
+        rmsNorm(tail, weights.outputNorm, into: &normed, tokens: n, eps: c.rmsEpsilon)
+        observe(observer, "result_norm", -1, normed)
+        var out = [Float](repeating: 0, count: n * c.vocabularySize)
+        mm(weights.output, normed, n, &out)
+        observe(observer, "result_output", -1, out)
+        return out
+    }
+
+    // MARK: Pieces
+
+    private func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float]) {
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                if numerics == .llamaCpp && hasQ8Path(w.type) {
+                    matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads)
+                } else {
+                    matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads)
+                }
+            }
+        }
+    }
+
+    private func observe(_ observer: ForwardObserver?, _ name: String, _ layer: Int, _ values: [Float]) {
+        guard let observer else { return }
+        values.withUnsafeBufferPointer { observer(name, layer, $0) }
+    }
+
+    /// Causal attention of `tokens` new queries over every cached position up to their own.
+    private func attention(q: [Float], cache: KVCache, layer: Int, start p0: Int, tokens T: Int,
+                           into out: inout [Float]) {
+        let c = config
+        let hd = c.headDim, kvDim = c.kvDim, group = c.headCount / c.kvHeadCount
+        let scale = 1 / sqrtf(Float(hd))
+        let f16 = numerics == .llamaCpp
+        let keys = UnsafeSendable(cache.keys(layer: layer)), values = UnsafeSendable(cache.values(layer: layer))
+        q.withUnsafeBufferPointer { qb in
+            out.withUnsafeMutableBufferPointer { ob in
+                let qp = UnsafeSendable(qb.baseAddress!), op = UnsafeSendable(ob.baseAddress!)
+                let jobs = T * c.headCount
+                let body: @Sendable (Int) -> Void = { (job: Int) in
+                    let t = job / c.headCount, head = job % c.headCount
+                    let kvHead = head / group
+                    let n = p0 + t + 1
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: n + hd) { sb in
+                        let s = sb.baseAddress!
+                        // ggml converts Q to f16 for its dot with the f16 key cache.
+                        let qv = s + n
+                        let qsrc = qp.value + t * c.qDim + head * hd
+                        for i in 0..<hd { qv[i] = f16 ? roundedToF16(qsrc[i]) : qsrc[i] }
+                        var maxScore = -Float.infinity
+                        for j in 0..<n {
+                            let d = dotF32(qv, keys.value + j * kvDim + kvHead * hd, count: hd) * scale
+                            s[j] = d
+                            maxScore = max(maxScore, d)
+                        }
+                        var sum: Float = 0
+                        for j in 0..<n {
+                            let e = expf(s[j] - maxScore)
+                            s[j] = e
+                            sum += e
+                        }
+                        let o = op.value + t * c.qDim + head * hd
+                        for i in 0..<hd { o[i] = 0 }
+                        let inv = 1 / sum
+                        for j in 0..<n {
+                            // ggml converts the attention weights to f16 for their product with V.
+                            let p = f16 ? roundedToF16(s[j] * inv) : s[j] * inv
+                            let vv = values.value + j * kvDim + kvHead * hd
+                            for i in 0..<hd { o[i] += p * vv[i] }
+                        }
+                    }
+                }
+                if threads > 1 && jobs > 1 {
+                    DispatchQueue.concurrentPerform(iterations: jobs, execute: body)
+                } else {
+                    for job in 0..<jobs { body(job) }
+                }
+            }
+        }
+    }
+}
+
+/// y = x / sqrt(mean(x²) + eps) ⊙ w, per token; the sum of squares in double as ggml does.
+func rmsNorm(_ x: [Float], _ w: [Float], into y: inout [Float], tokens: Int, eps: Float) {
+    let n = w.count
+    for t in 0..<tokens {
+        var sum = 0.0
+        for i in 0..<n {
+            let v = Double(x[t * n + i])
+            sum += v * v
+        }
+        let scale = 1 / sqrtf(Float(sum / Double(n)) + eps)
+        for i in 0..<n { y[t * n + i] = x[t * n + i] * scale * w[i] }
+    }
+}
+
+/// cos/sin of the RoPE angles for a run of positions, computed as ggml's rope_cache_init does:
+/// theta starts at the position and is multiplied by base^(-2/n_rot) for each pair.
+struct RopeTable {
+    let ropeDims: Int
+    let cos: [Float]
+    let sin: [Float]
+
+    init(config c: LlamaConfig, start: Int, count: Int) {
+        ropeDims = c.ropeDimensions
+        let half = ropeDims / 2
+        let thetaScale = powf(c.ropeFreqBase, -2 / Float(ropeDims))
+        var cs = [Float](repeating: 0, count: count * half), sn = cs
+        for t in 0..<count {
+            var theta = Float(start + t)
+            for i in 0..<half {
+                let angle = theta * c.ropeFreqScale
+                cs[t * half + i] = cosf(angle)
+                sn[t * half + i] = sinf(angle)
+                theta *= thetaScale
+            }
+        }
+        cos = cs
+        sin = sn
+    }
+
+    /// Rotates adjacent pairs (x[2i], x[2i+1]) of the first `ropeDims` values of every head: the
+    /// NORM style, which is right for Llama GGUFs because the converter permuted Q/K rows.
+    func apply(_ x: inout [Float], heads: Int, headDim: Int, tokens: Int) {
+        let half = ropeDims / 2
+        for t in 0..<tokens {
+            for h in 0..<heads {
+                let base = (t * heads + h) * headDim
+                for i in 0..<half {
+                    let c = cos[t * half + i], s = sin[t * half + i]
+                    let a = x[base + 2 * i], b = x[base + 2 * i + 1]
+                    x[base + 2 * i] = a * c - b * s
+                    x[base + 2 * i + 1] = a * s + b * c
+                }
+            }
+        }
+    }
+}
