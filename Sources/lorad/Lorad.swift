@@ -8,6 +8,7 @@ struct Lorad: ParsableCommand {
         abstract: "Serve one shared base language model to many LoRA tenants.",
         subcommands: [
             Inspect.self,
+            Tokenize.self,
         ]
     )
 }
