@@ -9,6 +9,8 @@ struct Lorad: ParsableCommand {
         subcommands: [
             Inspect.self,
             Tokenize.self,
+            Generate.self,
+            Chat.self,
         ]
     )
 }

@@ -87,8 +87,9 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
         #expect(checked == 2)
     }
 
-    @Test func teacherForcedLogprobsMatchLlamaCpp() throws {
-        let model = try LlamaModel(path: try testModelPath())
+    @Test(arguments: LlamaModel.Numerics.allCases)
+    func teacherForcedLogprobsMatchLlamaCpp(numerics: LlamaModel.Numerics) throws {
+        let model = try LlamaModel(path: try testModelPath(), numerics: numerics)
         var ours: [Double] = [], selfSpread: [Double] = []
         var agree = 0, selfAgree = 0, positions = 0
         for c in try LogitsGolden.load().cases {
@@ -111,15 +112,16 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
         let mean = ours.reduce(0, +) / Double(ours.count), selfMean = selfSpread.reduce(0, +) / Double(selfSpread.count)
         let p99 = percentile(ours, 0.99), selfP99 = percentile(selfSpread, 0.99)
         let agreement = Double(agree) / Double(positions), selfAgreement = Double(selfAgree) / Double(positions)
-        print("vs llama.cpp: top-1 agreement \(agree)/\(positions) = \(agreement) (llama.cpp FA vs default: \(selfAgreement)); "
+        print("\(numerics) vs llama.cpp: top-1 agreement \(agree)/\(positions) = \(agreement) (llama.cpp FA vs default: \(selfAgreement)); "
               + "|Δ logprob| top-5 mean \(mean) (FA: \(selfMean)), p99 \(p99) (FA: \(selfP99)), max \(ours.max()!)")
         #expect(agreement >= selfAgreement - 0.02)
         #expect(mean <= 1.25 * selfMean)
         #expect(p99 <= 1.25 * selfP99)
     }
 
-    @Test func greedyLeavesLlamaCppOnlyAtNearTies() throws {
-        let model = try LlamaModel(path: try testModelPath())
+    @Test(arguments: LlamaModel.Numerics.allCases)
+    func greedyLeavesLlamaCppOnlyAtNearTies(numerics: LlamaModel.Numerics) throws {
+        let model = try LlamaModel(path: try testModelPath(), numerics: numerics)
         var identical = 0
         for c in try LogitsGolden.load().cases {
             let cache = model.makeCache()
@@ -139,13 +141,14 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
             }
             if out == c.greedy { identical += 1 }
         }
-        print("greedy continuations identical to llama.cpp: \(identical)/5 (llama.cpp's FA path: 1/5)")
+        print("\(numerics) greedy continuations identical to llama.cpp: \(identical)/5 (llama.cpp's FA path: 1/5)")
     }
 
 /// Prefill in one call and token-by-token decoding give the same logits (same cache contents,
     /// same positions); only float summation order may differ.
-    @Test func prefillEqualsIncrementalDecoding() throws {
-        let model = try LlamaModel(path: try testModelPath())
+    @Test(arguments: LlamaModel.Numerics.allCases)
+    func prefillEqualsIncrementalDecoding(numerics: LlamaModel.Numerics) throws {
+        let model = try LlamaModel(path: try testModelPath(), numerics: numerics)
         let ids: [Int32] = [1, 4093, 198, 19556, 905, 17, 2, 198]
         let batch = try model.forward(ids, cache: model.makeCache(), logits: .all)
         let cache = model.makeCache()

@@ -1,0 +1,64 @@
+// `lorad generate PROMPT`: one completion, streamed to stdout; diagnostics on stderr.
+import ArgumentParser
+import Foundation
+import Llama
+import Tokenizer
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate a reply to PROMPT (a user message, or raw text with --raw).")
+
+    @Argument(help: "The prompt.")
+    var prompt: String
+
+    @Flag(help: "Send the prompt as it is (special tokens such as <|im_start|> are parsed) instead of as a chat message.")
+    var raw = false
+
+    @Flag(name: .shortAndLong, help: "Print timings to stderr.")
+    var verbose = false
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var sampling: SamplingOptions
+
+    func run() throws {
+        let bundle = loadBundle(modelOptions, runtime)
+        let ids: [Int32]
+        do {
+            ids = raw ? bundle.tokenizer.encode(prompt, parseSpecial: true)
+                      : try bundle.chatPrompt([ChatMessage(role: "user", content: prompt)])
+        } catch {
+            fail("\(error)")
+        }
+        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters)
+        let result: GenerationResult
+        do {
+            result = try generator.generate(prompt: ids, cache: bundle.model.makeCache(contextLimit: runtime.context)) { text in
+                FileHandle.standardOutput.write(Data(text.utf8))
+                return true
+            }
+        } catch {
+            fail("\(error)")
+        }
+        print("")
+        if verbose {
+            let pp = Double(result.promptTokens) / max(result.prefillSeconds, 1e-9)
+            let tg = Double(result.tokens.count) / max(result.decodeSeconds, 1e-9)
+            FileHandle.standardError.write(Data(String(
+                format: "prompt: %d tokens in %.2f s (%.1f tokens/s); generated %d tokens in %.2f s (%.1f tokens/s); finish: %@\n",
+                result.promptTokens, result.prefillSeconds, pp, result.tokens.count, result.decodeSeconds, tg,
+                result.finishReason.rawValue).utf8))
+        }
+    }
+}
+
+/// Opens the model or exits with its load error.
+func loadBundle(_ model: ModelOptions, _ runtime: RuntimeOptions) -> ModelBundle {
+    let path = model.resolvedPath
+    do {
+        return try ModelBundle(path: path, threads: runtime.threads, numerics: runtime.resolvedNumerics,
+                               chatTemplate: runtime.chatTemplate)
+    } catch {
+        fail("\(path): \(error)")
+    }
+}
