@@ -19,18 +19,23 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
+        // SIMD kernels in C: AVX2/FMA/F16C functions (per-function target attributes, chosen at run
+        // time from CPUID) beside portable ones, so one binary runs on any x86-64.
+        .target(name: "CKernels"),
         // Element types, quantized block formats and the math on them.
-        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
         // Memory-mapped files, GGUF reader and writer.
         .target(name: "ModelFormats", dependencies: ["Kernels"]),
         // Byte-level BPE, streaming detokenizer, chat templates.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
+        // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
+        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats"]),
         // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
-        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer"]),
+        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "LoRA"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "Llama",
+            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -38,6 +43,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "LoRATests", dependencies: ["LoRA", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
