@@ -22,7 +22,7 @@ build: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product lorad
 
 run: model build
-	$(BIN) inspect $(MODEL)
+	$(BIN) chat --model $(MODEL)
 
 # --disable-xctest: the suites use Swift Testing only.
 test: model

@@ -1,0 +1,87 @@
+// `lorad tokenize`, `lorad generate` and `lorad chat` as a user runs them, on the real model.
+
+import Foundation
+import Testing
+
+@Suite struct TokenizeCLITests {
+    @Test func idsJsonAndPieces() throws {
+        let model = try CLI.model()
+        let plain = try CLI.run(["tokenize", "--model", model, "Hello world! 123"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        // FORMATS.md §6.2, verified against llama.cpp.
+        #expect(plain.stdout == "19556 905 17 216 33 34 35\n")
+        let json = try CLI.run(["tokenize", "--model", model, "--json", "Hello world! 123"])
+        #expect(json.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[19556,905,17,216,33,34,35]")
+        let pieces = try CLI.run(["tokenize", "--model", model, "--pieces", "Hello world"])
+        #expect(pieces.stdout.split(separator: "\n").first.map(String.init) == "19556\tHello")
+    }
+
+    @Test func specialTokensOnByDefault() throws {
+        let model = try CLI.model()
+        let on = try CLI.run(["tokenize", "--model", model, "<|im_start|>user"])
+        #expect(on.stdout.hasPrefix("1 "))
+        let off = try CLI.run(["tokenize", "--model", model, "--no-special", "<|im_start|>user"])
+        #expect(!off.stdout.hasPrefix("1 "))
+    }
+}
+
+@Suite struct GenerateCLITests {
+    /// The acceptance check: a sensible greedy answer on the default model.
+    @Test func capitalOfFrance() throws {
+        let r = try CLI.run(["generate", "--model", try CLI.model(), "--temperature", "0", "What is the capital of France?"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Paris"))
+        #expect(r.stdout.hasSuffix("\n") && !r.stdout.hasSuffix("\n\n"))
+        #expect(!r.stdout.contains("<|im_end|>"))
+    }
+
+    @Test func rawPromptStopAndMaxTokens() throws {
+        let model = try CLI.model()
+        let raw = try CLI.run(["generate", "--model", model, "--temperature", "0", "--raw", "--max-tokens", "5", "-v",
+                               "The quick brown fox"])
+        #expect(raw.status == 0, "\(raw.stderr)")
+        #expect(raw.stderr.contains("generated 5 tokens") && raw.stderr.contains("finish: length"))
+        // The same greedy run cut by a stop string: the output ends before it.
+        let full = try CLI.run(["generate", "--model", model, "--temperature", "0", "--raw", "--max-tokens", "12",
+                                "The quick brown fox"]).stdout
+        let words = full.split(separator: " ")
+        #expect(words.count >= 3)
+        let stopWord = String(words[2])
+        let cut = try CLI.run(["generate", "--model", model, "--temperature", "0", "--raw", "--max-tokens", "12",
+                               "--stop", stopWord, "The quick brown fox"])
+        #expect(cut.stdout == String(full[..<full.range(of: stopWord)!.lowerBound]) + "\n")
+    }
+
+    @Test func seedsReproduce() throws {
+        let model = try CLI.model()
+        let args = ["generate", "--model", model, "--max-tokens", "16", "--temperature", "1.0", "--seed", "7", "Tell me a story."]
+        let a = try CLI.run(args), b = try CLI.run(args)
+        #expect(a.status == 0 && a.stdout == b.stdout)
+    }
+
+    @Test func badArgumentsAndModels() throws {
+        let model = try CLI.model()
+        let temp = try CLI.run(["generate", "--model", model, "--temperature", "-1", "hi"])
+        #expect(temp.status == 64 && temp.stderr.contains("temperature"))
+        let topP = try CLI.run(["generate", "--model", model, "--top-p", "1.5", "hi"])
+        #expect(topP.status == 64 && topP.stderr.contains("top_p"))
+        let missing = try CLI.run(["generate", "--model", "/nonexistent.gguf", "hi"])
+        #expect(missing.status == 1 && missing.stderr.contains("/nonexistent.gguf"))
+        let tooLong = try CLI.run(["generate", "--model", model, "--context", "16", "--raw", String(repeating: "word ", count: 40)])
+        #expect(tooLong.status == 1 && tooLong.stderr.contains("context"))
+        let template = try CLI.run(["generate", "--model", model, "--chat-template", "/nonexistent.jinja", "hi"])
+        #expect(template.status == 1)
+    }
+}
+
+@Suite struct ChatCLITests {
+    /// Two turns on standard input, then end of input (Ctrl-D): the daemon-free chat keeps the
+    /// conversation and exits cleanly.
+    @Test func twoTurnsThenEOF() throws {
+        let r = try CLI.run(["chat", "--model", try CLI.model(), "--temperature", "0", "--max-tokens", "24"],
+                            stdin: "What is the capital of France?\nAnd of Italy?\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Paris"))
+        #expect(r.stdout.components(separatedBy: "> ").count == 4, "three prompts: two turns and the final EOF: \(r.stdout)")
+    }
+}
