@@ -36,10 +36,10 @@ struct Chat: ParsableCommand {
         let name = URL(fileURLWithPath: modelOptions.resolvedPath).lastPathComponent
         FileHandle.standardError.write(Data("lorad chat on \(name): type a message; Ctrl-C stops a reply, Ctrl-D quits.\n".utf8))
         while true {
-            FileHandle.standardOutput.write(Data("> ".utf8))
+            emit("> ")
             interrupted.pointee = 0
             guard let line = readLine() else {
-                print("")
+                emit("\n")
                 return
             }
             let text = line.trimmingCharacters(in: .whitespaces)
@@ -60,10 +60,10 @@ struct Chat: ParsableCommand {
             let fresh = Array(ids[common...])
             do {
                 let result = try generator.generate(prompt: fresh, cache: cache) { piece in
-                    FileHandle.standardOutput.write(Data(piece.utf8))
+                    emit(piece)
                     return interrupted.pointee == 0
                 }
-                print(result.cancelled ? " [stopped]" : "")
+                emit(result.cancelled ? " [stopped]\n" : "\n")
                 // The last sampled token was never run through the model, so the cache ends before it.
                 cached += fresh + result.tokens.dropLast()
                 messages.append(ChatMessage(role: "assistant", content: result.text))

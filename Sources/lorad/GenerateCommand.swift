@@ -34,13 +34,13 @@ struct Generate: ParsableCommand {
         let result: GenerationResult
         do {
             result = try generator.generate(prompt: ids, cache: bundle.model.makeCache(contextLimit: runtime.context)) { text in
-                FileHandle.standardOutput.write(Data(text.utf8))
+                emit(text)
                 return true
             }
         } catch {
             fail("\(error)")
         }
-        print("")
+        emit("\n")
         if verbose {
             let pp = Double(result.promptTokens) / max(result.prefillSeconds, 1e-9)
             let tg = Double(result.tokens.count) / max(result.decodeSeconds, 1e-9)

@@ -25,3 +25,8 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("error: \(message)\n".utf8))
     exit(code)
 }
+
+/// Writes to stdout unbuffered, so streamed text and line ends keep their order.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
