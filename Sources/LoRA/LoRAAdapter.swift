@@ -1,0 +1,104 @@
+// The in-memory LoRA adapter: the contract between the loaders (PEFT, GGUF), merge/combine/export,
+// and the forward pass. Every module is already in lorad's convention: A is rank × in (PEFT's lora_A
+// layout), B is out × rank with rows in GGUF order (the Q/K permutation of FORMATS.md §3.4 applied),
+// and `scale` has every PEFT/llama.cpp scaling rule folded in. The forward computes
+//     y = W·x + userScale·scale·B·(A·x)
+// and, for DoRA (FORMATS.md §5.4), y = doraScale ⊙ (W·x + scale·B·(A·x)).
+// Immutable after load, so one adapter is shared by every sequence that uses it.
+
+public struct LoRAModule: Sendable, Equatable {
+    public let rank: Int
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// rank × inFeatures, row-major (PEFT lora_A layout).
+    public let a: [Float]
+    /// outFeatures × rank, row-major, rows in GGUF order (q/k already permuted).
+    public let b: [Float]
+    /// Everything folded: alpha/r or alpha/sqrt(r), rank_pattern/alpha_pattern, llama.cpp's alpha/rank.
+    public let scale: Float
+    /// DoRA: per GGUF-order output row, m / ‖W + scale·B·A‖_row; nil for plain LoRA.
+    public let doraScale: [Float]?
+    /// DoRA: the magnitude vector m in GGUF row order (kept so PEFT export needs no base); nil for plain LoRA.
+    public let magnitude: [Float]?
+
+    public init(rank: Int, inFeatures: Int, outFeatures: Int, a: [Float], b: [Float], scale: Float,
+                doraScale: [Float]? = nil, magnitude: [Float]? = nil) {
+        precondition(a.count == rank * inFeatures && b.count == outFeatures * rank, "LoRAModule: A/B sizes do not match the shape")
+        precondition(doraScale.map { $0.count == outFeatures } ?? true, "LoRAModule: doraScale needs one value per output row")
+        precondition(magnitude.map { $0.count == outFeatures } ?? true, "LoRAModule: magnitude needs one value per output row")
+        self.rank = rank
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.a = a
+        self.b = b
+        self.scale = scale
+        self.doraScale = doraScale
+        self.magnitude = magnitude
+    }
+
+    public var isDoRA: Bool { doraScale != nil }
+
+    /// Bytes held by the module's arrays (for cache budgets).
+    public var byteCount: Int { 4 * (a.count + b.count + (doraScale?.count ?? 0) + (magnitude?.count ?? 0)) }
+}
+
+public final class LoRAAdapter: Sendable {
+    public let name: String
+    /// The base model's layer count (modules exist only for some layers).
+    public let layerCount: Int
+    /// Where the adapter came from, for logs and manifests ("PEFT directory /x", "GGUF file /y", "cat of a, b").
+    public let source: String
+    private let entries: [Entry]
+    private let index: [Int: Int]
+
+    private struct Entry: Sendable {
+        let layer: Int
+        let target: LoRATarget
+        let module: LoRAModule
+    }
+
+    /// Modules must have distinct (layer, target) keys with 0 <= layer < layerCount (checked: a
+    /// violation is a bug in lorad's own loaders).
+    public init(name: String, layerCount: Int, source: String,
+                modules: [(layer: Int, target: LoRATarget, module: LoRAModule)]) {
+        self.name = name
+        self.layerCount = layerCount
+        self.source = source
+        let sorted = modules.sorted { ($0.layer, LoRATarget.order($0.target)) < ($1.layer, LoRATarget.order($1.target)) }
+        entries = sorted.map { Entry(layer: $0.layer, target: $0.target, module: $0.module) }
+        var index: [Int: Int] = [:]
+        for (i, e) in entries.enumerated() {
+            precondition(e.layer >= 0 && e.layer < layerCount, "LoRAAdapter: layer \(e.layer) out of range")
+            precondition(index.updateValue(i, forKey: Self.key(e.layer, e.target)) == nil, "LoRAAdapter: duplicate module")
+        }
+        self.index = index
+    }
+
+    private static func key(_ layer: Int, _ target: LoRATarget) -> Int { layer * 8 + LoRATarget.order(target) }
+
+    public func module(layer: Int, target: LoRATarget) -> LoRAModule? {
+        index[Self.key(layer, target)].map { entries[$0].module }
+    }
+
+    /// Every module, ordered by layer then q, k, v, o, gate, up, down.
+    public var modules: [(layer: Int, target: LoRATarget, module: LoRAModule)] {
+        entries.map { ($0.layer, $0.target, $0.module) }
+    }
+
+    public var isDoRA: Bool { entries.contains { $0.module.isDoRA } }
+    public var byteCount: Int { entries.reduce(0) { $0 + $1.module.byteCount } }
+}
+
+extension LoRATarget {
+    /// Position in q, k, v, o, gate, up, down.
+    static func order(_ t: LoRATarget) -> Int { allCases.firstIndex(of: t)! }
+}
+
+public struct LoRALoadOptions: Sendable {
+    /// Adapters with a larger rank in any module are refused.
+    public var maxRank: Int = 256
+
+    public init(maxRank: Int = 256) {
+        self.maxRank = maxRank
+    }
+}
