@@ -205,6 +205,17 @@ def llama_cpp_logits(base_path, lora_path):
     return out
 
 
+def normalize_config(path):
+    """PEFT writes target_modules from a Python set, in hash order: sort it so reruns give the same file."""
+    with open(path) as f:
+        cfg = json.load(f)
+    if isinstance(cfg.get("target_modules"), list):
+        cfg["target_modules"] = sorted(cfg["target_modules"])
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 def round_floats(x):
     if isinstance(x, float):
         return float(f"{x:.8g}")
@@ -230,6 +241,7 @@ def main():
         # Drop the README PEFT writes: it is boilerplate, not data.
         if os.path.exists(os.path.join(d, "README.md")):
             os.remove(os.path.join(d, "README.md"))
+        normalize_config(os.path.join(d, "adapter_config.json"))
         if kind == "plain":
             write_plain_gguf_lora(pm, os.path.join(FIX, "lora_tiny_plain.gguf"))
     result = {"config": HP, "sequences": SEQUENCES, "cases": cases}
