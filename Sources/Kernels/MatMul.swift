@@ -3,11 +3,18 @@
 // A weight matrix is stored row-major as ggml does: `rows` output rows, each `cols` input elements
 // long, in blocks along the input (FORMATS.md §1.4). `Y[t][r] = Σ_i W[r][i] · X[t][i]`.
 //
-// This is the portable f32-activation path: each weight row is decoded once into f32 and dotted with
-// every token's activations, so a prefill of T tokens reads the weights once. Rows are shared out over
-// threads. The quantized-activation fast paths of the speed issue are tested against this one.
+// Two paths, both exact-weight f32 arithmetic (no activation quantization), chosen by token count:
+//  - fused (few tokens: decode and batched decode): the C kernels of Sources/CKernels/kernels_impl.h
+//    decode each weight block in registers and dot it with up to 4 tokens at once;
+//  - dequantize + sgemm (many tokens: prefill, big batches): a thread decodes a tile of weight rows to
+//    f32 and multiplies it with all tokens through OpenBLAS `cblas_sgemm` (single-threaded; the pool
+//    provides the parallelism, see ComputePool.swift).
+// Both split output rows into tiles shared out over a ComputePool. AVX2/FMA/F16C versions are used when
+// the CPU has them (checked once), otherwise the portable C twins. The plain reference for both is
+// `referenceDot` (ReferenceDot.swift), against which KernelsTests checks every type and path.
 
-import Dispatch
+internal import CKernels
+internal import COpenBLAS
 
 /// A read-only view of a stored weight matrix.
 public struct WeightMatrix: @unchecked Sendable {
@@ -35,6 +42,44 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
+/// Which compiled version of the C kernels to run.
+public enum KernelPath: Sendable, CaseIterable, CustomStringConvertible {
+    /// AVX2/FMA/F16C code; falls back to `.portable` on a CPU without them.
+    case avx2
+    /// Baseline C (SSE2 on x86-64), for any CPU; tests force it to check the twin.
+    case portable
+
+    /// The fastest path this CPU runs (decided once from CPUID).
+    public static let best: KernelPath = lorad_cpu_has_avx2_fma_f16c() != 0 ? .avx2 : .portable
+
+    /// `self` if this CPU can run it, else `.portable`.
+    var usable: KernelPath { self == .avx2 && KernelPath.best != .avx2 ? .portable : self }
+
+    public var description: String { self == .avx2 ? "avx2" : "portable" }
+}
+
+/// How `matmul` computes a product; `.automatic` picks by token count (see `MatMulTuning`).
+public enum MatMulStrategy: Sendable, CaseIterable {
+    case automatic
+    /// Fused dequantize-and-dot kernels.
+    case fused
+    /// Tiles of weight rows dequantized to f32, then `cblas_sgemm` against all tokens.
+    case sgemm
+}
+
+/// Crossover constants, measured on the reference machine (2-core AMD EPYC Zen 1, 2.0 GHz, AVX2;
+/// KernelsTests' MatMulBenchmarkTests prints the numbers; see the report in the git log).
+public enum MatMulTuning {
+    /// At and above this many tokens `.automatic` uses dequantize + sgemm. Measured on SmolLM2's Q4_1
+    /// shapes with 2 threads: fused wins clearly at T=16, they are about even at T=32 and sgemm wins
+    /// from T=64 on (prefill); 48 sits between.
+    public static let sgemmMinTokens = 48
+    /// Weight rows one sgemm call multiplies: 64 rows × 576-1536 floats = 147-393 KB decoded per tile,
+    /// comparable to L2 (512 KB per core on Zen 1) and enough work per call to amortize OpenBLAS's
+    /// packing.
+    public static let sgemmTileRows = 64
+}
+
 /// Σ a[i]·b[i] in f32 with 8 independent SIMD lanes (order differs from a serial sum by float rounding).
 @inline(__always)
 public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
@@ -57,28 +102,126 @@ public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n
 }
 
 /// Y[t][r] = W[r] · X[t] for t in 0..<tokens; X is `tokens × cols`, Y is `tokens × rows` (row stride
-/// `yStride`, default `rows`). Work is split over `threads` by output rows.
+/// `yStride`, default `rows`).
+///
+/// Parallelism: `pool` if given; otherwise `threads > 1` uses the shared pool of that many threads
+/// (`ComputePool.shared(threads:)`) and `threads == 1` runs on the caller. `w.type` must be computable.
 public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
-                   _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1) {
+                   _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
+                   pool: ComputePool? = nil, strategy: MatMulStrategy = .automatic,
+                   kernels: KernelPath = .best) {
+    precondition(w.type.isComputable, "matmul: \(w.type) is not computable; the caller should have checked")
+    guard tokens > 0, w.rows > 0 else { return }
     let ys = yStride ?? w.rows
-    let chunks = max(1, min(threads, w.rows / 16))
-    let per = (w.rows + chunks - 1) / chunks
-    // Sendable wrappers for the raw pointers: each chunk writes a disjoint set of output columns.
-    let xp = UnsafeSendable(x), yp = UnsafeSendable(y)
-    let body: @Sendable (Int) -> Void = { (c: Int) in
-        let start = c * per, end = min(w.rows, start + per)
-        guard start < end else { return }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: w.cols) { buf in
-            let row = buf.baseAddress!
-            for r in start..<end {
-                w.decodeRow(r, into: row)
-                for t in 0..<tokens {
-                    yp.value[t * ys + r] = dotF32(row, xp.value + t * w.cols, count: w.cols)
-                }
-            }
+    let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
+    let path = kernels.usable
+    let useSgemm: Bool
+    switch strategy {
+    case .automatic: useSgemm = tokens >= MatMulTuning.sgemmMinTokens
+    case .fused: useSgemm = false
+    case .sgemm: useSgemm = true
+    }
+    if useSgemm {
+        matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+    } else {
+        matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+    }
+}
+
+/// Runs `body(tile, thread)` for `tiles` tiles on `pool`, or serially on the caller.
+@inline(__always)
+func forEachTile(_ tiles: Int, pool: ComputePool?, _ body: (Int, Int) -> Void) {
+    if let pool, pool.threadCount > 1, tiles > 1 {
+        pool.parallelFor(tiles, body)
+    } else {
+        for i in 0..<tiles { body(i, 0) }
+    }
+}
+
+/// Rows per tile for the row-parallel kernels: about 8 tiles per thread, so dynamic claiming evens out
+/// uneven progress, but at least 4 rows (a claim is an atomic increment) and at most 64.
+func fusedTileRows(rows: Int, threads: Int) -> Int {
+    max(4, min(64, rows / max(1, threads * 8)))
+}
+
+private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+                         _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
+    let type = Int32(w.type.rawValue)
+    let nthreads = pool?.threadCount ?? 1
+    let needsSums = w.type == .q4_1 || w.type == .q5_1
+    let nsums = needsSums ? tokens * (w.cols / 32) : 0
+    let scratchPer = Int(lorad_matmul_scratch_floats(type, Int64(w.cols)))
+    // One allocation for the block sums and every thread's row scratch.
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nsums + nthreads * scratchPer))
+    defer { buffer.deallocate() }
+    if needsSums {
+        if path == .avx2 {
+            lorad_avx2_block_sums32(x, Int64(w.cols), Int64(tokens), Int64(w.cols), buffer)
+        } else {
+            lorad_portable_block_sums32(x, Int64(w.cols), Int64(tokens), Int64(w.cols), buffer)
         }
     }
-    if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
+    let tile = fusedTileRows(rows: w.rows, threads: nthreads)
+    let tiles = (w.rows + tile - 1) / tile
+    let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
+    let sums = UnsafePointer(buffer)
+    forEachTile(tiles, pool: pool) { i, thread in
+        let r0 = i * tile, r1 = min(w.rows, r0 + tile)
+        let scratch = buffer + nsums + thread * scratchPer
+        let ok = path == .avx2
+            ? lorad_avx2_matmul_rows(type, w.data, rb, cols, Int64(r0), Int64(r1), x, cols, T, sums, scratch, y, ys64)
+            : lorad_portable_matmul_rows(type, w.data, rb, cols, Int64(r0), Int64(r1), x, cols, T, sums, scratch, y, ys64)
+        precondition(ok != 0, "matmul: no C kernel for computable type \(w.type)")
+    }
+}
+
+private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+                         _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
+    _ = ComputePool.singleThreadBLAS
+    let type = Int32(w.type.rawValue)
+    let nthreads = pool?.threadCount ?? 1
+    let tile = MatMulTuning.sgemmTileRows
+    let tiles = (w.rows + tile - 1) / tile
+    let per = tile * w.cols
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per)
+    defer { buffer.deallocate() }
+    forEachTile(tiles, pool: pool) { i, thread in
+        let r0 = i * tile, n = min(w.rows, r0 + tile) - r0
+        let wf = buffer + thread * per
+        // Rows are contiguous, so a tile is one run of n·cols elements.
+        if path == .avx2 {
+            _ = lorad_avx2_dequantize(type, w.row(r0), Int64(n * w.cols), wf)
+        } else {
+            _ = lorad_portable_dequantize(type, w.row(r0), Int64(n * w.cols), wf)
+        }
+        // Y[t][r0 + j] = Σ_i X[t][i] · Wf[j][i]:  C (T × n, ldc ys) = X (T × cols) · Wfᵀ.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(n), Int32(w.cols),
+                    1, x, Int32(w.cols), wf, Int32(w.cols), 0, y + r0, Int32(ys))
+    }
+}
+
+/// Decodes `count` elements with the C decoders behind the sgemm path (bit-identical to `dequantize`).
+func dequantizeRows(_ type: TensorType, _ src: UnsafeRawPointer, count: Int, kernels: KernelPath) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { out, n in
+        if count > 0 {
+            let t = Int32(type.rawValue)
+            _ = kernels.usable == .avx2 ? lorad_avx2_dequantize(t, src, Int64(count), out.baseAddress!)
+                                        : lorad_portable_dequantize(t, src, Int64(count), out.baseAddress!)
+        }
+        n = count
+    }
+}
+
+/// The plain reference for `matmul`: every output is `referenceDot` (double accumulation) of the
+/// decoded row with the token's activations. Slow; for tests and benchmarks only.
+public func matmulReference(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+                            _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil) {
+    let ys = yStride ?? w.rows
+    for t in 0..<tokens {
+        for r in 0..<w.rows {
+            y[t * ys + r] = referenceDot(w.type, row: w.row(r), x + t * w.cols, count: w.cols)
+        }
+    }
 }
 
 /// A pointer passed to worker closures that write disjoint parts of it.

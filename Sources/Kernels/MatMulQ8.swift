@@ -10,6 +10,8 @@
 // reference (Quantize+Activations.swift) uses 1/d and rounds half away from zero; the two differ
 // only on exact ties.
 
+internal import CKernels
+
 /// Whether `matmulQ8` handles this weight type (others use the f32 path).
 public func hasQ8Path(_ type: TensorType) -> Bool {
     switch type {
@@ -111,29 +113,54 @@ func dotQ8(_ type: TensorType, _ row: UnsafeRawPointer, _ a: UnsafePointer<Q8Blo
     }
 }
 
-/// Y[t][r] = W[r] · Q8(X[t]) for weights with a Q8 path; see `matmul` for the layout.
+/// Y[t][r] = W[r] · Q8(X[t]) for weights with a Q8 path; see `matmul` for the layout and `pool`/`threads`.
+///
+/// Activations are quantized by the C port of the quantizer above (lorad_*_quantize_q8, same rounding),
+/// and the block dots run in Sources/CKernels/kernels_q8.c: ggml's AVX2 maddubs kernels, or portable C.
+/// `matmulQ8Reference` below is the scalar Swift version they are tested against.
 public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
-                     _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1) {
+                     _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
+                     pool: ComputePool? = nil, kernels: KernelPath = .best) {
+    precondition(hasQ8Path(w.type) && w.cols % 32 == 0)
+    guard tokens > 0, w.rows > 0 else { return }
+    let ys = yStride ?? w.rows
+    let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
+    let path = kernels.usable
+    let nb = w.cols / 32
+    let qa = UnsafeMutablePointer<lorad_q8_block>.allocate(capacity: tokens * nb)
+    defer { qa.deallocate() }
+    for t in 0..<tokens {
+        if path == .avx2 {
+            lorad_avx2_quantize_q8(x + t * w.cols, Int64(w.cols), qa + t * nb)
+        } else {
+            lorad_portable_quantize_q8(x + t * w.cols, Int64(w.cols), qa + t * nb)
+        }
+    }
+    let type = Int32(w.type.rawValue)
+    let tile = fusedTileRows(rows: w.rows, threads: pool?.threadCount ?? 1)
+    let tiles = (w.rows + tile - 1) / tile
+    let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
+    let a = UnsafePointer(qa)
+    forEachTile(tiles, pool: pool) { i, _ in
+        let r0 = Int64(i * tile), r1 = Int64(min(w.rows, i * tile + tile))
+        _ = path == .avx2
+            ? lorad_avx2_matmul_q8_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
+            : lorad_portable_matmul_q8_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
+    }
+}
+
+/// The scalar Swift reference for `matmulQ8` (single-threaded): `quantizeActivations` and `dotQ8`.
+public func matmulQ8Reference(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+                              _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil) {
     precondition(hasQ8Path(w.type) && w.cols % 32 == 0)
     let ys = yStride ?? w.rows
     let nb = w.cols / 32
-    let qa = UnsafeMutablePointer<Q8Block>.allocate(capacity: tokens * nb)
+    let qa = UnsafeMutablePointer<Q8Block>.allocate(capacity: max(1, tokens * nb))
     defer { qa.deallocate() }
     for t in 0..<tokens { quantizeActivations(x + t * w.cols, count: w.cols, into: qa + t * nb) }
-    let chunks = max(1, min(threads, w.rows / 16))
-    let per = (w.rows + chunks - 1) / chunks
-    let ap = UnsafeSendable(UnsafePointer(qa)), yp = UnsafeSendable(y)
-    let body: @Sendable (Int) -> Void = { c in
-        let start = c * per, end = min(w.rows, start + per)
-        guard start < end else { return }
-        for r in start..<end {
-            let row = w.row(r)
-            for t in 0..<tokens {
-                yp.value[t * ys + r] = dotQ8(w.type, row, ap.value + t * nb, blocks: nb)
-            }
+    for r in 0..<w.rows {
+        for t in 0..<tokens {
+            y[t * ys + r] = dotQ8(w.type, w.row(r), qa + t * nb, blocks: nb)
         }
     }
-    if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
 }
-
-import Dispatch

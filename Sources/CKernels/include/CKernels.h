@@ -13,6 +13,56 @@ extern "C" {
 /// 1 when the CPU (and the OS, for the YMM state) supports AVX2, FMA and F16C, else 0.
 int lorad_cpu_has_avx2_fma_f16c(void);
 
+/// A spin-wait hint (x86 PAUSE); a no-op elsewhere.
+static inline void lorad_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+// ---- f32-activation kernels (kernels_impl.h, compiled twice: lorad_avx2_* and lorad_portable_*) ----
+// Types are ggml type ids (F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q4_K 12, Q5_K 13,
+// Q6_K 14, BF16 30). Functions return 0 for a type they do not handle (the caller checks first).
+// Lengths are in elements and must be whole blocks. No pointer needs alignment.
+
+/// Decodes `count` elements of `type` at `src` into `dst` (same arithmetic as ggml's dequantize_row_*).
+int lorad_avx2_dequantize(int type, const void *src, int64_t count, float *dst);
+int lorad_portable_dequantize(int type, const void *src, int64_t count, float *dst);
+
+/// sums[t * (cols/32) + b] = Σ of x[t * x_stride + 32b ..< 32b + 32], for t in 0..<tokens. These feed
+/// the min/offset terms of Q4_1, Q5_1, Q4_K and Q5_K (`m · Σx` once per block, shared by all rows).
+void lorad_avx2_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t x_stride, float *sums);
+void lorad_portable_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t x_stride, float *sums);
+
+/// Size in floats of the scratch `lorad_*_matmul_rows` needs for `cols` (0 for fused types).
+int64_t lorad_matmul_scratch_floats(int type, int64_t cols);
+
+/// y[t * y_stride + r] = Σ_i W[r][i] · x[t * x_stride + i] for r in r0..<r1, t in 0..<tokens, where row
+/// r of W starts at w + r * row_bytes. `sums` are the block sums above (needed for Q4_1/Q5_1/Q4_K/Q5_K,
+/// ignored otherwise); `scratch` holds lorad_matmul_scratch_floats(type, cols) floats.
+int lorad_avx2_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+                           const float *x, int64_t x_stride, int64_t tokens, const float *sums,
+                           float *scratch, float *y, int64_t y_stride);
+int lorad_portable_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+                               const float *x, int64_t x_stride, int64_t tokens, const float *sums,
+                               float *scratch, float *y, int64_t y_stride);
+
+// ---- llama.cpp numerics: activations quantized to Q8_0/Q8_1 (kernels_q8.c) ----
+
+/// One activation block as MatMulQ8.swift defines it: d (f16-rounded scale as f32), s (Q8_1 only:
+/// fp16(d_f32 · Σq) as f32), 32 int8 codes.
+typedef struct { float d; float s; int8_t q[32]; } lorad_q8_block;
+
+/// Quantizes `count` (a multiple of 32) floats into count/32 blocks as ggml's AVX2 quantize_row_q8_0/1.
+void lorad_avx2_quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks);
+void lorad_portable_quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks);
+
+/// y[t * y_stride + r] = W[r] · Q8(x_t) for Q4_0 (2), Q4_1 (3), Q8_0 (8); `a` holds tokens × (cols/32) blocks.
+int lorad_avx2_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+                              const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
+int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+                                  const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
+
 #ifdef __cplusplus
 }
 #endif

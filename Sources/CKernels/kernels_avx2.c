@@ -1,0 +1,22 @@
+// The f32-activation kernels of kernels_impl.h compiled for AVX2/FMA/F16C (per-function target
+// attribute, so the rest of the binary stays baseline x86-64 and this code only runs after
+// lorad_cpu_has_avx2_fma_f16c() said yes). Non-x86 builds get stubs that report "not handled".
+#include "CKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#pragma STDC FP_CONTRACT ON
+#define FN(name) lorad_avx2_##name
+#define F16TOF32(h) _cvtsh_ss(h)
+#include "kernels_impl.h"
+#pragma clang attribute pop
+
+#else
+int lorad_avx2_dequantize(int type, const void *src, int64_t count, float *dst) { return 0; }
+void lorad_avx2_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t xs, float *sums) {}
+int lorad_avx2_matmul_rows(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+                           const float *x, int64_t xs, int64_t T, const float *sums, float *scratch,
+                           float *y, int64_t ys) { return 0; }
+#endif
