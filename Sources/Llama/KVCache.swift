@@ -35,10 +35,15 @@ public final class KVCache {
     /// Bytes held by this cache.
     public var byteCount: Int { 2 * layerCount * capacity * kvDim * MemoryLayout<Float>.size }
 
+    /// Throws when `n` more positions would overflow the context.
+    public func checkRoom(_ n: Int) throws {
+        guard count + n <= contextLimit else { throw LlamaError.contextFull(needed: count + n, limit: contextLimit) }
+    }
+
     /// Makes room for `n` more positions, or throws when the context would overflow.
     public func reserve(_ n: Int) throws {
+        try checkRoom(n)
         let needed = count + n
-        guard needed <= contextLimit else { throw LlamaError.contextFull(needed: needed, limit: contextLimit) }
         guard needed > capacity else { return }
         let newCapacity = min(contextLimit, max(needed, capacity * 2, 64))
         func grow(_ old: [UnsafeMutablePointer<Float>]) -> [UnsafeMutablePointer<Float>] {

@@ -11,6 +11,8 @@ public enum LlamaError: Error, CustomStringConvertible, Sendable, Equatable {
     case unsupportedTensorType(tensor: String, type: String)
     case contextFull(needed: Int, limit: Int)
     case badToken(Int32, vocabularySize: Int)
+    case cacheSharedInBatch
+    case badAdapterUse(String, String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,10 @@ public enum LlamaError: Error, CustomStringConvertible, Sendable, Equatable {
             return "the sequence needs \(needed) positions but the context holds \(limit)"
         case .badToken(let t, let n):
             return "token id \(t) is outside the vocabulary (0..<\(n))"
+        case .cacheSharedInBatch:
+            return "two items of one batch share a KV cache; each sequence needs its own"
+        case .badAdapterUse(let name, let why):
+            return "adapter '\(name)' cannot be used here: \(why)"
         }
     }
 }

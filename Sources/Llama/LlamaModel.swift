@@ -13,6 +13,7 @@
 import Dispatch
 import Foundation
 import Kernels
+import LoRA
 import ModelFormats
 
 /// Receives named intermediate tensors during a forward pass, to locate a mismatch with a
@@ -59,90 +60,142 @@ public final class LlamaModel: Sendable {
 
     /// Runs `tokens` at the next positions of `cache` and returns logits (vocabulary-sized rows) for
     /// the last token, every token, or none.
-    public func forward(_ tokens: [Int32], cache: KVCache, logits: Logits = .last,
+    public func forward(_ tokens: [Int32], cache: KVCache, logits: Logits = .last, adapters: [AdapterUse] = [],
                         observer: ForwardObserver? = nil) throws -> [Float] {
-        let c = config
-        let T = tokens.count
-        guard T > 0 else { return [] }
-        for t in tokens where t < 0 || Int(t) >= c.vocabularySize {
-            throw LlamaError.badToken(t, vocabularySize: c.vocabularySize)
-        }
-        try cache.reserve(T)
-        let p0 = cache.count
-        let E = c.embeddingLength
+        try forward(batch: [BatchItem(tokens: tokens, cache: cache, logits: logits, adapters: adapters)],
+                    observer: observer)[0]
+    }
 
-        var x = [Float](repeating: 0, count: T * E)
+    /// One forward pass over several sequences at once: each item's new tokens run at the next
+    /// positions of its own cache, with its own adapters. The base matrix products run once over
+    /// the rows of every item; attention reads each item's own cache; each adapter's low-rank product
+    /// runs only over the rows of the items that use it. Returns each item's logits.
+    public func forward(batch: [BatchItem], observer: ForwardObserver? = nil) throws -> [[Float]] {
+        let c = config
+        let E = c.embeddingLength
+        // Validate everything before touching any cache, so a bad item changes nothing.
+        var seen = Set<ObjectIdentifier>()
+        for item in batch {
+            guard seen.insert(ObjectIdentifier(item.cache)).inserted else { throw LlamaError.cacheSharedInBatch }
+            for t in item.tokens where t < 0 || Int(t) >= c.vocabularySize {
+                throw LlamaError.badToken(t, vocabularySize: c.vocabularySize)
+            }
+            try validate(adapters: item.adapters)
+        }
+        for item in batch { try item.cache.checkRoom(item.tokens.count) }
+        for item in batch { try item.cache.reserve(item.tokens.count) }
+
+        // Row layout: item i owns rows offsets[i] ..< offsets[i] + tokens.count.
+        var offsets: [Int] = []
+        var N = 0
+        for item in batch {
+            offsets.append(N)
+            N += item.tokens.count
+        }
+        guard N > 0 else { return batch.map { _ in [] } }
+        let starts = batch.map { $0.cache.count }
+        let ropes = batch.indices.map { RopeTable(config: c, start: starts[$0], count: batch[$0].tokens.count) }
+        let groups = adapterGroups(batch, offsets: offsets)
+
+        var x = [Float](repeating: 0, count: N * E)
         x.withUnsafeMutableBufferPointer { xb in
-            for (i, t) in tokens.enumerated() { weights.tokenEmbedding.decodeRow(Int(t), into: xb.baseAddress! + i * E) }
+            for (i, item) in batch.enumerated() {
+                for (j, t) in item.tokens.enumerated() {
+                    weights.tokenEmbedding.decodeRow(Int(t), into: xb.baseAddress! + (offsets[i] + j) * E)
+                }
+            }
         }
         observe(observer, "embd", -1, x)
 
-        var h = [Float](repeating: 0, count: T * E)
-        var q = [Float](repeating: 0, count: T * c.qDim)
-        var k = [Float](repeating: 0, count: T * c.kvDim)
-        var v = [Float](repeating: 0, count: T * c.kvDim)
-        var attn = [Float](repeating: 0, count: T * c.qDim)
-        var o = [Float](repeating: 0, count: T * E)
-        var gate = [Float](repeating: 0, count: T * c.feedForwardLength)
-        var up = [Float](repeating: 0, count: T * c.feedForwardLength)
-        let rope = RopeTable(config: c, start: p0, count: T)
+        var h = [Float](repeating: 0, count: N * E)
+        var q = [Float](repeating: 0, count: N * c.qDim)
+        var k = [Float](repeating: 0, count: N * c.kvDim)
+        var v = [Float](repeating: 0, count: N * c.kvDim)
+        var attn = [Float](repeating: 0, count: N * c.qDim)
+        var o = [Float](repeating: 0, count: N * E)
+        var gate = [Float](repeating: 0, count: N * c.feedForwardLength)
+        var up = [Float](repeating: 0, count: N * c.feedForwardLength)
 
         for (l, w) in weights.layers.enumerated() {
-            rmsNorm(x, w.attnNorm, into: &h, tokens: T, eps: c.rmsEpsilon)
+            rmsNorm(x, w.attnNorm, into: &h, tokens: N, eps: c.rmsEpsilon)
             observe(observer, "attn_norm", l, h)
-            mm(w.wq, h, T, &q)
-            mm(w.wk, h, T, &k)
-            mm(w.wv, h, T, &v)
-            rope.apply(&q, heads: c.headCount, headDim: c.headDim, tokens: T)
-            rope.apply(&k, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
+            linear(w.wq, h, N, &q, layer: l, target: .q, groups)
+            linear(w.wk, h, N, &k, layer: l, target: .k, groups)
+            linear(w.wv, h, N, &v, layer: l, target: .v, groups)
+            for (i, item) in batch.enumerated() {
+                let T = item.tokens.count
+                ropes[i].apply(&q, from: offsets[i], heads: c.headCount, headDim: c.headDim, tokens: T)
+                ropes[i].apply(&k, from: offsets[i], heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
+            }
             observe(observer, "q", l, q)
             observe(observer, "k", l, k)
             observe(observer, "v", l, v)
             k.withUnsafeBufferPointer { kb in
                 v.withUnsafeBufferPointer { vb in
-                    cache.store(layer: l, keys: kb.baseAddress!, values: vb.baseAddress!, positions: T)
+                    for (i, item) in batch.enumerated() {
+                        item.cache.store(layer: l, keys: kb.baseAddress! + offsets[i] * c.kvDim,
+                                         values: vb.baseAddress! + offsets[i] * c.kvDim, positions: item.tokens.count)
+                    }
                 }
             }
-            attention(q: q, cache: cache, layer: l, start: p0, tokens: T, into: &attn)
+            attention(q: q, batch: batch, offsets: offsets, starts: starts, layer: l, into: &attn)
             observe(observer, "kqv_out", l, attn)
-            mm(w.wo, attn, T, &o)
-            for i in 0..<(T * E) { x[i] += o[i] }
+            linear(w.wo, attn, N, &o, layer: l, target: .o, groups)
+            for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "ffn_inp", l, x)
 
-            rmsNorm(x, w.ffnNorm, into: &h, tokens: T, eps: c.rmsEpsilon)
+            rmsNorm(x, w.ffnNorm, into: &h, tokens: N, eps: c.rmsEpsilon)
             observe(observer, "ffn_norm", l, h)
-            mm(w.wGate, h, T, &gate)
-            mm(w.wUp, h, T, &up)
+            linear(w.wGate, h, N, &gate, layer: l, target: .gate, groups)
+            linear(w.wUp, h, N, &up, layer: l, target: .up, groups)
             for i in 0..<gate.count {
                 let g = gate[i]
                 gate[i] = g / (1 + expf(-g)) * up[i]
             }
-            mm(w.wDown, gate, T, &o)
-            for i in 0..<(T * E) { x[i] += o[i] }
+            linear(w.wDown, gate, N, &o, layer: l, target: .down, groups)
+            for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "l_out", l, x)
         }
-        cache.commit(T)
+        for item in batch { item.cache.commit(item.tokens.count) }
 
-        let rows: Range<Int>
-        switch logits {
-        case .none: return []
-        case .last: rows = (T - 1)..<T
-        case .all: rows = 0..<T
+        // Logits only for the rows asked for, in one product over every item's rows.
+        var rows: [Int] = []
+        var counts: [Int] = []
+        for (i, item) in batch.enumerated() {
+            let T = item.tokens.count
+            let r: Range<Int>
+            switch item.logits {
+            case .none: r = 0..<0
+            case .last: r = T == 0 ? 0..<0 : (T - 1)..<T
+            case .all: r = 0..<T
+            }
+            rows += r.map { offsets[i] + $0 }
+            counts.append(r.count)
         }
-        let n = rows.count
-        var normed = [Float](repeating: 0, count: n * E)
-        let tail = Array(x[(rows.lowerBound * E)..<(rows.upperBound * E)])
-        rmsNorm(tail, weights.outputNorm, into: &normed, tokens: n, eps: c.rmsEpsilon)
+        guard !rows.isEmpty else { return batch.map { _ in [] } }
+        var selected = [Float](repeating: 0, count: rows.count * E)
+        for (j, r) in rows.enumerated() {
+            for e in 0..<E { selected[j * E + e] = x[r * E + e] }
+        }
+        var normed = [Float](repeating: 0, count: rows.count * E)
+        rmsNorm(selected, weights.outputNorm, into: &normed, tokens: rows.count, eps: c.rmsEpsilon)
         observe(observer, "result_norm", -1, normed)
-        var out = [Float](repeating: 0, count: n * c.vocabularySize)
-        mm(weights.output, normed, n, &out)
+        let V = c.vocabularySize
+        var out = [Float](repeating: 0, count: rows.count * V)
+        mm(weights.output, normed, rows.count, &out)
         observe(observer, "result_output", -1, out)
-        return out
+        var result: [[Float]] = []
+        var at = 0
+        for n in counts {
+            result.append(Array(out[(at * V)..<((at + n) * V)]))
+            at += n
+        }
+        return result
     }
 
     // MARK: Pieces
 
-    private func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float]) {
+    func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float]) {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 if numerics == .llamaCpp && hasQ8Path(w.type) {
@@ -159,31 +212,39 @@ public final class LlamaModel: Sendable {
         values.withUnsafeBufferPointer { observer(name, layer, $0) }
     }
 
-    /// Causal attention of `tokens` new queries over every cached position up to their own.
-    private func attention(q: [Float], cache: KVCache, layer: Int, start p0: Int, tokens T: Int,
+    /// Causal attention of every item's new queries over its own cached positions up to their own.
+    private func attention(q: [Float], batch: [BatchItem], offsets: [Int], starts: [Int], layer: Int,
                            into out: inout [Float]) {
         let c = config
         let hd = c.headDim, kvDim = c.kvDim, group = c.headCount / c.kvHeadCount
         let scale = 1 / sqrtf(Float(hd))
         let f16 = numerics == .llamaCpp
-        let keys = UnsafeSendable(cache.keys(layer: layer)), values = UnsafeSendable(cache.values(layer: layer))
+        // One job per (row, head); each job knows its item through `rowItem`.
+        var rowItem: [Int] = []
+        for (i, item) in batch.enumerated() { rowItem += Array(repeating: i, count: item.tokens.count) }
+        let keys = batch.map { UnsafeSendable($0.cache.keys(layer: layer)) }
+        let values = batch.map { UnsafeSendable($0.cache.values(layer: layer)) }
+        let rowItems = rowItem
         q.withUnsafeBufferPointer { qb in
             out.withUnsafeMutableBufferPointer { ob in
                 let qp = UnsafeSendable(qb.baseAddress!), op = UnsafeSendable(ob.baseAddress!)
-                let jobs = T * c.headCount
+                let jobs = rowItems.count * c.headCount
                 let body: @Sendable (Int) -> Void = { (job: Int) in
-                    let t = job / c.headCount, head = job % c.headCount
+                    let row = job / c.headCount, head = job % c.headCount
+                    let item = rowItems[row]
+                    let t = row - offsets[item]
                     let kvHead = head / group
-                    let n = p0 + t + 1
+                    let n = starts[item] + t + 1
+                    let kp = keys[item].value, vp = values[item].value
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: n + hd) { sb in
                         let s = sb.baseAddress!
                         // ggml converts Q to f16 for its dot with the f16 key cache.
                         let qv = s + n
-                        let qsrc = qp.value + t * c.qDim + head * hd
+                        let qsrc = qp.value + row * c.qDim + head * hd
                         for i in 0..<hd { qv[i] = f16 ? roundedToF16(qsrc[i]) : qsrc[i] }
                         var maxScore = -Float.infinity
                         for j in 0..<n {
-                            let d = dotF32(qv, keys.value + j * kvDim + kvHead * hd, count: hd) * scale
+                            let d = dotF32(qv, kp + j * kvDim + kvHead * hd, count: hd) * scale
                             s[j] = d
                             maxScore = max(maxScore, d)
                         }
@@ -193,13 +254,13 @@ public final class LlamaModel: Sendable {
                             s[j] = e
                             sum += e
                         }
-                        let o = op.value + t * c.qDim + head * hd
+                        let o = op.value + row * c.qDim + head * hd
                         for i in 0..<hd { o[i] = 0 }
                         let inv = 1 / sum
                         for j in 0..<n {
                             // ggml converts the attention weights to f16 for their product with V.
                             let p = f16 ? roundedToF16(s[j] * inv) : s[j] * inv
-                            let vv = values.value + j * kvDim + kvHead * hd
+                            let vv = vp + j * kvDim + kvHead * hd
                             for i in 0..<hd { o[i] += p * vv[i] }
                         }
                     }
@@ -253,13 +314,14 @@ struct RopeTable {
         sin = sn
     }
 
-    /// Rotates adjacent pairs (x[2i], x[2i+1]) of the first `ropeDims` values of every head: the
-    /// NORM style, which is right for Llama GGUFs because the converter permuted Q/K rows.
-    func apply(_ x: inout [Float], heads: Int, headDim: Int, tokens: Int) {
+    /// Rotates adjacent pairs (x[2i], x[2i+1]) of the first `ropeDims` values of every head of rows
+    /// `from ..< from + tokens`: the NORM style, which is right for Llama GGUFs because the converter
+    /// permuted Q/K rows.
+    func apply(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int) {
         let half = ropeDims / 2
         for t in 0..<tokens {
             for h in 0..<heads {
-                let base = (t * heads + h) * headDim
+                let base = ((from + t) * heads + h) * headDim
                 for i in 0..<half {
                     let c = cos[t * half + i], s = sin[t * half + i]
                     let a = x[base + 2 * i], b = x[base + 2 * i + 1]

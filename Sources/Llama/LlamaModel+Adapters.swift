@@ -1,0 +1,126 @@
+// Batches and LoRA in the forward pass (DESIGN.md §6).
+//
+// The base product W·X runs once over every row of the batch. Then, for each adapter present, the
+// rows of the items that use it get s·B·(A·x) added: two thin products over only those rows, so one
+// batch mixes any number of adapters. A DoRA module rescales its rows' whole output by m/‖W+sBA‖
+// (FORMATS.md §5.4). The base weights are never written.
+
+import Kernels
+import LoRA
+
+/// One adapter applied to a sequence, with its per-request scale (1 = as trained).
+public struct AdapterUse: Sendable {
+    public let adapter: LoRAAdapter
+    public let scale: Float
+
+    public init(_ adapter: LoRAAdapter, scale: Float = 1) {
+        self.adapter = adapter
+        self.scale = scale
+    }
+}
+
+/// One sequence's part of a batched forward pass.
+public struct BatchItem {
+    public var tokens: [Int32]
+    public var cache: KVCache
+    public var logits: LlamaModel.Logits
+    public var adapters: [AdapterUse]
+
+    public init(tokens: [Int32], cache: KVCache, logits: LlamaModel.Logits = .last, adapters: [AdapterUse] = []) {
+        self.tokens = tokens
+        self.cache = cache
+        self.logits = logits
+        self.adapters = adapters
+    }
+}
+
+/// The rows of a batch that use one adapter, each with its scale.
+struct AdapterGroup {
+    let adapter: LoRAAdapter
+    var rows: [Int] = []
+    var scales: [Float] = []
+}
+
+extension LlamaModel {
+    /// Checks that a sequence's adapters fit this model and can be combined.
+    func validate(adapters: [AdapterUse]) throws {
+        for use in adapters {
+            guard use.scale.isFinite else { throw LlamaError.badAdapterUse(use.adapter.name, "its scale is \(use.scale)") }
+            guard use.adapter.layerCount == config.layerCount else {
+                throw LlamaError.badAdapterUse(use.adapter.name,
+                    "it was made for \(use.adapter.layerCount) layers, the base model has \(config.layerCount) (hint: wrong base model?)")
+            }
+            if use.adapter.isDoRA {
+                // m/‖W+sBA‖ was computed for the trained scale; another scale or a second adapter on
+                // the same rows would need it recomputed.
+                guard use.scale == 1 || use.scale == 0 else {
+                    throw LlamaError.badAdapterUse(use.adapter.name, "it is a DoRA adapter, which only runs at scale 1")
+                }
+                guard adapters.count == 1 else {
+                    throw LlamaError.badAdapterUse(use.adapter.name, "it is a DoRA adapter, which cannot be stacked with others")
+                }
+            }
+        }
+    }
+
+    /// Groups the batch's rows by adapter. Scale 0 drops the adapter, so the output is exactly the base's.
+    func adapterGroups(_ batch: [BatchItem], offsets: [Int]) -> [AdapterGroup] {
+        var groups: [AdapterGroup] = []
+        var index: [ObjectIdentifier: Int] = [:]
+        for (i, item) in batch.enumerated() {
+            for use in item.adapters where use.scale != 0 {
+                let id = ObjectIdentifier(use.adapter)
+                let g: Int
+                if let existing = index[id] {
+                    g = existing
+                } else {
+                    g = groups.count
+                    index[id] = g
+                    groups.append(AdapterGroup(adapter: use.adapter))
+                }
+                for t in 0..<item.tokens.count {
+                    groups[g].rows.append(offsets[i] + t)
+                    groups[g].scales.append(use.scale)
+                }
+            }
+        }
+        return groups
+    }
+
+    /// y = W·x for every row, plus each adapter's low-rank term on its rows.
+    func linear(_ w: WeightMatrix, _ x: [Float], _ n: Int, _ y: inout [Float], layer: Int, target: LoRATarget,
+                _ groups: [AdapterGroup]) {
+        mm(w, x, n, &y)
+        for g in groups {
+            guard let m = g.adapter.module(layer: layer, target: target) else { continue }
+            applyLoRA(m, x, &y, rows: g.rows, scales: g.scales, inDim: w.cols, outDim: w.rows)
+        }
+    }
+
+    /// y[r] = dora ⊙ (y[r] + s·B·(A·x[r])) for the given rows (dora = 1 for plain LoRA).
+    private func applyLoRA(_ m: LoRAModule, _ x: [Float], _ y: inout [Float], rows: [Int], scales: [Float],
+                           inDim: Int, outDim: Int) {
+        let r = m.rank
+        var t = [Float](repeating: 0, count: r)
+        m.a.withUnsafeBufferPointer { a in
+            m.b.withUnsafeBufferPointer { b in
+                x.withUnsafeBufferPointer { xb in
+                    for (row, userScale) in zip(rows, scales) {
+                        let xr = xb.baseAddress! + row * inDim
+                        for k in 0..<r { t[k] = dotF32(a.baseAddress! + k * inDim, xr, count: inDim) }
+                        let s = m.scale * userScale
+                        for k in 0..<r { t[k] *= s }
+                        t.withUnsafeBufferPointer { tb in
+                            for o in 0..<outDim {
+                                y[row * outDim + o] += dotF32(b.baseAddress! + o * r, tb.baseAddress!, count: r)
+                            }
+                        }
+                        if let dora = m.doraScale {
+                            for o in 0..<outDim { y[row * outDim + o] *= dora[o] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
