@@ -104,3 +104,30 @@ import Testing
         #expect((0..<8).map { QKPermutation.hfRow(forGGUFRow: $0, rows: 8, heads: 1) } == [0, 4, 1, 5, 2, 6, 3, 7])
     }
 }
+
+/// lorad's combine against PEFT's add_weighted_adapter on the same two adapters (lora_tiny.py writes
+/// PEFT's combined adapters). Compared as deltas s·B·A: PEFT zero-pads cat ranks to the sum of the
+/// config ranks and its SVD factors are unique only up to signs, so the factors themselves may differ.
+@Suite struct LoRACombineGoldenTests {
+    @Test(arguments: ["cat", "linear", "svd"])
+    func matchesPEFT(_ method: String) throws {
+        let base = try Fixtures.tinyBase()
+        let j = try Fixtures.json("lora_tiny_combine.json")
+        let weights = try #require(j["weights"] as? [Double]).map { Float($0) }
+        let inputs = try #require(j["inputs"] as? [String]).map { try LoRAAdapter.load(path: Fixtures.path($0), name: $0, base: base) }
+        let m: LoRAAdapter.CombineMethod = method == "cat" ? .cat : method == "linear" ? .linear : .svd(rank: 3)
+        let ours = try LoRAAdapter.combine(Array(zip(inputs, weights)).map { ($0.0, $0.1) }, method: m, name: method)
+        let peft = try LoRAAdapter.load(path: Fixtures.path("lora_tiny_combined_\(method)"), name: "peft", base: base)
+        #expect(ours.modules.count == peft.modules.count && ours.modules.count == 14)
+        for (layer, target, o) in ours.modules {
+            let p = try #require(peft.module(layer: layer, target: target))
+            let d1 = o.delta(), d2 = p.delta()
+            let size = d2.map { abs($0) }.max()!
+            let err = zip(d1, d2).map { abs($0 - $1) }.max()!
+            // cat and linear: the same f32 products in a different order (a few ulps of the delta).
+            // svd: PEFT runs torch.linalg.svd in f32, so its rank-3 factors carry ~1e-6 relative error.
+            let tol: Float = method == "svd" ? 2e-5 : 2e-6
+            #expect(err <= tol * size, "\(method) \(layer) \(target): \(err) of \(size)")
+        }
+    }
+}

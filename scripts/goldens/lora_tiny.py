@@ -15,6 +15,12 @@ Writes, under Tests/LlamaTests/Fixtures/:
                              package in convert_lora_to_gguf.py's layout (lora_b rows of q/k permuted,
                              adapter.lora.alpha = 8)
   lora_tiny_logits.json      reference logits, see the schema below
+  lora_tiny_plain2/          PEFT: r=4, alpha=4, [q_proj, v_proj, up_proj] (an input for the combinations)
+  lora_tiny_combined_{cat,linear,svd}/
+                             PEFT's add_weighted_adapter of [lora_tiny_plain, lora_tiny_plain2] with weights
+                             [0.5, 1.5]: combination_type cat, linear, svd (svd_rank 3), saved by PEFT
+  lora_tiny_combine.json     {"inputs": [dir names], "weights": [0.5, 1.5],
+                              "plain2"|"cat"|"linear"|"svd": {"logits": [[[256] x 8] x 3]}} (same sequences)
 
 The model: LlamaForCausalLM, hidden 64, 2 layers, 4 heads, 2 KV heads (head_dim 16), ffn 128, vocab 256,
 rope_theta 10000, rms eps 1e-5, tie_word_embeddings true, initializer_range 0.1, float32, eval mode,
@@ -132,6 +138,8 @@ def make_adapter(kind, seed):
     elif kind == "dora":
         cfg = LoraConfig(r=4, lora_alpha=8, use_dora=True, lora_dropout=0.0,
                          target_modules=["q_proj", "k_proj", "o_proj", "up_proj"], layers_to_transform=[1])
+    elif kind == "plain2":
+        cfg = LoraConfig(r=4, lora_alpha=4, target_modules=["q_proj", "v_proj", "up_proj"], lora_dropout=0.0)
     peft_model = get_peft_model(model, cfg).eval()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -226,6 +234,44 @@ def round_floats(x):
     return x
 
 
+def save_adapter(pm, d, adapter="default"):
+    shutil.rmtree(d, ignore_errors=True)
+    if adapter == "default":
+        pm.save_pretrained(d)
+    else:  # PEFT saves a non-default adapter into a subfolder named after it
+        tmp = d + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        pm.save_pretrained(tmp, selected_adapters=[adapter])
+        shutil.move(os.path.join(tmp, adapter), d)
+        shutil.rmtree(tmp)
+    # Drop the README PEFT writes: it is boilerplate, not data.
+    if os.path.exists(os.path.join(d, "README.md")):
+        os.remove(os.path.join(d, "README.md"))
+    normalize_config(os.path.join(d, "adapter_config.json"))
+
+
+def combinations():
+    """PEFT's add_weighted_adapter (cat, linear, svd rank 3) of plain and plain2 with weights 0.5 and 1.5."""
+    from peft import PeftModel
+    pm = make_adapter("plain2", 4)
+    save_adapter(pm, os.path.join(FIX, "lora_tiny_plain2"))
+    out = {"inputs": ["lora_tiny_plain", "lora_tiny_plain2"], "weights": [0.5, 1.5],
+           "plain2": {"logits": logits_of(pm)}}
+    m = PeftModel.from_pretrained(base_model(), os.path.join(FIX, "lora_tiny_plain"), adapter_name="plain")
+    m.load_adapter(os.path.join(FIX, "lora_tiny_plain2"), adapter_name="plain2")
+    for ctype in ["cat", "linear", "svd"]:
+        extra = {"svd_rank": 3} if ctype == "svd" else {}
+        m.add_weighted_adapter(["plain", "plain2"], [0.5, 1.5], adapter_name=ctype, combination_type=ctype, **extra)
+        m.set_adapter(ctype)
+        m.eval()
+        out[ctype] = {"logits": logits_of(m)}
+        save_adapter(m, os.path.join(FIX, f"lora_tiny_combined_{ctype}"), adapter=ctype)
+    with open(os.path.join(FIX, "lora_tiny_combine.json"), "w") as f:
+        f.write(json.dumps(round_floats(out), separators=(",", ":")))
+    for k in ["plain2", "cat", "linear", "svd"]:
+        print("combine", k, np.array(out[k]["logits"]).shape)
+
+
 def main():
     torch.set_num_threads(2)
     base = base_model()
@@ -235,13 +281,7 @@ def main():
     for seed, kind in enumerate(["plain", "rslora", "dora"], start=1):
         pm = make_adapter(kind, seed)
         cases[kind] = {"logits": logits_of(pm), "modules": module_facts(pm)}
-        d = os.path.join(FIX, f"lora_tiny_{kind}")
-        shutil.rmtree(d, ignore_errors=True)
-        pm.save_pretrained(d)
-        # Drop the README PEFT writes: it is boilerplate, not data.
-        if os.path.exists(os.path.join(d, "README.md")):
-            os.remove(os.path.join(d, "README.md"))
-        normalize_config(os.path.join(d, "adapter_config.json"))
+        save_adapter(pm, os.path.join(FIX, f"lora_tiny_{kind}"))
         if kind == "plain":
             write_plain_gguf_lora(pm, os.path.join(FIX, "lora_tiny_plain.gguf"))
     result = {"config": HP, "sequences": SEQUENCES, "cases": cases}
@@ -253,6 +293,7 @@ def main():
     with open(os.path.join(FIX, "lora_tiny_logits.json"), "w") as f:
         # 8 significant digits: float32 resolution, and a fixture a third the size of repr().
         f.write(json.dumps(round_floats(result), separators=(",", ":")))
+    combinations()
     for k, v in cases.items():
         a = np.array(v["logits"])
         print(k, a.shape, float(np.abs(a - np.array(cases["base"]["logits"])).max()))
