@@ -11,6 +11,7 @@ struct Lorad: ParsableCommand {
             Tokenize.self,
             Generate.self,
             Chat.self,
+            Bench.self,
         ]
     )
 }

@@ -1,0 +1,187 @@
+// `lorad bench`: the standard speed figures of a model, measured the way llama.cpp's llama-bench and
+// llama-batched-bench measure theirs, so bench/compare can put them side by side.
+//
+// - pp128, pp512: prompt processing, tokens/s, one forward pass over N random tokens in a fresh cache.
+// - tg: generation, tokens/s, 128 tokens decoded one at a time after a 16-token prompt (not timed).
+// - batch4/16/32: aggregate generation, tokens/s, 64 decode steps of N sequences in one batched pass
+//   each (after a 16-token prompt per sequence, not timed).
+// - ttft_ms: time to the first token after a 128-token prompt (prefill + sampling one token).
+// - tg_peak_rss_bytes: the resident-set high-water mark (VmHWM) right after tg, the first figure:
+//   the model's mapped pages that were touched, one sequence's KV cache and the scratch buffers.
+// - peak_rss_bytes: the high-water mark after all of the above.
+// Tokens are drawn at random from the vocabulary (llama-bench does the same); greedy argmax picks
+// the next token, so sampling cost is included the way a server would pay it.
+
+import Foundation
+import LoRA
+
+public struct BenchmarkReport: Sendable {
+    public var model: String
+    public var threads: Int
+    public var numerics: String
+    /// Metric name → value, in the order they were measured.
+    public var metrics: [(String, Double)] = []
+
+    public subscript(_ key: String) -> Double? { metrics.first { $0.0 == key }?.1 }
+}
+
+public struct Benchmark {
+    public let model: LlamaModel
+    public var repetitions: Int
+    private var rng = SplitMix(seed: 0x10AD)
+
+    public init(model: LlamaModel, repetitions: Int = 1) {
+        self.model = model
+        self.repetitions = max(1, repetitions)
+    }
+
+    mutating func randomTokens(_ n: Int) -> [Int32] {
+        (0..<n).map { _ in Int32(truncatingIfNeeded: rng.next() % UInt64(model.config.vocabularySize)) }
+    }
+
+    /// The median over `repetitions` runs of `body` (each returns a rate or a time).
+    mutating func median(_ body: (inout Benchmark) throws -> Double) rethrows -> Double {
+        var xs: [Double] = []
+        for _ in 0..<repetitions { xs.append(try body(&self)) }
+        xs.sort()
+        return xs[xs.count / 2]
+    }
+
+    public mutating func promptProcessing(_ n: Int, adapters: [AdapterUse] = []) throws -> Double {
+        try median { b in
+            let tokens = b.randomTokens(n)
+            let cache = b.model.makeCache(contextLimit: n + 1)
+            let t0 = DispatchTime.now()
+            _ = try b.model.forward(tokens, cache: cache, adapters: adapters)
+            return Double(n) / seconds(since: t0)
+        }
+    }
+
+    public mutating func generation(prompt: Int = 16, tokens: Int = 128, adapters: [AdapterUse] = []) throws -> Double {
+        try median { b in
+            let cache = b.model.makeCache(contextLimit: prompt + tokens + 1)
+            var logits = try b.model.forward(b.randomTokens(prompt), cache: cache, adapters: adapters)
+            let t0 = DispatchTime.now()
+            for _ in 0..<tokens {
+                logits = try b.model.forward([argmax(logits)], cache: cache, adapters: adapters)
+            }
+            return Double(tokens) / seconds(since: t0)
+        }
+    }
+
+    /// Aggregate tokens/s of `sequences` sequences decoding together; `adapters(i)` gives sequence i's.
+    public mutating func batched(sequences: Int, prompt: Int = 16, tokens: Int = 64,
+                                 adapters: (Int) -> [AdapterUse] = { _ in [] }) throws -> Double {
+        try median { b in
+            let caches = (0..<sequences).map { _ in b.model.makeCache(contextLimit: prompt + tokens + 1) }
+            var items = (0..<sequences).map { i in
+                BatchItem(tokens: [], cache: caches[i], adapters: adapters(i))
+            }
+            for i in items.indices { items[i].tokens = b.randomTokens(prompt) }
+            var logits = try b.model.forward(batch: items)
+            let t0 = DispatchTime.now()
+            for _ in 0..<tokens {
+                for i in items.indices { items[i].tokens = [argmax(logits[i])] }
+                logits = try b.model.forward(batch: items)
+            }
+            return Double(sequences * tokens) / seconds(since: t0)
+        }
+    }
+
+    public mutating func timeToFirstToken(prompt: Int = 128) throws -> Double {
+        try median { b in
+            let tokens = b.randomTokens(prompt)
+            let cache = b.model.makeCache(contextLimit: prompt + 2)
+            let t0 = DispatchTime.now()
+            _ = argmax(try b.model.forward(tokens, cache: cache))
+            return seconds(since: t0) * 1000
+        }
+    }
+
+    /// A random rank-`rank` adapter on every projection of every layer (B non-zero, so it changes
+    /// the output and its cost is real).
+    public mutating func syntheticAdapter(name: String, rank: Int = 8) -> LoRAAdapter {
+        let c = model.config
+        var modules: [(layer: Int, target: LoRATarget, module: LoRAModule)] = []
+        for layer in 0..<c.layerCount {
+            for target in LoRATarget.allCases {
+                let (inF, outF): (Int, Int)
+                switch target {
+                case .q: (inF, outF) = (c.embeddingLength, c.qDim)
+                case .k, .v: (inF, outF) = (c.embeddingLength, c.kvDim)
+                case .o: (inF, outF) = (c.qDim, c.embeddingLength)
+                case .gate, .up: (inF, outF) = (c.embeddingLength, c.feedForwardLength)
+                case .down: (inF, outF) = (c.feedForwardLength, c.embeddingLength)
+                }
+                let a = (0..<(rank * inF)).map { _ in rng.uniform() * 0.02 - 0.01 }
+                let b = (0..<(outF * rank)).map { _ in rng.uniform() * 0.02 - 0.01 }
+                modules.append((layer, target, LoRAModule(rank: rank, inFeatures: inF, outFeatures: outF, a: a, b: b,
+                                                          scale: 2)))
+            }
+        }
+        return LoRAAdapter(name: name, layerCount: c.layerCount, source: "synthetic", modules: modules)
+    }
+
+    /// Every figure of the report. `syntheticAdapters` > 0 adds the adapter figures.
+    public mutating func run(modelName: String, syntheticAdapters: Int = 0,
+                             progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
+        var report = BenchmarkReport(model: modelName, threads: model.threads, numerics: model.numerics.rawValue)
+        func record(_ key: String, _ value: Double) {
+            report.metrics.append((key, value))
+            progress(key)
+        }
+        // Generation first, so the RSS high-water mark right after it is that of one sequence
+        // generating (the memory target), before any large batch runs.
+        record("tg", try generation())
+        record("tg_peak_rss_bytes", Double(peakResidentBytes() ?? 0))
+        record("pp128", try promptProcessing(128))
+        record("pp512", try promptProcessing(512))
+        record("batch4", try batched(sequences: 4))
+        record("batch16", try batched(sequences: 16))
+        record("batch32", try batched(sequences: 32))
+        record("ttft_ms", try timeToFirstToken())
+        if syntheticAdapters > 0 {
+            let adapters = (0..<syntheticAdapters).map { syntheticAdapter(name: "synthetic-\($0)") }
+            record("adapter1_tg", try generation(adapters: [AdapterUse(adapters[0])]))
+            record("adapter1_pp512", try promptProcessing(512, adapters: [AdapterUse(adapters[0])]))
+            record("base\(syntheticAdapters)", try batched(sequences: syntheticAdapters))
+            record("adapters\(syntheticAdapters)", try batched(sequences: syntheticAdapters) { [AdapterUse(adapters[$0])] })
+        }
+        record("peak_rss_bytes", Double(peakResidentBytes() ?? 0))
+        return report
+    }
+}
+
+func argmax(_ xs: [Float]) -> Int32 {
+    var best = 0
+    for i in 1..<xs.count where xs[i] > xs[best] { best = i }
+    return Int32(best)
+}
+
+func seconds(since t0: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+}
+
+/// The resident-set high-water mark from /proc/self/status (Linux), in bytes.
+public func peakResidentBytes() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first
+        return kb.map { $0 * 1024 }
+    }
+    return nil
+}
+
+/// A small deterministic generator for benchmark inputs.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}

@@ -1,0 +1,71 @@
+// `lorad bench`: speed figures for a model (see Llama/Benchmark.swift for what each one measures).
+import ArgumentParser
+import Foundation
+import Llama
+import ModelFormats
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure prompt processing, generation and batched generation speed.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Worker threads (default: one per core).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Activation numerics: f32 or llama.cpp.", valueName: "f32|llama.cpp"))
+    var numerics: String = "f32"
+
+    @Option(help: "Runs per figure; the median is reported.")
+    var repetitions = 1
+
+    @Option(help: "Also measure N sequences each with its own random rank-8 adapter on all seven projections.")
+    var syntheticAdapters = 0
+
+    @Flag(help: "Print only one JSON object on stdout.")
+    var json = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+        guard syntheticAdapters >= 0 else { throw ValidationError("--synthetic-adapters must be 0 or more") }
+        guard LlamaModel.Numerics(rawValue: numerics) != nil else {
+            throw ValidationError("--numerics must be f32 or llama.cpp, not '\(numerics)'")
+        }
+    }
+
+    func run() throws {
+        let path = modelOptions.resolvedPath
+        let model: LlamaModel
+        do {
+            model = try LlamaModel(path: path, threads: threads, numerics: LlamaModel.Numerics(rawValue: numerics)!)
+        } catch {
+            fail("\(path): \(error)")
+        }
+        var bench = Benchmark(model: model, repetitions: repetitions)
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        let report: BenchmarkReport
+        do {
+            report = try bench.run(modelName: name, syntheticAdapters: syntheticAdapters) { key in
+                if !json { FileHandle.standardError.write(Data("measured \(key)\n".utf8)) }
+            }
+        } catch {
+            fail("\(error)")
+        }
+        if json {
+            var fields: [(String, JSONValue)] = [("model", .string(report.model)), ("threads", .int(report.threads)),
+                                                 ("numerics", .string(report.numerics))]
+            for (k, v) in report.metrics {
+                fields.append((k, k.hasSuffix("rss_bytes") ? .int(Int(v)) : .double((v * 100).rounded() / 100)))
+            }
+            print(JSONValue.object(fields).serialized())
+        } else {
+            print("model \(report.model), \(report.threads) threads, \(report.numerics) numerics")
+            for (k, v) in report.metrics {
+                let unit = k == "ttft_ms" ? "ms" : k.hasSuffix("rss_bytes") ? "bytes" : "tokens/s"
+                let value = k.hasSuffix("rss_bytes") ? String(Int(v)) : String(format: "%.1f", v)
+                print("  " + k.padding(toLength: 16, withPad: " ", startingAt: 0) + value + " " + unit)
+            }
+        }
+    }
+}
