@@ -6,6 +6,7 @@
 //   linear: A = Σ sign_i·√|w_i·s_i|·A_i, B = Σ √|w_i·s_i|·B_i, equal ranks required. This is not the
 //           weighted sum of deltas (cross terms B_i·A_j appear); it is what PEFT computes.
 //   svd:    the weighted delta Σ w_i·s_i·B_i·A_i truncated to `rank` by SVD, B = U·S, A = Vh.
+//   ties / dare: PEFT's "ties_svd", "dare_linear_svd", "dare_ties_svd" (LoRATaskArithmetic.swift).
 // The result has scale 1 everywhere (PEFT sets r = lora_alpha = new rank). Modules missing from some
 // inputs combine only the inputs that have them. DoRA adapters are refused: their row factors do not
 // combine linearly.
@@ -16,6 +17,19 @@ extension LoRAAdapter {
         case linear
         /// Truncate to this rank (PEFT's default is the largest input rank).
         case svd(rank: Int)
+        /// TIES on the deltas, then SVD to `rank` (PEFT's "ties_svd"; see LoRATaskArithmetic.swift).
+        case ties(density: Float, rank: Int, majoritySign: MajoritySign = .total)
+        /// DARE (random drop with rescale, seeded) on the deltas, then SVD to `rank` (PEFT's
+        /// "dare_linear_svd", or "dare_ties_svd" with `ties`). The random masks are lorad's own
+        /// (SplitMix64 from `seed`), not torch's: same seed, same result, but not PEFT's numbers.
+        case dare(density: Float, rank: Int, seed: UInt64, ties: Bool = false, majoritySign: MajoritySign = .total)
+    }
+
+    public enum MajoritySign: Sendable, Equatable {
+        /// The sign of the sum of the (unweighted, pruned) deltas.
+        case total
+        /// The sign held by more of the deltas.
+        case frequency
     }
 
     public static func combine(_ inputs: [(adapter: LoRAAdapter, weight: Float)], method: CombineMethod,
@@ -81,6 +95,15 @@ extension LoRAAdapter {
                 }
                 let t = SmallLinalg.truncatedProduct(b: b, a: a, out: outF, rank: rank, inFeatures: inF, keep: k)
                 module = LoRAModule(rank: k, inFeatures: inF, outFeatures: outF, a: t.a, b: t.b, scale: 1)
+            case .ties(let density, let k, let sign):
+                module = try TaskArithmetic.combine(parts: parts.map { ($0.1, $0.2) }, density: density, rank: k, maxRank: maxRank,
+                                                    pruning: .magnitude, electSign: sign, module: target.hfPath(layer: layer))
+            case .dare(let density, let k, let seed, let ties, let sign):
+                // One stream per module, derived from the seed and the module's position.
+                let stream = seed &+ UInt64(layer) &* 0x1_0000 &+ UInt64(LoRATarget.order(target))
+                module = try TaskArithmetic.combine(parts: parts.map { ($0.1, $0.2) }, density: density, rank: k, maxRank: maxRank,
+                                                    pruning: .random(seed: stream), electSign: ties ? sign : nil,
+                                                    module: target.hfPath(layer: layer))
             }
             out.append((layer, target, module))
         }

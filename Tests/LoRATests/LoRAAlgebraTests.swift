@@ -301,3 +301,36 @@ func throwsLoRA(_ body: () throws -> Any) -> LoRAError? {
         assertSame(c, try LoRAAdapter.load(path: p, name: "c", base: base), exactB: false)
     }
 }
+
+@Suite struct LoRATaskArithmeticTests {
+    @Test func dareIsSeededAndDensityOneIsSVD() throws {
+        let (one, two, _) = try twoAdapters()
+        let inputs: [(adapter: LoRAAdapter, weight: Float)] = [(one, 0.7), (two, 1.1)]
+        let d1 = try LoRAAdapter.combine(inputs, method: .dare(density: 0.3, rank: 2, seed: 42), name: "d")
+        let d2 = try LoRAAdapter.combine(inputs, method: .dare(density: 0.3, rank: 2, seed: 42), name: "d")
+        let d3 = try LoRAAdapter.combine(inputs, method: .dare(density: 0.3, rank: 2, seed: 43), name: "d")
+        #expect(d1.modules.map(\.module) == d2.modules.map(\.module))
+        #expect(d1.modules.map(\.module) != d3.modules.map(\.module))
+        // Density 1 prunes nothing: DARE-linear is then the svd combination (same rank-5 delta).
+        let full = try LoRAAdapter.combine(inputs, method: .dare(density: 1, rank: 5, seed: 1), name: "f")
+        let svd = try LoRAAdapter.combine(inputs, method: .svd(rank: 5), name: "s")
+        for (layer, target, m) in full.modules {
+            // Dense Jacobi SVD vs the QR-core SVD of the same matrix, both rounded to f32 factors.
+            #expect(relErr(m.delta(), svd.module(layer: layer, target: target)!.delta().map(Double.init)) < 1e-5)
+        }
+        #expect(throwsLoRA { try LoRAAdapter.combine(inputs, method: .ties(density: -1, rank: 2), name: "x") } != nil)
+    }
+
+    @Test func tiesOnOneAdapterKeepsTheLargestEntries() throws {
+        let (one, _, _) = try twoAdapters()
+        // One input, rank high enough to keep everything: the result is w·(the top half of D by magnitude).
+        let t = try LoRAAdapter.combine([(one, 2)], method: .ties(density: 0.5, rank: 8), name: "t")
+        for (layer, target, m) in t.modules {
+            let d = one.module(layer: layer, target: target)!.delta()
+            let k = d.count / 2
+            let threshold = d.map(abs).sorted(by: >)[k - 1]
+            let expected = d.map { abs($0) >= threshold ? Double(2 * $0) : 0 }
+            #expect(relErr(m.delta(), expected) < 1e-5)
+        }
+    }
+}

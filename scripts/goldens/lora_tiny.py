@@ -16,11 +16,12 @@ Writes, under Tests/LlamaTests/Fixtures/:
                              adapter.lora.alpha = 8)
   lora_tiny_logits.json      reference logits, see the schema below
   lora_tiny_plain2/          PEFT: r=4, alpha=4, [q_proj, v_proj, up_proj] (an input for the combinations)
-  lora_tiny_combined_{cat,linear,svd}/
+  lora_tiny_combined_{cat,linear,svd,ties_svd}/
                              PEFT's add_weighted_adapter of [lora_tiny_plain, lora_tiny_plain2] with weights
-                             [0.5, 1.5]: combination_type cat, linear, svd (svd_rank 3), saved by PEFT
+                             [0.5, 1.5]: combination_type cat, linear, svd (svd_rank 3), ties_svd (svd_rank 3,
+                             density 0.5, majority sign "total"), saved by PEFT
   lora_tiny_combine.json     {"inputs": [dir names], "weights": [0.5, 1.5],
-                              "plain2"|"cat"|"linear"|"svd": {"logits": [[[256] x 8] x 3]}} (same sequences)
+                              "plain2"|"cat"|"linear"|"svd"|"ties_svd": {"logits": [[[256] x 8] x 3]}}
 
 The model: LlamaForCausalLM, hidden 64, 2 layers, 4 heads, 2 KV heads (head_dim 16), ffn 128, vocab 256,
 rope_theta 10000, rms eps 1e-5, tie_word_embeddings true, initializer_range 0.1, float32, eval mode,
@@ -259,8 +260,8 @@ def combinations():
            "plain2": {"logits": logits_of(pm)}}
     m = PeftModel.from_pretrained(base_model(), os.path.join(FIX, "lora_tiny_plain"), adapter_name="plain")
     m.load_adapter(os.path.join(FIX, "lora_tiny_plain2"), adapter_name="plain2")
-    for ctype in ["cat", "linear", "svd"]:
-        extra = {"svd_rank": 3} if ctype == "svd" else {}
+    for ctype in ["cat", "linear", "svd", "ties_svd"]:
+        extra = {"svd_rank": 3} if ctype == "svd" else {"svd_rank": 3, "density": 0.5} if ctype == "ties_svd" else {}
         m.add_weighted_adapter(["plain", "plain2"], [0.5, 1.5], adapter_name=ctype, combination_type=ctype, **extra)
         m.set_adapter(ctype)
         m.eval()
@@ -268,7 +269,7 @@ def combinations():
         save_adapter(m, os.path.join(FIX, f"lora_tiny_combined_{ctype}"), adapter=ctype)
     with open(os.path.join(FIX, "lora_tiny_combine.json"), "w") as f:
         f.write(json.dumps(round_floats(out), separators=(",", ":")))
-    for k in ["plain2", "cat", "linear", "svd"]:
+    for k in ["plain2", "cat", "linear", "svd", "ties_svd"]:
         print("combine", k, np.array(out[k]["logits"]).shape)
 
 
