@@ -40,11 +40,14 @@ public struct Generator {
     public let model: LlamaModel
     public let tokenizer: Tokenizer
     public var parameters: SamplingParameters
+    /// LoRA adapters applied to every forward pass of this generation.
+    public var adapters: [AdapterUse]
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, parameters: SamplingParameters) {
+    public init(model: LlamaModel, tokenizer: Tokenizer, parameters: SamplingParameters, adapters: [AdapterUse] = []) {
         self.model = model
         self.tokenizer = tokenizer
         self.parameters = parameters
+        self.adapters = adapters
     }
 
     /// Generates a continuation of `prompt` (token ids). `onText` receives text as soon as it is
@@ -64,7 +67,7 @@ public struct Generator {
         let limits = GenerationLimits(parameters, endOfGenerationTokens: tokenizer.eogTokens)
 
         let t0 = Date()
-        var logits = try model.forward(prompt, cache: cache)
+        var logits = try model.forward(prompt, cache: cache, adapters: adapters)
         let prefill = Date().timeIntervalSince(t0)
 
         var text = ""
@@ -102,7 +105,7 @@ public struct Generator {
                 finish = .length
                 break
             }
-            logits = try model.forward([sampled.id], cache: cache)
+            logits = try model.forward([sampled.id], cache: cache, adapters: adapters)
         }
         if !cancelled && !stops.isFinished {
             let rest = stops.feed(decoder.flush()).text + stops.flush()

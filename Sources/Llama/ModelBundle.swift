@@ -1,6 +1,8 @@
 // A base model opened for use: the mapped GGUF, the forward pass, its tokenizer and chat template,
 // all from one file. Immutable and shared.
 
+import Foundation
+import LoRA
 import ModelFormats
 import Tokenizer
 
@@ -25,6 +27,25 @@ public final class ModelBundle: Sendable {
         }
     }
 
+    /// What adapters are checked against: this model's shapes and weights.
+    public func baseInfo() throws -> BaseModelInfo { try BaseModelInfo(gguf: gguf) }
+
+    /// Loads `PATH[:SCALE]` (a PEFT directory or a llama.cpp GGUF LoRA file, scale 1 by default),
+    /// validated against this model. The adapter is named after the file or directory.
+    public func loadAdapter(spec: String, options: LoRALoadOptions = LoRALoadOptions()) throws -> AdapterUse {
+        var path = spec
+        var scale: Float = 1
+        // PATH:SCALE - only when what follows the last colon is a number, so paths may hold colons.
+        if let colon = spec.lastIndex(of: ":"), let s = Float(spec[spec.index(after: colon)...]) {
+            path = String(spec[..<colon])
+            scale = s
+        }
+        guard scale.isFinite else { throw ModelBundleError.badAdapterSpec(spec) }
+        var name = URL(fileURLWithPath: path).lastPathComponent
+        if name.hasSuffix(".gguf") { name.removeLast(5) }
+        return AdapterUse(try LoRAAdapter.load(path: path, name: name, base: baseInfo(), options: options), scale: scale)
+    }
+
     /// Renders `messages` with the chat template and tokenizes the result with special tokens on.
     public func chatPrompt(_ messages: [ChatMessage]) throws -> [Int32] {
         guard let chatTemplate else { throw ModelBundleError.noChatTemplate }
@@ -37,9 +58,15 @@ public final class ModelBundle: Sendable {
 
 public enum ModelBundleError: Error, CustomStringConvertible {
     case noChatTemplate
+    case badAdapterSpec(String)
 
     public var description: String {
-        "the model has no chat template (tokenizer.chat_template); pass --chat-template NAME|FILE "
-            + "(built-in: chatml, llama3, gemma) or use --raw"
+        switch self {
+        case .noChatTemplate:
+            return "the model has no chat template (tokenizer.chat_template); pass --chat-template NAME|FILE "
+                + "(built-in: chatml, llama3, gemma) or use --raw"
+        case .badAdapterSpec(let spec):
+            return "'\(spec)' is not PATH or PATH:SCALE with a finite scale"
+        }
     }
 }

@@ -25,7 +25,8 @@ struct Chat: ParsableCommand {
 
     func run() throws {
         let bundle = loadBundle(modelOptions, runtime)
-        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters)
+        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters,
+                                  adapters: loadAdapters(bundle, runtime))
         interrupted.pointee = 0
         signal(SIGINT) { _ in interrupted.pointee = 1 }
 

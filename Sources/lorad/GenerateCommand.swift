@@ -30,7 +30,8 @@ struct Generate: ParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters)
+        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters,
+                                  adapters: loadAdapters(bundle, runtime))
         let result: GenerationResult
         do {
             result = try generator.generate(prompt: ids, cache: bundle.model.makeCache(contextLimit: runtime.context)) { text in
@@ -48,6 +49,17 @@ struct Generate: ParsableCommand {
                 format: "prompt: %d tokens in %.2f s (%.1f tokens/s); generated %d tokens in %.2f s (%.1f tokens/s); finish: %@\n",
                 result.promptTokens, result.prefillSeconds, pp, result.tokens.count, result.decodeSeconds, tg,
                 result.finishReason.rawValue).utf8))
+        }
+    }
+}
+
+/// Loads every `--adapter`, or exits with the first one's validation error.
+func loadAdapters(_ bundle: ModelBundle, _ runtime: RuntimeOptions) -> [AdapterUse] {
+    runtime.adapters.map { spec in
+        do {
+            return try bundle.loadAdapter(spec: spec)
+        } catch {
+            fail("adapter \(spec): \(error)")
         }
     }
 }

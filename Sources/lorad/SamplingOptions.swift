@@ -17,6 +17,11 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Context size in tokens (default: 4096 or the model's, whichever is smaller).")
     var context: Int?
 
+    @Option(name: .customLong("adapter"), help: ArgumentHelp(
+        "A LoRA adapter: a PEFT directory or a llama.cpp GGUF LoRA file, with an optional scale (repeatable).",
+        valueName: "path[:scale]"))
+    var adapters: [String] = []
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let context, context < 2 { throw ValidationError("--context must be at least 2") }

@@ -85,3 +85,31 @@ import Testing
         #expect(r.stdout.components(separatedBy: "> ").count == 4, "three prompts: two turns and the final EOF: \(r.stdout)")
     }
 }
+
+@Suite struct AdapterCLITests {
+    /// Fixtures written by scripts/goldens/lora_*.py, beside the Llama tests.
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("LlamaTests/Fixtures")
+
+    @Test func adapterChangesOutputAndScaleZeroDoesNot() throws {
+        let model = try CLI.model()
+        let peft = Self.fixtures.appendingPathComponent("lora_smollm2_peft").path
+        let args = ["generate", "--model", model, "--temperature", "0", "--max-tokens", "24", "Write a haiku about the sea."]
+        let base = try CLI.run(args)
+        let adapted = try CLI.run(args + ["--adapter", peft])
+        let zero = try CLI.run(args + ["--adapter", peft + ":0"])
+        #expect(base.status == 0 && adapted.status == 0 && zero.status == 0, "\(adapted.stderr)")
+        #expect(adapted.stdout != base.stdout)
+        #expect(zero.stdout == base.stdout)
+    }
+
+    @Test func badAdapterFailsWithTheValidationError() throws {
+        let model = try CLI.model()
+        let tiny = Self.fixtures.appendingPathComponent("lora_tiny_plain").path
+        let r = try CLI.run(["generate", "--model", model, "--adapter", tiny, "hi"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("wrong base model"))
+        let missing = try CLI.run(["generate", "--model", model, "--adapter", "/nonexistent", "hi"])
+        #expect(missing.status == 1 && missing.stderr.contains("not a LoRA adapter"))
+    }
+}
