@@ -6,12 +6,18 @@
 // then park on a condition variable. The caller runs chunks itself, so a pool of N threads has N-1
 // workers plus the caller.
 //
-// Protocol (one job at a time, serialized by `callLock`):
-//   caller: publish body/count, reset `next` and `pending`, bump `generation` (release), broadcast,
-//           claim chunks, then wait until `pending` (workers still inside this job) is 0.
-//   worker: wait for `generation` to change (spin, then park), claim chunks with `next`, decrement
-//           `pending` (release). Every worker sees every generation exactly once because the caller
-//           never starts job g+1 before all workers finished job g.
+// Protocol (one job at a time per pool; `busy` admits one caller):
+//   caller: publish body/count, reset `next` and `exited`, open the job in `entry` (generation number
+//           + entered count), bump `generation` (release), wake parked workers, claim chunks itself
+//           until none are left, then close `entry` (no more workers may enter) and wait until every
+//           worker that entered has left (`exited`).
+//   worker: wait for `generation` to change (spin, then park), try to enter the job with a CAS on
+//           `entry` (fails if the job is already closed or is a newer one), claim chunks with `next`,
+//           then count itself out in `exited`.
+// A worker that wakes late (descheduled by another process, or slow to unpark) simply misses the job:
+// the caller never waits for threads that did no work, so an oversubscribed machine degrades to
+// serial execution instead of stalling. `body` is only read by a worker that entered, and is not
+// changed until every entered worker has left, so there is no race on it.
 // A `parallelFor` issued while the pool is busy (a nested call from inside a body, or a second thread)
 // runs serially on its own thread instead of waiting, so nesting cannot deadlock.
 //
@@ -36,9 +42,11 @@ public final class ComputePool: Sendable {
     private let core: PoolCore
     private let threads: [PthreadHandle]
 
-    /// Spin iterations (each a CPU pause hint, ~10-40 ns) before a worker parks: ~50-200 µs, longer
-    /// than the gap between two matmuls of one decode step, shorter than a human-visible idle.
-    static let spinIterations = 4000
+    /// Pause instructions a worker spins before parking, and the caller before it starts yielding its
+    /// core. A PAUSE is ~3-10 cycles on Zen 1 (more on later cores), so this is ~50-150 µs at 2 GHz:
+    /// longer than the gap between two matmuls of a decode step (norms, attention), so workers stay
+    /// awake through a forward pass, and short enough not to burn a core when idle.
+    static let spinIterations = 30_000
 
     /// A pool of `threads` threads including the caller (default: one per online core).
     public init(threads: Int? = nil) {
@@ -112,6 +120,9 @@ public final class ComputePool: Sendable {
 
     /// Puts OpenBLAS in single-thread mode, once (see the header comment).
     static let singleThreadBLAS: Void = { openblas_set_num_threads(1) }()
+
+    /// OpenBLAS's current thread count (1 once any pool or sgemm matmul has run).
+    public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
 }
 
 private final class WorkerStart: Sendable {
@@ -129,12 +140,15 @@ private struct PthreadHandle: @unchecked Sendable {
 /// ComputePool alive: its deinit shuts them down).
 private final class PoolCore: @unchecked Sendable {
     // @unchecked Sendable: `body` and `count` are written only by the thread that won `busy`, before
-    // the release-increment of `generation` that workers acquire before reading them, and are not
-    // touched again until every worker has released `pending`. `workers` is set before any thread
-    // reads it. Everything else is an atomic or a pthread object.
+    // the release-store that opens the job in `entry`; workers read them only after entering the job
+    // with an acquiring CAS on `entry`, and the caller changes them only after every worker that
+    // entered has counted itself out in `exited`. `workers` is set before any thread reads it.
+    // Everything else is an atomic or a pthread object.
     let generation = Atomic<UInt64>(0)
     let next = Atomic<Int>(0)
-    let pending = Atomic<Int>(0)
+    /// Bits 32-63: low 32 bits of the job's generation; bit 31: closed; bits 0-30: workers entered.
+    let entry = Atomic<UInt64>(0)
+    let exited = Atomic<Int>(0)
     let shuttingDown = Atomic<Bool>(false)
     let busy = Atomic<Bool>(false)
     var body: ((Int, Int) -> Void)?
@@ -165,7 +179,7 @@ private final class PoolCore: @unchecked Sendable {
 
     func shutDown() {
         shuttingDown.store(true, ordering: .releasing)
-        generation.wrappingAdd(1, ordering: .releasing)
+        generation.wrappingAdd(1, ordering: .releasing)  // no job is running: deinit excludes callers
         wakeAll()
     }
 
@@ -180,18 +194,43 @@ private final class PoolCore: @unchecked Sendable {
             self.body = escapable
             self.count = count
             next.store(0, ordering: .relaxed)
-            pending.store(workers, ordering: .relaxed)
-            generation.wrappingAdd(1, ordering: .releasing)
+            exited.store(0, ordering: .relaxed)
+            let gen = generation.load(ordering: .relaxed) &+ 1
+            entry.store((gen & 0xFFFF_FFFF) << 32, ordering: .releasing)
+            generation.store(gen, ordering: .releasing)
             wakeAll()
             runChunks(escapable, count, thread: 0)
+            // Close the job; the entered count at that moment is final.
+            var v = entry.load(ordering: .relaxed)
+            while true {
+                let (done, now) = entry.compareExchange(expected: v, desired: v | PoolCore.closed,
+                                                        ordering: .acquiringAndReleasing)
+                if done { break }
+                v = now
+            }
+            let entered = Int(v & PoolCore.countMask)
             var spins = 0
-            while pending.load(ordering: .acquiring) > 0 {
+            while exited.load(ordering: .acquiring) < entered {
                 spins += 1
                 if spins > ComputePool.spinIterations { sched_yield() } else { lorad_cpu_relax() }
             }
             self.body = nil
         }
         busy.store(false, ordering: .releasing)
+    }
+
+    static let closed: UInt64 = 1 << 31
+    static let countMask: UInt64 = (1 << 31) - 1
+
+    /// Enters the job of generation `g` unless it is closed or superseded.
+    func enter(_ g: UInt64) -> Bool {
+        var v = entry.load(ordering: .relaxed)
+        while true {
+            if v >> 32 != g & 0xFFFF_FFFF || v & PoolCore.closed != 0 { return false }
+            let (done, now) = entry.compareExchange(expected: v, desired: v + 1, ordering: .acquiring)
+            if done { return true }
+            v = now
+        }
     }
 
     func runChunks(_ body: (Int, Int) -> Void, _ count: Int, thread: Int) {
@@ -222,8 +261,10 @@ private final class PoolCore: @unchecked Sendable {
             }
             seen = g
             if shuttingDown.load(ordering: .acquiring) { return }
-            if let body { runChunks(body, count, thread: id) }
-            pending.wrappingSubtract(1, ordering: .releasing)
+            if enter(g) {
+                if let body { runChunks(body, count, thread: id) }
+                exited.wrappingAdd(1, ordering: .releasing)
+            }
         }
     }
 }

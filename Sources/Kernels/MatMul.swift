@@ -15,6 +15,11 @@
 
 internal import CKernels
 internal import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A read-only view of a stored weight matrix.
 public struct WeightMatrix: @unchecked Sendable {
@@ -65,19 +70,44 @@ public enum MatMulStrategy: Sendable, CaseIterable {
     case fused
     /// Tiles of weight rows dequantized to f32, then `cblas_sgemm` against all tokens.
     case sgemm
+    /// Activations quantized to int16 per block of 32 (MatMulI16.swift); only for types with
+    /// `hasI16Path`, others use `.fused`.
+    case int16
 }
 
-/// Crossover constants, measured on the reference machine (2-core AMD EPYC Zen 1, 2.0 GHz, AVX2;
-/// KernelsTests' MatMulBenchmarkTests prints the numbers; see the report in the git log).
+/// Crossover constants, measured on the reference machine (2 vCPUs of an AMD EPYC reporting family 25
+/// model 1, i.e. Zen 3 with full-width 256-bit FMA, ~2.45 GHz; the machine was shared, so these come
+/// from single-thread CPU time). MatMulBenchmarkTests.fusedSgemmCrossover prints the scan; on SmolLM2's
+/// Q4_1 layer shapes, GFLOP/s per thread:
+///     T        8     16     24     32     48     64    128
+///     fused   40.2   39.2   38.0   37.2   37.2   36.5   33.4
+///     int16   44.7   44.5   44.2   43.2   41.9   42.0   41.1
+///     sgemm   31.1   45.3   54.1   58.8   65.6   68.4   75.2
 public enum MatMulTuning {
-    /// At and above this many tokens `.automatic` uses dequantize + sgemm. Measured on SmolLM2's Q4_1
-    /// shapes with 2 threads: fused wins clearly at T=16, they are about even at T=32 and sgemm wins
-    /// from T=64 on (prefill); 48 sits between.
-    public static let sgemmMinTokens = 48
+    /// At and above this many tokens `.automatic` uses dequantize + sgemm for types with an int16
+    /// path: int16 and sgemm are even at T=16, sgemm leads by 20% at T=24.
+    public static let sgemmMinTokens = 20
+    /// The same crossover for the other types (f32 fused kernels): even at about T=12.
+    public static let sgemmMinTokensFused = 12
     /// Weight rows one sgemm call multiplies: 64 rows × 576-1536 floats = 147-393 KB decoded per tile,
     /// comparable to L2 (512 KB per core on Zen 1) and enough work per call to amortize OpenBLAS's
     /// packing.
     public static let sgemmTileRows = 64
+    /// Whether `.automatic` uses the int16-activation kernels (for Q4_0/Q4_1/Q8_0) below the crossover.
+    public static let useInt16 = true
+
+    /// A strategy forced for every `.automatic` call, from the environment variable
+    /// LORAD_MATMUL_STRATEGY (fused, int16 or sgemm), read once: for checking model-level numerics
+    /// and speed of one path (e.g. running LlamaGoldenTests with each). Unset or unknown: nil.
+    public static let override: MatMulStrategy? = {
+        guard let p = getenv("LORAD_MATMUL_STRATEGY") else { return nil }
+        switch String(cString: p) {
+        case "fused": return .fused
+        case "int16": return .int16
+        case "sgemm": return .sgemm
+        default: return nil
+        }
+    }()
 }
 
 /// Σ a[i]·b[i] in f32 with 8 independent SIMD lanes (order differs from a serial sum by float rounding).
@@ -115,16 +145,18 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
     let ys = yStride ?? w.rows
     let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
     let path = kernels.usable
-    let useSgemm: Bool
-    switch strategy {
-    case .automatic: useSgemm = tokens >= MatMulTuning.sgemmMinTokens
-    case .fused: useSgemm = false
-    case .sgemm: useSgemm = true
+    var chosen = strategy == .automatic ? MatMulTuning.override ?? .automatic : strategy
+    if chosen == .automatic {
+        if MatMulTuning.useInt16 && hasI16Path(w.type) {
+            chosen = tokens >= MatMulTuning.sgemmMinTokens ? .sgemm : .int16
+        } else {
+            chosen = tokens >= MatMulTuning.sgemmMinTokensFused ? .sgemm : .fused
+        }
     }
-    if useSgemm {
-        matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
-    } else {
-        matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+    switch chosen {
+    case .sgemm: matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+    case .int16 where hasI16Path(w.type): matmulI16(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+    default: matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
     }
 }
 

@@ -84,3 +84,10 @@ import Testing
         }
     }
 }
+
+extension ComputePoolTests {
+    @Test func openBLASIsSingleThreaded() {
+        _ = ComputePool(threads: 1)
+        #expect(ComputePool.openBLASThreads == 1)
+    }
+}

@@ -1,0 +1,43 @@
+// The int16-activation path of `matmul` (Sources/CKernels/kernels_i16.c): for Q4_0, Q4_1 and Q8_0
+// weights and few tokens, each activation block of 32 is quantized to int16 with its own f32 scale
+// (error ≤ amax/65534 per value, relative 1.5e-5) and dotted with the weights' integer codes by
+// vpmaddwd. This is lorad's default numerics for those types below the sgemm crossover, because on
+// Zen 1 it is markedly faster than decoding weights to f32 (see MatMulTuning) while staying ~250×
+// closer to exact than llama.cpp's int8 activations. `referenceDot` is the reference it is tested
+// against, with the quantization error bound stated in MatMulI16Tests.
+
+internal import CKernels
+
+/// Whether the int16-activation kernels handle this weight type.
+public func hasI16Path(_ type: TensorType) -> Bool {
+    switch type {
+    case .q4_0, .q4_1, .q8_0: return true
+    default: return false
+    }
+}
+
+func matmulI16(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+               _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
+    precondition(hasI16Path(w.type) && w.cols % 32 == 0)
+    let nb = w.cols / 32
+    let qa = UnsafeMutablePointer<lorad_q16_block>.allocate(capacity: tokens * nb)
+    defer { qa.deallocate() }
+    for t in 0..<tokens {
+        if path == .avx2 {
+            lorad_avx2_quantize_q16(x + t * w.cols, Int64(w.cols), qa + t * nb)
+        } else {
+            lorad_portable_quantize_q16(x + t * w.cols, Int64(w.cols), qa + t * nb)
+        }
+    }
+    let type = Int32(w.type.rawValue)
+    let tile = fusedTileRows(rows: w.rows, threads: pool?.threadCount ?? 1)
+    let tiles = (w.rows + tile - 1) / tile
+    let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
+    let a = UnsafePointer(qa)
+    forEachTile(tiles, pool: pool) { i, _ in
+        let r0 = Int64(i * tile), r1 = Int64(min(w.rows, i * tile + tile))
+        _ = path == .avx2
+            ? lorad_avx2_matmul_q16_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
+            : lorad_portable_matmul_q16_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
+    }
+}
