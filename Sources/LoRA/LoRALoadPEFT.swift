@@ -188,6 +188,9 @@ enum DoRA {
         var delta = [Float](repeating: 0, count: inFeatures)
         for row in 0..<outFeatures {
             let w = baseRow(row)
+            guard w.count == inFeatures else {
+                throw LoRAError.incompatible("DoRA needs base rows of \(inFeatures) values for \(module), the base model info gave \(w.count)")
+            }
             for c in 0..<inFeatures { delta[c] = 0 }
             for k in 0..<rank {
                 let bk = b[row * rank + k]

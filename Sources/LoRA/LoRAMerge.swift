@@ -63,6 +63,10 @@ extension LoRAAdapter {
             throw LoRAError.incompatible("a DoRA adapter merges only at scale 1 (its m/‖W+sBA‖ factors were computed for the trained scale)")
         }
         return try modules.map { layer, target, module in
+            let probe = base.baseRow(layer, target, 0).count
+            guard probe == module.inFeatures else {
+                throw LoRAError.incompatible("merging \(target.hfPath(layer: layer)) needs base rows of \(module.inFeatures) values, the base model info gave \(probe)")
+            }
             let exact = module.mergedRows(userScale: userScale) { base.baseRow(layer, target, $0) }
             let type: TensorType
             switch storage {

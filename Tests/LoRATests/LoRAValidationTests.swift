@@ -301,3 +301,13 @@ private func ggufLoRA(arch: String = "llama", type: String = "adapter", alpha: F
         }
     }
 }
+
+@Suite struct BaseInfoMisuseTests {
+    @Test func doraAndMergeRefuseABaseWithoutRows() throws {
+        // A base description without weights (rows of the wrong length) cannot serve DoRA or merges.
+        let shapesOnly = BaseModelInfo(layerCount: 2, headCount: 4, headCountKV: 2, embeddingLength: 64, feedForwardLength: 128) { _, _, _ in [] }
+        guard case .incompatible = loadError(Fixtures.path("lora_tiny_dora"), base: shapesOnly) else { Issue.record("DoRA loaded without base rows"); return }
+        let plain = try LoRAAdapter.load(path: Fixtures.path("lora_tiny_plain"), name: "p", base: shapesOnly)
+        guard case .incompatible = try #require(throwsLoRA { try plain.merged(base: shapesOnly, storage: .f32) }) else { Issue.record("merged without base rows"); return }
+    }
+}
