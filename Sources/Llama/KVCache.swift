@@ -5,7 +5,36 @@
 // rounded to f16 on the way in by default, because llama.cpp's default cache type is F16
 // (FORMATS.md §2.5) and matching its numerics keeps our logits close to its goldens.
 
+import Foundation
 import Kernels
+
+/// A byte budget that KV caches draw their storage from (DESIGN.md: a configured KV budget, 1 GiB by
+/// default in the daemon). Thread-safe: caches of different sequences grow from different threads.
+public final class KVBudget: @unchecked Sendable {
+    // @unchecked: `used` is only touched under `lock`.
+    public let capacityBytes: Int
+    private var used = 0
+    private let lock = NSLock()
+
+    public init(capacityBytes: Int) {
+        self.capacityBytes = capacityBytes
+    }
+
+    public var usedBytes: Int { lock.withLock { used } }
+
+    /// Takes `bytes` from the budget, or returns false when they are not there.
+    func acquire(_ bytes: Int) -> Bool {
+        lock.withLock {
+            guard used + bytes <= capacityBytes else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) {
+        lock.withLock { used -= bytes }
+    }
+}
 
 public final class KVCache {
     public let layerCount: Int
@@ -13,6 +42,8 @@ public final class KVCache {
     /// The most positions this sequence may hold.
     public let contextLimit: Int
     public let roundToF16: Bool
+    /// Where the storage comes from; nil: unbounded (single-sequence commands).
+    public let budget: KVBudget?
     /// Positions filled so far.
     public private(set) var count = 0
     private(set) var capacity = 0
@@ -20,20 +51,25 @@ public final class KVCache {
     private var keys: [UnsafeMutablePointer<Float>] = []
     private var values: [UnsafeMutablePointer<Float>] = []
 
-    public init(config: LlamaConfig, contextLimit: Int, roundToF16: Bool = true) {
+    public init(config: LlamaConfig, contextLimit: Int, roundToF16: Bool = true, budget: KVBudget? = nil) {
         layerCount = config.layerCount
         kvDim = config.kvDim
         self.contextLimit = contextLimit
         self.roundToF16 = roundToF16
+        self.budget = budget
     }
 
     deinit {
         for p in keys { p.deallocate() }
         for p in values { p.deallocate() }
+        budget?.release(byteCount)
     }
 
+    /// Bytes needed for `positions` positions.
+    func bytes(positions: Int) -> Int { 2 * layerCount * positions * kvDim * MemoryLayout<Float>.size }
+
     /// Bytes held by this cache.
-    public var byteCount: Int { 2 * layerCount * capacity * kvDim * MemoryLayout<Float>.size }
+    public var byteCount: Int { bytes(positions: capacity) }
 
     /// Throws when `n` more positions would overflow the context.
     public func checkRoom(_ n: Int) throws {
@@ -45,7 +81,17 @@ public final class KVCache {
         try checkRoom(n)
         let needed = count + n
         guard needed > capacity else { return }
-        let newCapacity = min(contextLimit, max(needed, capacity * 2, 64))
+        var newCapacity = min(contextLimit, max(needed, capacity * 2, 64))
+        if let budget {
+            // Grow by doubling while the budget allows, else by exactly what is needed.
+            if !budget.acquire(bytes(positions: newCapacity - capacity)) {
+                newCapacity = needed
+                guard budget.acquire(bytes(positions: newCapacity - capacity)) else {
+                    throw LlamaError.kvBudgetExhausted(needed: bytes(positions: needed - capacity),
+                                                       available: budget.capacityBytes - budget.usedBytes)
+                }
+            }
+        }
         func grow(_ old: [UnsafeMutablePointer<Float>]) -> [UnsafeMutablePointer<Float>] {
             (0..<layerCount).map { l in
                 let p = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * kvDim)

@@ -12,6 +12,7 @@ public enum LlamaError: Error, CustomStringConvertible, Sendable, Equatable {
     case contextFull(needed: Int, limit: Int)
     case badToken(Int32, vocabularySize: Int)
     case cacheSharedInBatch
+    case kvBudgetExhausted(needed: Int, available: Int)
     case badAdapterUse(String, String)
 
     public var description: String {
@@ -31,6 +32,8 @@ public enum LlamaError: Error, CustomStringConvertible, Sendable, Equatable {
             return "the sequence needs \(needed) positions but the context holds \(limit)"
         case .badToken(let t, let n):
             return "token id \(t) is outside the vocabulary (0..<\(n))"
+        case .kvBudgetExhausted(let needed, let available):
+            return "the KV cache budget is exhausted: \(needed) more bytes needed, \(available) available (hint: fewer concurrent sequences, a shorter context, or a larger budget)"
         case .cacheSharedInBatch:
             return "two items of one batch share a KV cache; each sequence needs its own"
         case .badAdapterUse(let name, let why):

@@ -51,9 +51,9 @@ public final class LlamaModel: Sendable {
 
     /// A fresh per-sequence cache; `contextLimit` defaults to 4096 or the model's trained context,
     /// whichever is smaller.
-    public func makeCache(contextLimit: Int? = nil) -> KVCache {
+    public func makeCache(contextLimit: Int? = nil, budget: KVBudget? = nil) -> KVCache {
         KVCache(config: config, contextLimit: contextLimit ?? min(4096, config.trainedContextLength),
-                roundToF16: numerics == .llamaCpp)
+                roundToF16: numerics == .llamaCpp, budget: budget)
     }
 
     public enum Logits: Sendable { case last, all, none }

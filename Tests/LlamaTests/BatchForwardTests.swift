@@ -53,3 +53,26 @@ import Testing
         #expect(a.count == 2 && b.count == 0)
     }
 }
+
+@Suite struct KVBudgetTests {
+    @Test func cachesDrawFromTheBudgetAndGiveBack() throws {
+        let model = try LlamaModel(path: try testModelPath())
+        // One position of SmolLM2 is 2 × 30 layers × 192 × 4 bytes = 46,080 bytes.
+        let perPosition = 2 * 30 * 192 * 4
+        let budget = KVBudget(capacityBytes: 100 * perPosition)
+        var a: KVCache? = model.makeCache(budget: budget)
+        _ = try model.forward([1, 2, 3], cache: a!, logits: .none)
+        #expect(budget.usedBytes == 64 * perPosition, "grows in one 64-position chunk")
+        let b = model.makeCache(budget: budget)
+        // 64 more positions do not fit (100 - 64 = 36 left): the cache takes exactly what it needs.
+        _ = try model.forward(Array(repeating: 5, count: 30), cache: b, logits: .none)
+        #expect(budget.usedBytes == 94 * perPosition)
+        #expect(throws: LlamaError.kvBudgetExhausted(needed: 10 * perPosition, available: 6 * perPosition)) {
+            try model.forward(Array(repeating: 5, count: 10), cache: b, logits: .none)
+        }
+        #expect(b.count == 30, "a refused step leaves the cache as it was")
+        a = nil
+        #expect(budget.usedBytes == 30 * perPosition, "a freed cache returns its bytes")
+        _ = try model.forward(Array(repeating: 5, count: 10), cache: b, logits: .none)
+    }
+}
