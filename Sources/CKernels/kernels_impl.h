@@ -269,6 +269,8 @@ INL void legacy_tile(int type, int bb, const uint8_t *row, int64_t nb, const flo
             int64_t t = 0;                                                                               \
             for (; t + 4 <= T; t += 4)                                                                   \
                 legacy_tile(TYPE, BB, row, nb, x + t * xs, xs, sums + t * nb, y + t * ys + r, ys, 4);    \
+            for (; t + 2 <= T; t += 2)                                                                   \
+                legacy_tile(TYPE, BB, row, nb, x + t * xs, xs, sums + t * nb, y + t * ys + r, ys, 2);    \
             for (; t < T; t++)                                                                           \
                 legacy_tile(TYPE, BB, row, nb, x + t * xs, xs, sums + t * nb, y + t * ys + r, ys, 1);    \
         }                                                                                                \
@@ -308,6 +310,7 @@ static void rows_dense(int type, const uint8_t *w, int64_t rb, int64_t cols, int
         }
         int64_t t = 0;
         for (; t + 4 <= T; t += 4) dense_tile(wr, cols, x + t * xs, xs, y + t * ys + r, ys, 4);
+        for (; t + 2 <= T; t += 2) dense_tile(wr, cols, x + t * xs, xs, y + t * ys + r, ys, 2);
         for (; t < T; t++) dense_tile(wr, cols, x + t * xs, xs, y + t * ys + r, ys, 1);
     }
 }

@@ -186,6 +186,7 @@ static inline __attribute__((always_inline)) void q8_tile(int type, int bb, cons
             const uint8_t *row = w + r * rb;                                                             \
             int64_t t = 0;                                                                               \
             for (; t + 4 <= T; t += 4) q8_tile(TYPE, BB, row, nb, a + t * nb, y + t * ys + r, ys, 4);    \
+            for (; t + 2 <= T; t += 2) q8_tile(TYPE, BB, row, nb, a + t * nb, y + t * ys + r, ys, 2);    \
             for (; t < T; t++) q8_tile(TYPE, BB, row, nb, a + t * nb, y + t * ys + r, ys, 1);            \
         }                                                                                                \
     }

@@ -75,7 +75,7 @@ public enum MatMulStrategy: Sendable, CaseIterable {
     case int16
 }
 
-/// Crossover constants, measured on the reference machine (2 vCPUs of an AMD EPYC reporting family 25
+/// Crossover constants and path choices, measured on the reference machine (2 vCPUs of an AMD EPYC reporting family 25
 /// model 1, i.e. Zen 3 with full-width 256-bit FMA, ~2.45 GHz; the machine was shared, so these come
 /// from single-thread CPU time). MatMulBenchmarkTests.fusedSgemmCrossover prints the scan; on SmolLM2's
 /// Q4_1 layer shapes, GFLOP/s per thread:
@@ -84,17 +84,23 @@ public enum MatMulStrategy: Sendable, CaseIterable {
 ///     int16   44.7   44.5   44.2   43.2   41.9   42.0   41.1
 ///     sgemm   31.1   45.3   54.1   58.8   65.6   68.4   75.2
 public enum MatMulTuning {
-    /// At and above this many tokens `.automatic` uses dequantize + sgemm for types with an int16
-    /// path: int16 and sgemm are even at T=16, sgemm leads by 20% at T=24.
+    /// At and above this many tokens `.automatic` uses dequantize + sgemm when it would otherwise use
+    /// the int16 kernels (only if `useInt16`): int16 and sgemm are even at T=16, sgemm leads by 20% at T=24.
     public static let sgemmMinTokens = 20
-    /// The same crossover for the other types (f32 fused kernels): even at about T=12.
+    /// At and above this many tokens `.automatic` uses dequantize + sgemm instead of the f32 fused
+    /// kernels: fused leads at T=8 (40.2 vs 31.1), sgemm at T=16 (45.3 vs 39.2); even at about T=12.
     public static let sgemmMinTokensFused = 12
     /// Weight rows one sgemm call multiplies: 64 rows × 576-1536 floats = 147-393 KB decoded per tile,
     /// comparable to L2 (512 KB per core on Zen 1) and enough work per call to amortize OpenBLAS's
     /// packing.
     public static let sgemmTileRows = 64
     /// Whether `.automatic` uses the int16-activation kernels (for Q4_0/Q4_1/Q8_0) below the crossover.
-    public static let useInt16 = true
+    /// No: with the weights in L2 (MatMulBenchmarkTests.inCacheKernelSpeed, one 576×576 Q4_1 matrix,
+    /// one thread) int16 runs at 17.5 GFLOP/s at T=1 against 17.7 for the exact f32 fused kernel (and
+    /// 34.4 vs 41.2 at T=4, 43.1 vs 40.7 at T=16). The machine has full-width FMA units (Zen 3), so
+    /// widening codes to int16 saves nothing over converting them to f32, and f32 keeps the model's
+    /// logits within 4e-5 nats of the float64 reference where int16 moved them by up to 0.0067.
+    public static let useInt16 = false
 
     /// A strategy forced for every `.automatic` call, from the environment variable
     /// LORAD_MATMUL_STRATEGY (fused, int16 or sgemm), read once: for checking model-level numerics

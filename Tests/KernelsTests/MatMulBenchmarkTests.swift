@@ -97,8 +97,8 @@ import Testing
         defer { y.deallocate() }
         print(String(format: "matmul benchmark: %.1f MB of weights, %.1f M MAC per token, kernels %@",
                      Double(weightBytes) / 1e6, Double(macs) / 1e6, "\(KernelPath.best)"))
-        let threadCounts = full ? [1, 2] : [1, 2]
-        let tokenCounts = full ? [1, 16, 128, 512] : [1, 16]
+        let threadCounts = ProcessInfo.processInfo.environment["LORAD_BENCH_THREADS"].map { [Int($0) ?? 1] } ?? (full ? [1, 2] : [1, 2])
+        let tokenCounts = ProcessInfo.processInfo.environment["LORAD_BENCH_TOKENS"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? (full ? [1, 16, 128, 512] : [1, 16])
         var ran = 0
         x.withUnsafeBufferPointer { xb in
             for threads in threadCounts {
@@ -156,6 +156,37 @@ import Testing
                         best = min(best, Self.threadCPUSeconds { Self.run(ms, path: path, tokens: T, pool: pool, x: xb.baseAddress!, y: y) })
                     }
                     line += String(format: "  %@ %6.2f GFLOP/s", path.rawValue, 2 * Double(macs) * Double(T) / best / 1e9)
+                    ran += 1
+                }
+                print(line)
+            }
+        }
+        #expect(ran > 0)
+    }
+}
+
+extension MatMulBenchmarkTests {
+    /// Kernel speed with the weights in L2 (one 576×576 Q4_1 matrix, 207 KB, run 300 times), one
+    /// thread, thread CPU time: the compute cost of each path without memory-bandwidth effects.
+    @Test func inCacheKernelSpeed() {
+        var rng = SplitMix64(seed: 11)
+        let m = Self.makeMatrix(.q4_1, rows: 576, cols: 576, rng: &rng)
+        defer { m.data.deallocate() }
+        let x = (0..<(16 * 576)).map { _ in rng.normal() }
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: 16 * 576)
+        defer { y.deallocate() }
+        var ran = 0
+        x.withUnsafeBufferPointer { xb in
+            for T in [1, 2, 4, 16] {
+                var line = String(format: "  in-cache 576x576 Q4_1 T=%2d", T)
+                for path in [Path.fused, .int16, .q8, .sgemm] {
+                    var best = Double.infinity
+                    for _ in 0..<5 {
+                        best = min(best, Self.threadCPUSeconds {
+                            for _ in 0..<300 { Self.run([m], path: path, tokens: T, pool: nil, x: xb.baseAddress!, y: y) }
+                        })
+                    }
+                    line += String(format: "  %@ %5.1f GFLOP/s", path.rawValue, 2 * 576 * 576 * Double(T) * 300 / best / 1e9)
                     ran += 1
                 }
                 print(line)

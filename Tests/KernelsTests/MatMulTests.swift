@@ -128,7 +128,7 @@ import Testing
             let cols = type.blockSize == 1 ? 96 : 3 * type.blockSize
             let c = try Self.makeCase(type, rows: 67, cols: cols, tokens: tokens, rng: &rng)
             for threads in [1, 2] {
-                let int16 = hasI16Path(type) && tokens < MatMulTuning.sgemmMinTokens
+                let int16 = MatMulTuning.useInt16 && hasI16Path(type) && tokens < MatMulTuning.sgemmMinTokens
                 Self.check(c, label: "automatic/threads=\(threads)", int16Activations: int16) { w, x, y, ys in
                     matmul(w, x, tokens: c.tokens, y, yStride: ys, threads: threads)
                 }
