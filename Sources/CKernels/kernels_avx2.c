@@ -5,11 +5,21 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #pragma STDC FP_CONTRACT ON
 #define FN(name) lorad_avx2_##name
 #define F16TOF32(h) _cvtsh_ss(h)
+// Two adjacent f16 fields (a block's d and m) converted with one vcvtph2ps.
+#define F16PAIR(p, d, m)                                                                   \
+    do {                                                                                   \
+        uint32_t bits_;                                                                    \
+        memcpy(&bits_, (p), 4);                                                            \
+        const __m128 v_ = _mm_cvtph_ps(_mm_cvtsi32_si128((int)bits_));                     \
+        *(d) = _mm_cvtss_f32(v_);                                                          \
+        *(m) = _mm_cvtss_f32(_mm_movehdup_ps(v_));                                         \
+    } while (0)
 #include "kernels_impl.h"
 #pragma clang attribute pop
 

@@ -23,6 +23,7 @@ static inline float lorad_f16_to_f32_soft(uint16_t h) {
 
 #define FN(name) lorad_portable_##name
 #define F16TOF32(h) lorad_f16_to_f32_soft(h)
+#define F16PAIR(p, d, m) (*(d) = f16at(p), *(m) = f16at((p) + 2))
 #include "kernels_impl.h"
 
 int64_t lorad_matmul_scratch_floats(int type, int64_t cols) {
