@@ -19,19 +19,29 @@ public struct AdapterUse: Sendable {
     }
 }
 
-/// One sequence's part of a batched forward pass.
+/// One sequence's part of a batched forward pass. A sequence runs either on unmerged adapters
+/// (`adapters`, any number, any scales) or on one merged adapter (`merged`), not both.
 public struct BatchItem {
     public var tokens: [Int32]
     public var cache: KVCache
     public var logits: LlamaModel.Logits
     public var adapters: [AdapterUse]
+    public var merged: MergedAdapter?
 
-    public init(tokens: [Int32], cache: KVCache, logits: LlamaModel.Logits = .last, adapters: [AdapterUse] = []) {
+    public init(tokens: [Int32], cache: KVCache, logits: LlamaModel.Logits = .last, adapters: [AdapterUse] = [],
+                merged: MergedAdapter? = nil) {
         self.tokens = tokens
         self.cache = cache
         self.logits = logits
         self.adapters = adapters
+        self.merged = merged
     }
+}
+
+/// The rows of a batch that run on one merged adapter.
+struct MergedGroup {
+    let merged: MergedAdapter
+    var rows: [Int] = []
 }
 
 /// The rows of a batch that use one adapter, each with its scale.
@@ -63,6 +73,22 @@ extension LlamaModel {
         }
     }
 
+    /// Groups the rows of items that run on merged adapters, by adapter.
+    func mergedGroups(_ batch: [BatchItem], offsets: [Int]) -> [MergedGroup] {
+        var groups: [MergedGroup] = []
+        var index: [ObjectIdentifier: Int] = [:]
+        for (i, item) in batch.enumerated() {
+            guard let m = item.merged else { continue }
+            let g = index[ObjectIdentifier(m)] ?? {
+                groups.append(MergedGroup(merged: m))
+                index[ObjectIdentifier(m)] = groups.count - 1
+                return groups.count - 1
+            }()
+            groups[g].rows += (0..<item.tokens.count).map { offsets[i] + $0 }
+        }
+        return groups
+    }
+
     /// Groups the batch's rows by adapter. Scale 0 drops the adapter, so the output is exactly the base's.
     func adapterGroups(_ batch: [BatchItem], offsets: [Int]) -> [AdapterGroup] {
         var groups: [AdapterGroup] = []
@@ -87,13 +113,36 @@ extension LlamaModel {
         return groups
     }
 
-    /// y = W·x for every row, plus each adapter's low-rank term on its rows.
+    /// y = W·x for every row (W' for rows on a merged adapter that touches this matrix), plus each
+    /// unmerged adapter's low-rank term on its rows.
     func linear(_ w: WeightMatrix, _ x: [Float], _ n: Int, _ y: inout [Float], layer: Int, target: LoRATarget,
-                _ groups: [AdapterGroup]) {
-        mm(w, x, n, &y)
+                _ groups: [AdapterGroup], _ merged: [MergedGroup] = []) {
+        let here = merged.compactMap { g in g.merged.matrix(layer: layer, target: target).map { (g.rows, $0) } }
+        if here.isEmpty {
+            mm(w, x, n, &y)
+        } else {
+            var covered = [Bool](repeating: false, count: n)
+            for (rows, _) in here { for r in rows { covered[r] = true } }
+            mmRows(w, x, rows: (0..<n).filter { !covered[$0] }, &y)
+            for (rows, m) in here { mmRows(m, x, rows: rows, &y) }
+        }
         for g in groups {
             guard let m = g.adapter.module(layer: layer, target: target) else { continue }
             applyLoRA(m, x, &y, rows: g.rows, scales: g.scales, inDim: w.cols, outDim: w.rows)
+        }
+    }
+
+    /// y[r] = W·x[r] for the given rows only (gathered into one product, then scattered back).
+    private func mmRows(_ w: WeightMatrix, _ x: [Float], rows: [Int], _ y: inout [Float]) {
+        guard !rows.isEmpty else { return }
+        var xs = [Float](repeating: 0, count: rows.count * w.cols)
+        for (j, r) in rows.enumerated() {
+            for c in 0..<w.cols { xs[j * w.cols + c] = x[r * w.cols + c] }
+        }
+        var ys = [Float](repeating: 0, count: rows.count * w.rows)
+        mm(w, xs, rows.count, &ys)
+        for (j, r) in rows.enumerated() {
+            for o in 0..<w.rows { y[r * w.rows + o] = ys[j * w.rows + o] }
         }
     }
 

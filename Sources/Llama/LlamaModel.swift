@@ -81,6 +81,12 @@ public final class LlamaModel: Sendable {
                 throw LlamaError.badToken(t, vocabularySize: c.vocabularySize)
             }
             try validate(adapters: item.adapters)
+            if let m = item.merged {
+                guard item.adapters.isEmpty else {
+                    throw LlamaError.badAdapterUse(m.adapter.name, "a sequence on merged weights cannot stack unmerged adapters")
+                }
+                try validate(adapters: [AdapterUse(m.adapter, scale: m.scale)])
+            }
         }
         for item in batch { try item.cache.checkRoom(item.tokens.count) }
         for item in batch { try item.cache.reserve(item.tokens.count) }
@@ -96,6 +102,7 @@ public final class LlamaModel: Sendable {
         let starts = batch.map { $0.cache.count }
         let ropes = batch.indices.map { RopeTable(config: c, start: starts[$0], count: batch[$0].tokens.count) }
         let groups = adapterGroups(batch, offsets: offsets)
+        let merged = mergedGroups(batch, offsets: offsets)
 
         var x = [Float](repeating: 0, count: N * E)
         x.withUnsafeMutableBufferPointer { xb in
@@ -119,9 +126,9 @@ public final class LlamaModel: Sendable {
         for (l, w) in weights.layers.enumerated() {
             rmsNorm(x, w.attnNorm, into: &h, tokens: N, eps: c.rmsEpsilon)
             observe(observer, "attn_norm", l, h)
-            linear(w.wq, h, N, &q, layer: l, target: .q, groups)
-            linear(w.wk, h, N, &k, layer: l, target: .k, groups)
-            linear(w.wv, h, N, &v, layer: l, target: .v, groups)
+            linear(w.wq, h, N, &q, layer: l, target: .q, groups, merged)
+            linear(w.wk, h, N, &k, layer: l, target: .k, groups, merged)
+            linear(w.wv, h, N, &v, layer: l, target: .v, groups, merged)
             for (i, item) in batch.enumerated() {
                 let T = item.tokens.count
                 ropes[i].apply(&q, from: offsets[i], heads: c.headCount, headDim: c.headDim, tokens: T)
@@ -140,19 +147,19 @@ public final class LlamaModel: Sendable {
             }
             attention(q: q, batch: batch, offsets: offsets, starts: starts, layer: l, into: &attn)
             observe(observer, "kqv_out", l, attn)
-            linear(w.wo, attn, N, &o, layer: l, target: .o, groups)
+            linear(w.wo, attn, N, &o, layer: l, target: .o, groups, merged)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "ffn_inp", l, x)
 
             rmsNorm(x, w.ffnNorm, into: &h, tokens: N, eps: c.rmsEpsilon)
             observe(observer, "ffn_norm", l, h)
-            linear(w.wGate, h, N, &gate, layer: l, target: .gate, groups)
-            linear(w.wUp, h, N, &up, layer: l, target: .up, groups)
+            linear(w.wGate, h, N, &gate, layer: l, target: .gate, groups, merged)
+            linear(w.wUp, h, N, &up, layer: l, target: .up, groups, merged)
             for i in 0..<gate.count {
                 let g = gate[i]
                 gate[i] = g / (1 + expf(-g)) * up[i]
             }
-            linear(w.wDown, gate, N, &o, layer: l, target: .down, groups)
+            linear(w.wDown, gate, N, &o, layer: l, target: .down, groups, merged)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "l_out", l, x)
         }

@@ -140,4 +140,42 @@ func fixtureURL(_ name: String) throws -> URL {
         #expect(throws: LlamaError.self) { try logits(seq, [AdapterUse(dora, scale: 0.5)]) }
         #expect(throws: LlamaError.self) { try logits(seq, [AdapterUse(dora), AdapterUse(plain)]) }
     }
+
+    /// Merged weights (W + s·B·A as F32 copies) give the unmerged path's logits within 1e-4: the same
+    /// numbers summed in another order (the rank-r product folded into W first). As F16 copies the
+    /// bound is 2e-2: f16 rounding of each weight (relative 2^-11 ≈ 5e-4) over 64-128-term dot
+    /// products of values ~0.1-1 in a 2-layer model.
+    @Test(arguments: [("lora_tiny_plain", MergeStorage.f32, Float(1e-4)), ("lora_tiny_dora", .f32, 1e-4),
+                      ("lora_tiny_rslora", .f16, 2e-2)])
+    func mergedEqualsUnmerged(_ name: String, _ storage: MergeStorage, _ bound: Float) throws {
+        let a = try adapter(name)
+        let merged = try MergedAdapter(adapter: a, base: base, storage: storage)
+        let seq = fixture.sequences[2]
+        let V = model.config.vocabularySize
+        let out = try model.forward(batch: [BatchItem(tokens: seq, cache: model.makeCache(), logits: .all, merged: merged)])[0]
+        let rows = (0..<seq.count).map { Array(out[($0 * V)..<(($0 + 1) * V)]) }
+        let d = maxDiff(rows, try logits(seq, [AdapterUse(a)]))
+        print("\(name) merged as \(storage) vs unmerged: max |Δ logit| \(d), stored max error \(merged.maxAbsError)")
+        #expect(d <= bound)
+    }
+
+    /// A batch mixing a merged sequence, an unmerged one and a base one: each as alone.
+    @Test func mergedInMixedBatch() throws {
+        let plain = try adapter("lora_tiny_plain"), rs = try adapter("lora_tiny_rslora")
+        let merged = try MergedAdapter(adapter: plain, base: base, storage: .f32)
+        let seq = fixture.sequences[0]
+        let V = model.config.vocabularySize
+        let out = try model.forward(batch: [
+            BatchItem(tokens: seq, cache: model.makeCache(), logits: .all, merged: merged),
+            BatchItem(tokens: seq, cache: model.makeCache(), logits: .all, adapters: [AdapterUse(rs)]),
+            BatchItem(tokens: seq, cache: model.makeCache(), logits: .all)])
+        let refs = [try logits(seq, [AdapterUse(plain)]), try logits(seq, [AdapterUse(rs)]), try logits(seq, [])]
+        for i in 0..<3 {
+            let rows = (0..<seq.count).map { Array(out[i][($0 * V)..<(($0 + 1) * V)]) }
+            #expect(maxDiff(rows, refs[i]) <= 1e-4, "item \(i)")
+        }
+        #expect(throws: LlamaError.self) {
+            try model.forward(batch: [BatchItem(tokens: seq, cache: model.makeCache(), adapters: [AdapterUse(rs)], merged: merged)])
+        }
+    }
 }
