@@ -75,25 +75,34 @@ public enum MatMulStrategy: Sendable, CaseIterable {
     case int16
 }
 
-/// Crossover constants and path choices, measured on the reference machine (2 vCPUs of an AMD EPYC reporting family 25
-/// model 1, i.e. Zen 3 with full-width 256-bit FMA, ~2.45 GHz; the machine was shared, so these come
-/// from single-thread CPU time). MatMulBenchmarkTests.fusedSgemmCrossover prints the scan; on SmolLM2's
-/// Q4_1 layer shapes, GFLOP/s per thread:
-///     T        8     16     24     32     48     64    128
-///     fused   40.2   39.2   38.0   37.2   37.2   36.5   33.4
-///     int16   44.7   44.5   44.2   43.2   41.9   42.0   41.1
-///     sgemm   31.1   45.3   54.1   58.8   65.6   68.4   75.2
+/// Crossover constants and path choices, measured on the reference machine: 2 vCPUs of an AMD EPYC
+/// reporting family 25 model 1, i.e. Zen 3 with full-width 256-bit FMA, ~2.45 GHz (not Zen 1). The
+/// machine was shared while tuning, so the scans use single-thread CPU time
+/// (MatMulBenchmarkTests.fusedSgemmCrossover; SmolLM2's Q4_1 layer shapes, GFLOP/s per thread).
 public enum MatMulTuning {
     /// At and above this many tokens `.automatic` uses dequantize + sgemm when it would otherwise use
-    /// the int16 kernels (only if `useInt16`): int16 and sgemm are even at T=16, sgemm leads by 20% at T=24.
+    /// the int16 kernels (only if `useInt16`): int16 and sgemm were even at T=16 (44.5 vs 45.3 GFLOP/s)
+    /// and sgemm led by 20% at T=24 (54.1 vs 44.2).
     public static let sgemmMinTokens = 20
     /// At and above this many tokens `.automatic` uses dequantize + sgemm instead of the f32 fused
-    /// kernels: fused leads at T=8 (40.2 vs 31.1), sgemm at T=16 (45.3 vs 39.2); even at about T=12.
-    public static let sgemmMinTokensFused = 12
-    /// Weight rows one sgemm call multiplies: 64 rows × 576-1536 floats = 147-393 KB decoded per tile,
-    /// comparable to L2 (512 KB per core on Zen 1) and enough work per call to amortize OpenBLAS's
-    /// packing.
-    public static let sgemmTileRows = 64
+    /// kernels. After the fused kernels' nibble widening was improved (same scan, real memory traffic):
+    ///     T        8     16     24     32     64    128
+    ///     fused   44.6   42.1   39.8   39.2   38.5   34.0
+    ///     sgemm   30.4   45.4   54.2   58.4   68.6   74.8
+    /// so fused up to 13 tokens, sgemm from 14.
+    public static let sgemmMinTokensFused = 14
+    /// Weight rows one sgemm call multiplies. Below 128 tokens, 64 rows × 576-1536 floats = 147-393 KB
+    /// decoded per tile, within L2 (512 KB per core), enough work per call to amortize OpenBLAS's
+    /// packing and enough tiles to balance two threads on 192-row matrices.
+    ///
+    /// With many tokens, bigger tiles amortize OpenBLAS's packing of X over more rows: one thread, CPU
+    /// time per SmolLM2 pass at T=128: 462 ms (64 rows), 429 (256), 432 (1024); at T=512: 1728, 1647,
+    /// 1538. So from 128 tokens on a tile is rows/(2·threads) (at least two tiles per thread for
+    /// balance) clamped to 64...256.
+    public static func sgemmTileRows(rows: Int, tokens: Int, threads: Int) -> Int {
+        if tokens < 128 { return 64 }
+        return max(64, min(256, rows / (2 * max(1, threads)) / 16 * 16))
+    }
     /// Whether `.automatic` uses the int16-activation kernels (for Q4_0/Q4_1/Q8_0) below the crossover.
     /// No: with the weights in L2 (MatMulBenchmarkTests.inCacheKernelSpeed, one 576×576 Q4_1 matrix,
     /// one thread) int16 runs at 17.5 GFLOP/s at T=1 against 17.7 for the exact f32 fused kernel (and
@@ -218,10 +227,10 @@ private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
     _ = ComputePool.singleThreadBLAS
     let type = Int32(w.type.rawValue)
     let nthreads = pool?.threadCount ?? 1
-    let tile = MatMulTuning.sgemmTileRows
+    let tile = MatMulTuning.sgemmTileRows(rows: w.rows, tokens: tokens, threads: nthreads)
     let tiles = (w.rows + tile - 1) / tile
     let per = tile * w.cols
-    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per)
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per)  // ≤ 2 × 1.5 MB
     defer { buffer.deallocate() }
     forEachTile(tiles, pool: pool) { i, thread in
         let r0 = i * tile, n = min(w.rows, r0 + tile) - r0
