@@ -9,6 +9,8 @@
 // integer codes as floats in registers and dotted with up to 4 tokens at once:
 //     W·x over a block = d · Σ code_j·x_j (+ m · Σ x_j for Q4_1/Q5_1, with Σx precomputed per token)
 // so a block costs 4 code conversions + 4 FMAs + 1 FMA per token, with no store of decoded weights.
+// With 8 tokens at once the block is instead decoded to weights in registers (w = d·code + m) and
+// each token costs 4 FMAs.
 // Other types (F32, F16, BF16, K-quants) decode a whole row into an L1-resident scratch once and dot it
 // with each token, 4 tokens per pass over the row.
 
@@ -256,6 +258,24 @@ INL void legacy_tile(int type, int bb, const uint8_t *row, int64_t nb, const flo
     for (int k = 0; k < NT; k++) out[k * ys] = hsum8(acc[k]) + macc[k];
 }
 
+/// 8 tokens × one row: with this many tokens it pays to decode the block to weights first
+/// (w = d·code + m, 4 FMAs) and then do 4 FMAs per token, with no per-token scale or min work.
+INL void legacy_tile8(int type, int bb, const uint8_t *row, int64_t nb, const float *x, int64_t xs,
+                      float *out, int64_t ys) {
+    v8f acc[8] = {{0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
+    for (int64_t b = 0; b < nb; b++) {
+        v8f c[4];
+        float d, m;
+        decode_codes(type, row + b * bb, c, &d, &m);
+        const v8f w0 = c[0] * d + m, w1 = c[1] * d + m, w2 = c[2] * d + m, w3 = c[3] * d + m;
+        for (int k = 0; k < 8; k++) {
+            const float *xp = x + k * xs + 32 * b;
+            acc[k] += w0 * ld8(xp) + w1 * ld8(xp + 8) + w2 * ld8(xp + 16) + w3 * ld8(xp + 24);
+        }
+    }
+    for (int k = 0; k < 8; k++) out[k * ys] = hsum8(acc[k]);
+}
+
 #define LEGACY_ROWS(NAME, TYPE, BB)                                                                      \
     static void NAME(const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1, const float *x, \
                      int64_t xs, int64_t T, const float *sums, float *y, int64_t ys) {                   \
@@ -263,6 +283,8 @@ INL void legacy_tile(int type, int bb, const uint8_t *row, int64_t nb, const flo
         for (int64_t r = r0; r < r1; r++) {                                                              \
             const uint8_t *row = w + r * rb;                                                             \
             int64_t t = 0;                                                                               \
+            for (; t + 8 <= T; t += 8)                                                                   \
+                legacy_tile8(TYPE, BB, row, nb, x + t * xs, xs, y + t * ys + r, ys);                     \
             for (; t + 4 <= T; t += 4)                                                                   \
                 legacy_tile(TYPE, BB, row, nb, x + t * xs, xs, sums + t * nb, y + t * ys + r, ys, 4);    \
             for (; t + 2 <= T; t += 2)                                                                   \

@@ -85,12 +85,14 @@ public enum MatMulTuning {
     /// and sgemm led by 20% at T=24 (54.1 vs 44.2).
     public static let sgemmMinTokens = 20
     /// At and above this many tokens `.automatic` uses dequantize + sgemm instead of the f32 fused
-    /// kernels. After the fused kernels' nibble widening was improved (same scan, real memory traffic):
-    ///     T        8     16     24     32     64    128
-    ///     fused   44.6   42.1   39.8   39.2   38.5   34.0
-    ///     sgemm   30.4   45.4   54.2   58.4   68.6   74.8
-    /// so fused up to 13 tokens, sgemm from 14.
-    public static let sgemmMinTokensFused = 14
+    /// kernels. Scan with the final fused kernels (8-token tiles, nibbles widened from memory), 8
+    /// layers' worth of distinct matrices so weights stream from memory:
+    ///     T        8     16     24     32     48     64    128
+    ///     fused   51.9   48.5   44.1   42.0   40.9   39.7   33.6
+    ///     int16   44.5   44.7   44.2   42.8   41.8   41.5   40.5
+    ///     sgemm   30.3   44.7   53.7   58.1   65.4   68.6   80.9
+    /// so fused below 20 tokens (16-sequence decode batches included), sgemm from 20.
+    public static let sgemmMinTokensFused = 20
     /// Weight rows one sgemm call multiplies. Below 128 tokens, 64 rows × 576-1536 floats = 147-393 KB
     /// decoded per tile, within L2 (512 KB per core), enough work per call to amortize OpenBLAS's
     /// packing and enough tiles to balance two threads on 192-row matrices.
