@@ -12,6 +12,7 @@ struct Lorad: ParsableCommand {
             Generate.self,
             Chat.self,
             Bench.self,
+            Adapter.self,
         ]
     )
 }
