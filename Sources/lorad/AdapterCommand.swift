@@ -103,7 +103,8 @@ struct AdapterMerge: ParsableCommand {
         for r in reports {
             FileHandle.standardError.write(Data("  \(r.name): \(r.type.name), max abs error \(r.maxAbsError)\n".utf8))
         }
-        let worst = reports.max { $0.maxAbsError < $1.maxAbsError }
+        // Name the worst matrix only when there is an error to name (F32 merges are exact).
+        let worst = reports.max { $0.maxAbsError < $1.maxAbsError }.flatMap { $0.maxAbsError > 0 ? $0 : nil }
         let size = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? NSNumber)?.intValue ?? 0
         FileHandle.standardError.write(Data((
             "merged \(reports.count) matrices of '\(adapter.name)' into \(output) (\(size) bytes); "
