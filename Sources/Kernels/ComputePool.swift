@@ -43,10 +43,11 @@ public final class ComputePool: Sendable {
     private let threads: [PthreadHandle]
 
     /// Pause instructions a worker spins before parking, and the caller before it starts yielding its
-    /// core. A PAUSE is ~3-10 cycles on Zen 1 (more on later cores), so this is ~50-150 µs at 2 GHz:
-    /// longer than the gap between two matmuls of a decode step (norms, attention), so workers stay
-    /// awake through a forward pass, and short enough not to burn a core when idle.
-    static let spinIterations = 30_000
+    /// core. A PAUSE measured ~34 ns on the reference machine (Zen 3; it was ~3 ns on Zen 1), so this
+    /// is ~0.3 ms: longer than the gap between two matmuls of a decode step (norms, attention) or
+    /// between two decode steps, so workers stay awake through generation, and short enough not to
+    /// burn a core for long once idle.
+    static let spinIterations = 8_000
 
     /// A pool of `threads` threads including the caller (default: one per online core).
     public init(threads: Int? = nil) {
