@@ -166,11 +166,12 @@ import Testing
 }
 
 extension MatMulBenchmarkTests {
-    /// Kernel speed with the weights in L2 (one 576×576 Q4_1 matrix, 207 KB, run 300 times), one
-    /// thread, thread CPU time: the compute cost of each path without memory-bandwidth effects.
-    @Test func inCacheKernelSpeed() {
+    /// Kernel speed with the weights in L2 (one 576×576 matrix, 207 KB as Q4_1, 352 KB as Q8_0, run
+    /// 300 times), one thread, thread CPU time: each path's compute cost without memory effects.
+    @Test(arguments: [TensorType.q4_1, .q8_0])
+    func inCacheKernelSpeed(type: TensorType) {
         var rng = SplitMix64(seed: 11)
-        let m = Self.makeMatrix(.q4_1, rows: 576, cols: 576, rng: &rng)
+        let m = Self.makeMatrix(type, rows: 576, cols: 576, rng: &rng)
         defer { m.data.deallocate() }
         let x = (0..<(16 * 576)).map { _ in rng.normal() }
         let y = UnsafeMutablePointer<Float>.allocate(capacity: 16 * 576)
@@ -178,7 +179,7 @@ extension MatMulBenchmarkTests {
         var ran = 0
         x.withUnsafeBufferPointer { xb in
             for T in [1, 2, 4, 16] {
-                var line = String(format: "  in-cache 576x576 Q4_1 T=%2d", T)
+                var line = String(format: "  in-cache 576x576 %@ T=%2d", "\(type)", T)
                 for path in [Path.fused, .int16, .q8, .sgemm] {
                     var best = Double.infinity
                     for _ in 0..<5 {
