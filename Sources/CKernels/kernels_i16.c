@@ -1,5 +1,5 @@
-// Weight × activation dots with activations quantized to int16 (lorad's default numerics for the
-// legacy formats when few tokens are multiplied: single-stream and batched decode).
+// Weight × activation dots with activations quantized to int16 (MatMulStrategy.int16; an option, not
+// the default: on Zen 3 it measured no faster than the exact f32 fused kernels, see MatMulTuning).
 //
 // Each 32-value activation block is stored as q = round_half_even(x · 32767/amax) with its f32 scale
 // d = amax/32767 and the exact f32 block sum s = Σx. The rounding error per value is at most d/2 =

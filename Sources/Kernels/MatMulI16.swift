@@ -1,10 +1,12 @@
 // The int16-activation path of `matmul` (Sources/CKernels/kernels_i16.c): for Q4_0, Q4_1 and Q8_0
 // weights and few tokens, each activation block of 32 is quantized to int16 with its own f32 scale
 // (error ≤ amax/65534 per value, relative 1.5e-5) and dotted with the weights' integer codes by
-// vpmaddwd. This is lorad's default numerics for those types below the sgemm crossover, because on
-// Zen 1 it is markedly faster than decoding weights to f32 (see MatMulTuning) while staying ~250×
-// closer to exact than llama.cpp's int8 activations. `referenceDot` is the reference it is tested
-// against, with the quantization error bound stated in MatMulI16Tests.
+// vpmaddwd. It was written as a candidate default (on Zen 1, with half-width FMA, it should beat
+// decoding weights to f32), but on the machine lorad was tuned on (Zen 3) it measured no faster than
+// the exact f32 fused kernels, so `.automatic` does not use it (MatMulTuning.useInt16 has the numbers);
+// it stays available as `MatMulStrategy.int16`, ~250× closer to exact than llama.cpp's int8
+// activations. `referenceDot` is the reference it is tested against, with the quantization error
+// bound stated in MatMulI16Tests.
 
 internal import CKernels
 

@@ -30,7 +30,7 @@ int lorad_avx2_dequantize(int type, const void *src, int64_t count, float *dst);
 int lorad_portable_dequantize(int type, const void *src, int64_t count, float *dst);
 
 /// sums[t * (cols/32) + b] = Σ of x[t * x_stride + 32b ..< 32b + 32], for t in 0..<tokens. These feed
-/// the min/offset terms of Q4_1, Q5_1, Q4_K and Q5_K (`m · Σx` once per block, shared by all rows).
+/// the min terms of Q4_1 and Q5_1 (`m · Σx` once per block, shared by all rows).
 void lorad_avx2_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t x_stride, float *sums);
 void lorad_portable_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t x_stride, float *sums);
 
@@ -38,7 +38,7 @@ void lorad_portable_block_sums32(const float *x, int64_t cols, int64_t tokens, i
 int64_t lorad_matmul_scratch_floats(int type, int64_t cols);
 
 /// y[t * y_stride + r] = Σ_i W[r][i] · x[t * x_stride + i] for r in r0..<r1, t in 0..<tokens, where row
-/// r of W starts at w + r * row_bytes. `sums` are the block sums above (needed for Q4_1/Q5_1/Q4_K/Q5_K,
+/// r of W starts at w + r * row_bytes. `sums` are the block sums above (needed for Q4_1/Q5_1 with fewer than 8 tokens,
 /// ignored otherwise); `scratch` holds lorad_matmul_scratch_floats(type, cols) floats.
 int lorad_avx2_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                            const float *x, int64_t x_stride, int64_t tokens, const float *sums,
@@ -63,7 +63,7 @@ int lorad_avx2_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_
 int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                                   const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
 
-// ---- int16-activation kernels (kernels_i16.c): lorad's default for Q4_0/Q4_1/Q8_0 at few tokens ----
+// ---- int16-activation kernels (kernels_i16.c): optional numerics for Q4_0/Q4_1/Q8_0 ----
 
 /// One activation block: d = amax/32767 (f32), s = Σx (f32, exact inputs), q = round_half_even(x/d).
 typedef struct { float d; float s; int16_t q[32]; } lorad_q16_block;
