@@ -38,7 +38,7 @@ void lorad_portable_block_sums32(const float *x, int64_t cols, int64_t tokens, i
 int64_t lorad_matmul_scratch_floats(int type, int64_t cols);
 
 /// y[t * y_stride + r] = Σ_i W[r][i] · x[t * x_stride + i] for r in r0..<r1, t in 0..<tokens, where row
-/// r of W starts at w + r * row_bytes. `sums` are the block sums above (needed for Q4_1/Q5_1 with fewer than 8 tokens,
+/// r of W starts at w + r * row_bytes. `sums` are the block sums above (read for Q4_1/Q5_1,
 /// ignored otherwise); `scratch` holds lorad_matmul_scratch_floats(type, cols) floats.
 int lorad_avx2_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                            const float *x, int64_t x_stride, int64_t tokens, const float *sums,
