@@ -4,9 +4,10 @@
 // memory (66 MB + 30 MB, far beyond the caches, as in a real forward pass).
 //
 // It prints ms per pass, tokens/s, weight GB/s and GFLOP/s and asserts nothing about speed (timings
-// depend on the machine and its load). By default it runs a quick subset (T = 1 and 16, 2 threads);
-// LORAD_BENCH=1 runs the full table (T = 1, 16, 128, 512; 1 and 2 threads; fused, sgemm, Q8) and the
-// fused/sgemm crossover scan used for MatMulTuning.sgemmMinTokens. Release build:
+// depend on the machine and its load). By default it runs a quick subset (T = 1, 2 threads);
+// LORAD_BENCH=1 runs the full table (T = 1, 16, 128, 512; 1 and 2 threads; fused, int16, sgemm, Q8,
+// portable) and the fused/sgemm crossover scan used for MatMulTuning. LORAD_BENCH_THREADS=n and
+// LORAD_BENCH_TOKENS=1,16 pick a subset. Release build:
 //   LORAD_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter MatMulBenchmarkTests --disable-xctest
 
 import Foundation
@@ -97,8 +98,8 @@ import Testing
         defer { y.deallocate() }
         print(String(format: "matmul benchmark: %.1f MB of weights, %.1f M MAC per token, kernels %@",
                      Double(weightBytes) / 1e6, Double(macs) / 1e6, "\(KernelPath.best)"))
-        let threadCounts = ProcessInfo.processInfo.environment["LORAD_BENCH_THREADS"].map { [Int($0) ?? 1] } ?? (full ? [1, 2] : [1, 2])
-        let tokenCounts = ProcessInfo.processInfo.environment["LORAD_BENCH_TOKENS"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? (full ? [1, 16, 128, 512] : [1, 16])
+        let threadCounts = ProcessInfo.processInfo.environment["LORAD_BENCH_THREADS"].map { [Int($0) ?? 1] } ?? (full ? [1, 2] : [2])
+        let tokenCounts = ProcessInfo.processInfo.environment["LORAD_BENCH_TOKENS"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? (full ? [1, 16, 128, 512] : [1])
         var ran = 0
         x.withUnsafeBufferPointer { xb in
             for threads in threadCounts {
