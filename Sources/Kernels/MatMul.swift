@@ -5,7 +5,7 @@
 //
 // Two paths, both exact-weight f32 arithmetic (no activation quantization), chosen by token count:
 //  - fused (few tokens: decode and batched decode): the C kernels of Sources/CKernels/kernels_impl.h
-//    decode each weight block in registers and dot it with up to 4 tokens at once;
+//    decode each weight block in registers and dot it with up to 8 tokens at once;
 //  - dequantize + sgemm (many tokens: prefill, big batches): a thread decodes a tile of weight rows to
 //    f32 and multiplies it with all tokens through OpenBLAS `cblas_sgemm` (single-threaded; the pool
 //    provides the parallelism, see ComputePool.swift).
