@@ -25,6 +25,8 @@ public final class LlamaModel: Sendable {
     public let weights: LlamaWeights
     /// Worker threads for the matrix products.
     public let threads: Int
+    /// The fixed worker threads every parallel part of the forward pass runs on.
+    public let pool: ComputePool
     public let numerics: Numerics
 
     /// How activations are rounded.
@@ -41,7 +43,8 @@ public final class LlamaModel: Sendable {
     public init(gguf: GGUFFile, threads: Int? = nil, numerics: Numerics = .f32) throws {
         config = try LlamaConfig(gguf: gguf)
         weights = try LlamaWeights(gguf: gguf, config: config)
-        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.threads = max(1, threads ?? ComputePool.coreCount)
+        self.pool = ComputePool.shared(threads: self.threads)
         self.numerics = numerics
     }
 
@@ -206,9 +209,9 @@ public final class LlamaModel: Sendable {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 if numerics == .llamaCpp && hasQ8Path(w.type) {
-                    matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads)
+                    matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
                 } else {
-                    matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads)
+                    matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
                 }
             }
         }
@@ -273,7 +276,7 @@ public final class LlamaModel: Sendable {
                     }
                 }
                 if threads > 1 && jobs > 1 {
-                    DispatchQueue.concurrentPerform(iterations: jobs, execute: body)
+                    pool.parallelFor(jobs, body)
                 } else {
                     for job in 0..<jobs { body(job) }
                 }
