@@ -13,6 +13,7 @@
 // the next token, so sampling cost is included the way a server would pay it.
 
 import Foundation
+import Kernels
 import LoRA
 
 public struct BenchmarkReport: Sendable {
@@ -28,7 +29,7 @@ public struct BenchmarkReport: Sendable {
 public struct Benchmark {
     public let model: LlamaModel
     public var repetitions: Int
-    private var rng = SplitMix(seed: 0x10AD)
+    private var rng = SplitMix64(seed: 0x10AD)
 
     public init(model: LlamaModel, repetitions: Int = 1) {
         self.model = model
@@ -113,8 +114,8 @@ public struct Benchmark {
                 case .gate, .up: (inF, outF) = (c.embeddingLength, c.feedForwardLength)
                 case .down: (inF, outF) = (c.feedForwardLength, c.embeddingLength)
                 }
-                let a = (0..<(rank * inF)).map { _ in rng.uniform() * 0.02 - 0.01 }
-                let b = (0..<(outF * rank)).map { _ in rng.uniform() * 0.02 - 0.01 }
+                let a = (0..<(rank * inF)).map { _ in rng.nextUnitFloat() * 0.02 - 0.01 }
+                let b = (0..<(outF * rank)).map { _ in rng.nextUnitFloat() * 0.02 - 0.01 }
                 modules.append((layer, target, LoRAModule(rank: rank, inFeatures: inF, outFeatures: outF, a: a, b: b,
                                                           scale: 2)))
             }
@@ -170,18 +171,4 @@ public func peakResidentBytes() -> Int? {
         return kb.map { $0 * 1024 }
     }
     return nil
-}
-
-/// A small deterministic generator for benchmark inputs.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }

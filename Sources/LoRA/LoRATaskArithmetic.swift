@@ -11,6 +11,8 @@
 // needs the dense out × in deltas and a dense SVD (one-sided Jacobi, O(out·in·min(out,in)) per sweep):
 // an offline operation, seconds per SmolLM2-sized matrix in a release build.
 
+import Kernels
+
 enum TaskArithmetic {
     enum Pruning {
         case magnitude
@@ -66,21 +68,6 @@ enum TaskArithmetic {
     }
 
     private static func sign(_ x: Float) -> Float { x > 0 ? 1 : x < 0 ? -1 : 0 }
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a small seeded generator for DARE's masks.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
 
 extension SmallLinalg {
