@@ -140,6 +140,12 @@ public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n
             * rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
         i += 16
     }
+    // One 8-wide step for the remainder (LoRA's rank-8 rows are exactly this).
+    if i + 8 <= n {
+        acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
     var s = (acc0 + acc1).sum()
     while i < n {
         s += a[i] * b[i]

@@ -126,10 +126,7 @@ extension LlamaModel {
             mmRows(w, x, rows: (0..<n).filter { !covered[$0] }, &y)
             for (rows, m) in here { mmRows(m, x, rows: rows, &y) }
         }
-        for g in groups {
-            guard let m = g.adapter.module(layer: layer, target: target) else { continue }
-            applyLoRA(m, x, &y, rows: g.rows, scales: g.scales, inDim: w.cols, outDim: w.rows)
-        }
+        applyGroups(groups, layer: layer, target: target, x, &y, inDim: w.cols, outDim: w.rows)
     }
 
     /// y[r] = W·x[r] for the given rows only (gathered into one product, then scattered back).
@@ -146,26 +143,45 @@ extension LlamaModel {
         }
     }
 
+    /// Adds every unmerged adapter's term to its rows. Groups run in parallel on the pool when no row
+    /// belongs to two groups (stacked adapters on one row run serially, so no row is written twice).
+    func applyGroups(_ groups: [AdapterGroup], layer: Int, target: LoRATarget, _ x: [Float], _ y: inout [Float],
+                     inDim: Int, outDim: Int) {
+        let work = groups.compactMap { g in g.adapter.module(layer: layer, target: target).map { (g, $0) } }
+        guard !work.isEmpty else { return }
+        var seen = Set<Int>()
+        let disjoint = work.allSatisfy { g, _ in g.rows.allSatisfy { seen.insert($0).inserted } }
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                let xp = UnsafeSendable(xb.baseAddress!), yp = UnsafeSendable(yb.baseAddress!)
+                let body: @Sendable (Int) -> Void = { i in
+                    let (g, m) = work[i]
+                    Self.applyLoRA(m, xp.value, yp.value, rows: g.rows, scales: g.scales, inDim: inDim, outDim: outDim)
+                }
+                if disjoint && work.count > 1 {
+                    pool.parallelFor(work.count, body)
+                } else {
+                    for i in work.indices { body(i) }
+                }
+            }
+        }
+    }
+
     /// y[r] = dora ⊙ (y[r] + s·B·(A·x[r])) for the given rows (dora = 1 for plain LoRA).
-    private func applyLoRA(_ m: LoRAModule, _ x: [Float], _ y: inout [Float], rows: [Int], scales: [Float],
-                           inDim: Int, outDim: Int) {
+    private static func applyLoRA(_ m: LoRAModule, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                  rows: [Int], scales: [Float], inDim: Int, outDim: Int) {
         let r = m.rank
-        var t = [Float](repeating: 0, count: r)
-        m.a.withUnsafeBufferPointer { a in
-            m.b.withUnsafeBufferPointer { b in
-                x.withUnsafeBufferPointer { xb in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: r) { tb in
+            let t = tb.baseAddress!
+            m.a.withUnsafeBufferPointer { a in
+                m.b.withUnsafeBufferPointer { b in
                     for (row, userScale) in zip(rows, scales) {
-                        let xr = xb.baseAddress! + row * inDim
-                        for k in 0..<r { t[k] = dotF32(a.baseAddress! + k * inDim, xr, count: inDim) }
+                        let xr = x + row * inDim, yr = y + row * outDim
                         let s = m.scale * userScale
-                        for k in 0..<r { t[k] *= s }
-                        t.withUnsafeBufferPointer { tb in
-                            for o in 0..<outDim {
-                                y[row * outDim + o] += dotF32(b.baseAddress! + o * r, tb.baseAddress!, count: r)
-                            }
-                        }
+                        for k in 0..<r { t[k] = s * dotF32(a.baseAddress! + k * inDim, xr, count: inDim) }
+                        for o in 0..<outDim { yr[o] += dotF32(b.baseAddress! + o * r, t, count: r) }
                         if let dora = m.doraScale {
-                            for o in 0..<outDim { y[row * outDim + o] *= dora[o] }
+                            for o in 0..<outDim { yr[o] *= dora[o] }
                         }
                     }
                 }
