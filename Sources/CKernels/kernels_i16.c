@@ -15,24 +15,8 @@
 #include "CKernels.h"
 #include <math.h>
 #include <string.h>
+#include "f16_soft.h"
 
-static float f16_to_f32_i16(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0) {
-        float f = (float)man * 5.9604644775390625e-8f;
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-static inline float f16at(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return f16_to_f32_i16(v); }
 
 #pragma clang fp contract(off)
 static inline void quantize_q16(const float *x, int64_t count, lorad_q16_block *blocks) {
@@ -74,11 +58,11 @@ int lorad_portable_matmul_q16_rows(int type, const void *w, int64_t rb, int64_t 
                 } else if (type == 3) {
                     for (int j = 0; j < 16; j++)
                         sumi += (blk[4 + j] & 0x0F) * at[b].q[j] + (blk[4 + j] >> 4) * at[b].q[j + 16];
-                    mins += f16at(blk + 2) * at[b].s;
+                    mins += lorad_f16_at(blk + 2) * at[b].s;
                 } else {
                     for (int j = 0; j < 32; j++) sumi += (int8_t)blk[2 + j] * at[b].q[j];
                 }
-                acc += f16at(blk) * at[b].d * (float)sumi;
+                acc += lorad_f16_at(blk) * at[b].d * (float)sumi;
             }
             y[t * ys + r] = acc + mins;
         }

@@ -2,24 +2,8 @@
 // portable twins of kernels_avx2.c, used when the CPU lacks AVX2/FMA/F16C and by tests.
 #include "CKernels.h"
 #include <string.h>
+#include "f16_soft.h"
 
-/// IEEE binary16 to f32, exactly (subnormals, infinities and NaN payloads included), without F16C.
-static inline float lorad_f16_to_f32_soft(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0) {
-        float f = (float)man * 5.9604644775390625e-8f;  // man · 2⁻²⁴, exact
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 #define FN(name) lorad_portable_##name
 #define F16TOF32(h) lorad_f16_to_f32_soft(h)

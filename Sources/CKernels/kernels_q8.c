@@ -10,6 +10,7 @@
 // order. The portable twins do the integer dot with plain C loops.
 #include "CKernels.h"
 #include <string.h>
+#include "f16_soft.h"
 #include <math.h>
 
 /// f32 → IEEE binary16 bits, round to nearest even (F. Giesen's float_to_half_fast3_rtne; NaN → 0x7E00).
@@ -39,24 +40,7 @@ static uint16_t f32_to_f16_rne(float ff) {
     return o | (uint16_t)(sign >> 16);
 }
 
-static float f16_to_f32(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0) {
-        float f = (float)man * 5.9604644775390625e-8f;
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
-static inline float f16at(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return f16_to_f32(v); }
 
 #pragma clang fp contract(off)
 static inline void quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks) {
@@ -72,8 +56,8 @@ static inline void quantize_q8(const float *x, int64_t count, lorad_q8_block *bl
             sum += c;
             blocks[b].q[j] = (int8_t)(c > 127 ? 127 : c < -128 ? -128 : c);
         }
-        blocks[b].d = f16_to_f32(f32_to_f16_rne(d));
-        blocks[b].s = f16_to_f32(f32_to_f16_rne(d * (float)sum));
+        blocks[b].d = lorad_f16_to_f32_soft(f32_to_f16_rne(d));
+        blocks[b].s = lorad_f16_to_f32_soft(f32_to_f16_rne(d * (float)sum));
     }
 }
 
@@ -89,13 +73,13 @@ static float dot_block_portable(int type, const uint8_t *w, const lorad_q8_block
     case 2:
         for (int j = 0; j < 16; j++)
             sumi += ((w[2 + j] & 0x0F) - 8) * a->q[j] + ((w[2 + j] >> 4) - 8) * a->q[j + 16];
-        return f16at(w) * a->d * (float)sumi;
+        return lorad_f16_at(w) * a->d * (float)sumi;
     case 3:
         for (int j = 0; j < 16; j++) sumi += (w[4 + j] & 0x0F) * a->q[j] + (w[4 + j] >> 4) * a->q[j + 16];
-        return f16at(w) * a->d * (float)sumi;
+        return lorad_f16_at(w) * a->d * (float)sumi;
     default:
         for (int j = 0; j < 32; j++) sumi += (int8_t)w[2 + j] * a->q[j];
-        return f16at(w) * a->d * (float)sumi;
+        return lorad_f16_at(w) * a->d * (float)sumi;
     }
 }
 
@@ -111,7 +95,7 @@ int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t rb, int64_t c
             float acc = 0, mins = 0;
             for (int64_t b = 0; b < nb; b++) {
                 acc += dot_block_portable(type, row + b * bb, at + b);
-                if (type == 3) mins += f16at(row + b * bb + 2) * at[b].s;
+                if (type == 3) mins += lorad_f16_at(row + b * bb + 2) * at[b].s;
             }
             y[t * ys + r] = acc + mins;
         }

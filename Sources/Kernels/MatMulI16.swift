@@ -21,25 +21,7 @@ public func hasI16Path(_ type: TensorType) -> Bool {
 func matmulI16(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
     precondition(hasI16Path(w.type) && w.cols % 32 == 0)
-    let nb = w.cols / 32
-    let qa = UnsafeMutablePointer<lorad_q16_block>.allocate(capacity: tokens * nb)
-    defer { qa.deallocate() }
-    for t in 0..<tokens {
-        if path == .avx2 {
-            lorad_avx2_quantize_q16(x + t * w.cols, Int64(w.cols), qa + t * nb)
-        } else {
-            lorad_portable_quantize_q16(x + t * w.cols, Int64(w.cols), qa + t * nb)
-        }
-    }
-    let type = Int32(w.type.rawValue)
-    let tile = fusedTileRows(rows: w.rows, threads: pool?.threadCount ?? 1)
-    let tiles = (w.rows + tile - 1) / tile
-    let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
-    let a = UnsafePointer(qa)
-    forEachTile(tiles, pool: pool) { i, _ in
-        let r0 = Int64(i * tile), r1 = Int64(min(w.rows, i * tile + tile))
-        _ = path == .avx2
-            ? lorad_avx2_matmul_q16_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
-            : lorad_portable_matmul_q16_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
-    }
+    matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool,
+                               quantize: path == .avx2 ? lorad_avx2_quantize_q16 : lorad_portable_quantize_q16,
+                               rows: path == .avx2 ? lorad_avx2_matmul_q16_rows : lorad_portable_matmul_q16_rows)
 }

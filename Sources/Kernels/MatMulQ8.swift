@@ -126,16 +126,24 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
     let ys = yStride ?? w.rows
     let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
     let path = kernels.usable
+    matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool,
+                               quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8,
+                               rows: path == .avx2 ? lorad_avx2_matmul_q8_rows : lorad_portable_matmul_q8_rows)
+}
+
+/// The driver shared by the 8-bit and 16-bit activation paths: quantize every token row into
+/// 32-value blocks, then run the row kernel over tiles of weight rows on the pool.
+func matmulQuantizedActivations<Block>(
+    _ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>, ys: Int,
+    pool: ComputePool?,
+    quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
+    rows: (Int32, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
+           UnsafeMutablePointer<Float>, Int64) -> Int32
+) {
     let nb = w.cols / 32
-    let qa = UnsafeMutablePointer<lorad_q8_block>.allocate(capacity: tokens * nb)
+    let qa = UnsafeMutablePointer<Block>.allocate(capacity: tokens * nb)
     defer { qa.deallocate() }
-    for t in 0..<tokens {
-        if path == .avx2 {
-            lorad_avx2_quantize_q8(x + t * w.cols, Int64(w.cols), qa + t * nb)
-        } else {
-            lorad_portable_quantize_q8(x + t * w.cols, Int64(w.cols), qa + t * nb)
-        }
-    }
+    for t in 0..<tokens { quantize(x + t * w.cols, Int64(w.cols), qa + t * nb) }
     let type = Int32(w.type.rawValue)
     let tile = fusedTileRows(rows: w.rows, threads: pool?.threadCount ?? 1)
     let tiles = (w.rows + tile - 1) / tile
@@ -143,9 +151,7 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
     let a = UnsafePointer(qa)
     forEachTile(tiles, pool: pool) { i, _ in
         let r0 = Int64(i * tile), r1 = Int64(min(w.rows, i * tile + tile))
-        _ = path == .avx2
-            ? lorad_avx2_matmul_q8_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
-            : lorad_portable_matmul_q8_rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
+        _ = rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
     }
 }
 
