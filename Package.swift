@@ -10,6 +10,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // C libraries, found through pkg-config. Only the libuv wrapper imports CLibUV and only
@@ -33,9 +36,23 @@ let package = Package(
         // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
         .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "LoRA"]),
 
+        // Request queue, continuous-batching scheduler, sequences, prefix cache, token events.
+        // Knows nothing of HTTP, JSON wire types or libuv.
+        .target(name: "Engine", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
+        // Pure HTTP/1.1: incremental request parser, response writer, SSE framing. No sockets.
+        .target(name: "HTTP"),
+        // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
+        // endpoints, metrics, configuration, systemd notify and socket activation.
+        .target(name: "Server", dependencies: [
+            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ModelFormats",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama",
+            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,6 +65,9 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "LoRA", "Tokenizer"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Engine", "Llama", "ModelFormats"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
     ],
     swiftLanguageModes: [.v6]
