@@ -1,0 +1,104 @@
+// The daemon's configuration: what `lorad serve` reads from lorad.toml (config/lorad.toml documents
+// every key) and overrides with flags. A plain value with built-in defaults, so `lorad serve`
+// without a file runs as documented and tests can build one field by field. Reading and checking
+// live in ServerConfig+Parse.swift and ConfigKeys.swift; what SIGHUP can change in
+// ServerConfig+Reload.swift.
+
+import Llama
+import Logging
+
+public struct ServerConfig: Sendable, Equatable {
+    public var model = ModelSection()
+    public var adapters = AdaptersSection()
+    public var server = ServerSection()
+    public var engine = EngineSection()
+    public var log = LogSection()
+
+    public init() {}
+
+    /// What `lorad serve` runs with when no file and no flags say otherwise.
+    public static let defaults = ServerConfig()
+
+    /// [model]: the one base model every adapter runs on.
+    public struct ModelSection: Sendable, Equatable {
+        /// GGUF file of the base model.
+        public var path = "/var/lib/lorad/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        /// The `model` name clients use for the base without an adapter, and what /v1/models lists.
+        public var servedModelName = "base"
+        /// Worker threads for the matrix products; 0 means one per core.
+        public var threads = 0
+        /// A built-in template name (chatml, llama3, gemma) or a Jinja file; nil: the model's own.
+        public var chatTemplate: String? = nil
+        /// Positions one sequence may hold (prompt + generated); capped by the model's at load.
+        public var context = 4096
+        /// How activations are rounded (see LlamaModel.Numerics).
+        public var numerics: LlamaModel.Numerics = .f32
+
+        public init() {}
+    }
+
+    /// [adapters]: where the adapter registry lives.
+    public struct AdaptersSection: Sendable, Equatable {
+        public var dir = "/var/lib/lorad/adapters"
+
+        public init() {}
+    }
+
+    /// [server]: listeners and the HTTP limits that protect the loop from slow or greedy clients.
+    public struct ServerSection: Sendable, Equatable {
+        /// The Unix socket the API listens on (unless systemd passes sockets in).
+        public var socket = "/run/lorad/lorad.sock"
+        /// Permission bits of the socket file: who may connect.
+        public var socketMode: UInt32 = 0o660
+        /// Group of the socket file (a name or a numeric id); nil keeps the daemon's group.
+        public var socketGroup: String? = nil
+        /// An optional TCP listener in addition to the socket.
+        public var tcp: TCPAddress? = nil
+        /// Without it, `tcp` must be a loopback address.
+        public var tcpAllowRemote = false
+        /// Largest request body accepted; larger ones get 413.
+        public var maxBodyBytes = 8 << 20
+        /// Largest request head (request line and headers); larger ones get 431.
+        public var maxHeaderBytes = 32 << 10
+        /// A keep-alive connection with no request in progress is closed after this long.
+        public var idleTimeout: Duration = .seconds(60)
+        /// A request whose head and body have not fully arrived within this long gets 408.
+        public var readTimeout: Duration = .seconds(30)
+        /// Bytes of response queued for one connection before the server stops producing for it.
+        public var writeBufferBytes = 1 << 20
+        /// A client that leaves its write buffer full this long is disconnected (and its generation
+        /// cancelled), so one stalled reader cannot hold a batch slot forever.
+        public var slowReaderTimeout: Duration = .seconds(30)
+        /// On SIGTERM, running requests get this long to finish before they are cut off.
+        public var drainTimeout: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    /// [engine]: the continuous-batching scheduler's limits.
+    public struct EngineSection: Sendable, Equatable {
+        /// Sequences decoded together in one batch; more wait in the queue.
+        public var maxSequences = 32
+        /// Bytes all KV caches (live sequences and the prefix cache) may hold together.
+        public var kvBudgetBytes = 1 << 30
+        /// Requests waiting for a slot, over all adapters; past it, requests get 429.
+        public var queueLimit = 256
+        /// Requests waiting for a slot with one adapter, so a flood on one adapter cannot fill the queue.
+        public var perAdapterQueueLimit = 64
+        /// Prompt tokens prefilled per step over all new sequences (chunked prefill).
+        public var prefillChunk = 256
+        /// Keep the KV of finished prompts and reuse the longest matching prefix.
+        public var prefixCache = true
+        /// `max_tokens` for requests that give none; nil: until the context is full.
+        public var maxTokensDefault: Int? = nil
+
+        public init() {}
+    }
+
+    /// [log]: stderr logging.
+    public struct LogSection: Sendable, Equatable {
+        public var level: Logger.Level = .info
+
+        public init() {}
+    }
+}
