@@ -120,6 +120,22 @@ public final class KVCache {
     /// Marks `n` stored positions as part of the sequence (after every layer has stored them).
     func commit(_ n: Int) { count += n }
 
+    /// Fills an empty cache with the first `count` positions of `source` (a prefix cache hit: the
+    /// keys and values of a shared prompt prefix are copied instead of recomputed). Both caches must
+    /// belong to the same model; the copy is exact, so the sequence continues as if it had run the
+    /// prefix itself.
+    public func copyPrefix(from source: KVCache, count n: Int) throws {
+        precondition(count == 0, "copyPrefix into a cache that already holds positions")
+        precondition(source.layerCount == layerCount && source.kvDim == kvDim, "copyPrefix across models")
+        precondition(n >= 0 && n <= source.count, "copyPrefix of more positions than the source holds")
+        try reserve(n)
+        for l in 0..<layerCount {
+            keys[l].update(from: source.keys[l], count: n * kvDim)
+            values[l].update(from: source.values[l], count: n * kvDim)
+        }
+        count = n
+    }
+
     /// Drops every position from `position` on (for example to rewind after a rejected token).
     public func truncate(to position: Int) {
         count = min(count, max(0, position))

@@ -1,0 +1,99 @@
+// Keeps the KV caches of finished sequences so that a new prompt sharing a long prefix with one of
+// them (a product's system prompt, an earlier turn of the same conversation) copies those positions
+// instead of recomputing them. The idea is vLLM's automatic prefix caching and llama-server's
+// prompt cache, at whole-sequence granularity: an entry is one finished sequence's tokens and KV.
+//
+// Entries are keyed by the exact adapter set (the adapter objects themselves and their scales):
+// the KV of a prefix depends on the adapters, so a prefix is never reused across adapters or scales.
+// Holding the adapter objects keeps their identity from being reused by a later allocation. Entries
+// draw from the engine's KV budget and are evicted least-recently-used when a live sequence needs
+// the memory. Owned by the engine thread.
+
+import Llama
+import LoRA
+
+final class PrefixCache {
+    struct Key: Equatable {
+        let adapters: [ObjectIdentifier]
+        let scales: [Float]
+
+        init(_ uses: [AdapterUse]) {
+            adapters = uses.map { ObjectIdentifier($0.adapter) }
+            scales = uses.map(\.scale)
+        }
+    }
+
+    final class Entry {
+        let key: Key
+        let adapters: [AdapterUse]   // keeps the identities in `key` alive
+        let tokens: [Int32]
+        let cache: KVCache
+        var lastUsed: UInt64
+
+        init(key: Key, adapters: [AdapterUse], tokens: [Int32], cache: KVCache, lastUsed: UInt64) {
+            self.key = key
+            self.adapters = adapters
+            self.tokens = tokens
+            self.cache = cache
+            self.lastUsed = lastUsed
+        }
+    }
+
+    private(set) var entries: [Entry] = []
+    private var clock: UInt64 = 0
+    let maxEntries: Int
+    let minTokens: Int
+
+    init(maxEntries: Int, minTokens: Int) {
+        self.maxEntries = maxEntries
+        self.minTokens = max(1, minTokens)
+    }
+
+    var byteCount: Int { entries.reduce(0) { $0 + $1.cache.byteCount } }
+
+    /// The entry sharing the longest prefix with `prompt` under the same adapters, and how many
+    /// positions to reuse: at most `prompt.count - 1`, since the last prompt token must run to give
+    /// the logits of the first generated token.
+    func lookup(adapters: [AdapterUse], prompt: [Int32]) -> (entry: Entry, count: Int)? {
+        let key = Key(adapters)
+        var best: (Entry, Int)?
+        for e in entries where e.key == key {
+            let n = commonPrefix(e.tokens, prompt, limit: min(e.cache.count, prompt.count - 1))
+            if n >= minTokens && n > (best?.1 ?? 0) { best = (e, n) }
+        }
+        guard let (e, n) = best else { return nil }
+        clock += 1
+        e.lastUsed = clock
+        return (e, n)
+    }
+
+    /// Adds a finished sequence's KV. An entry whose tokens are a prefix of the new one's (same
+    /// adapters) is dropped: the new entry answers every lookup it would.
+    func insert(adapters: [AdapterUse], tokens: [Int32], cache: KVCache) {
+        guard tokens.count >= minTokens, cache.count == tokens.count else { return }
+        let key = Key(adapters)
+        entries.removeAll { $0.key == key && $0.tokens.count <= tokens.count && Array(tokens[..<$0.tokens.count]) == $0.tokens }
+        // A new entry that is itself a prefix of an existing one adds nothing.
+        if entries.contains(where: { $0.key == key && $0.tokens.count >= tokens.count && Array($0.tokens[..<tokens.count]) == tokens }) {
+            return
+        }
+        clock += 1
+        entries.append(Entry(key: key, adapters: adapters, tokens: tokens, cache: cache, lastUsed: clock))
+        while entries.count > maxEntries { _ = evictOne() }
+    }
+
+    /// Drops the least recently used entry (its KV returns to the budget); false when empty.
+    func evictOne() -> Bool {
+        guard let i = entries.indices.min(by: { entries[$0].lastUsed < entries[$1].lastUsed }) else { return false }
+        entries.remove(at: i)
+        return true
+    }
+
+    func removeAll() { entries.removeAll() }
+
+    private func commonPrefix(_ a: [Int32], _ b: [Int32], limit: Int) -> Int {
+        var i = 0
+        while i < limit && i < a.count && i < b.count && a[i] == b[i] { i += 1 }
+        return i
+    }
+}

@@ -1,0 +1,119 @@
+// The engine's scheduling: queue limits, round-robin admission across adapters, cancellation that
+// returns KV memory, pausing a sequence whose reader is behind, shutdown.
+
+import Foundation
+import Testing
+@testable import Engine
+import Llama
+
+@Suite struct EngineSchedulingTests {
+    func request(_ t: TinyFixtures.Loaded, key: String, text: String = "Hello", maxTokens: Int = 8) -> EngineRequest {
+        EngineRequest(queueKey: key, prompt: t.tokenizer.encode(text), sampling: greedy(maxTokens: maxTokens))
+    }
+
+    @Test func queueLimitsRefuseAtOnce() throws {
+        let t = try TinyFixtures.get()
+        var config = EngineConfig()
+        config.queueLimit = 5
+        config.perAdapterQueueLimit = 3
+        // Build the engine but do not start it, so nothing leaves the queue.
+        let engine = Engine(model: t.model, tokenizer: t.tokenizer, config: config, wake: {})
+        for _ in 0..<3 { _ = try engine.submit(request(t, key: "a")) }
+        #expect(throws: EngineError.queueFull(limit: 3, perAdapter: true)) { try engine.submit(request(t, key: "a")) }
+        for _ in 0..<2 { _ = try engine.submit(request(t, key: "b")) }
+        #expect(throws: EngineError.queueFull(limit: 5, perAdapter: false)) { try engine.submit(request(t, key: "c")) }
+        #expect(engine.stats().queuedRequests == 5)
+    }
+
+    @Test func badRequestsAreRefusedAtSubmit() throws {
+        let t = try TinyFixtures.get()
+        var config = EngineConfig()
+        config.contextLimit = 16
+        let engine = Engine(model: t.model, tokenizer: t.tokenizer, config: config, wake: {})
+        #expect(throws: EngineError.emptyPrompt) {
+            try engine.submit(EngineRequest(queueKey: "a", prompt: [], sampling: .greedy))
+        }
+        #expect(throws: EngineError.promptTooLong(tokens: 16, limit: 16)) {
+            try engine.submit(EngineRequest(queueKey: "a", prompt: Array(repeating: 65, count: 16), sampling: .greedy))
+        }
+        #expect(throws: EngineError.self) {
+            try engine.submit(EngineRequest(queueKey: "a", prompt: [99_999], sampling: .greedy))
+        }
+        var bad = SamplingParameters.greedy
+        bad.topP = 7
+        #expect(throws: EngineError.self) {
+            try engine.submit(EngineRequest(queueKey: "a", prompt: [65], sampling: bad))
+        }
+    }
+
+    /// With one slot, ten requests on adapter "a" queued before one on "b": "b" runs second, not last.
+    @Test func admissionIsRoundRobinAcrossKeys() throws {
+        let t = try TinyFixtures.get()
+        var config = EngineConfig()
+        config.maxSequences = 1
+        config.perAdapterQueueLimit = 20
+        let engine = Engine(model: t.model, tokenizer: t.tokenizer, config: config, wake: {})
+        let flood = try (0..<10).map { _ in try engine.submit(request(t, key: "a", maxTokens: 2)) }
+        let other = try engine.submit(request(t, key: "b", maxTokens: 2))
+        let d = EngineDriver(engine: engine)
+        var admissionOrder: [UInt64] = []
+        d.collect(flood + [other]) { id, event in
+            if case .admitted = event { admissionOrder.append(id) }
+        }
+        #expect(admissionOrder.firstIndex(of: other) == 1, "admission order: \(admissionOrder)")
+    }
+
+    @Test func cancelFreesTheSequenceAndItsMemory() throws {
+        let t = try TinyFixtures.get()
+        var config = EngineConfig()
+        config.prefixCache = false
+        let d = EngineDriver(t, config: config)
+        #expect(d.engine.stats().kvBytesSequences == 0)
+        let long = try d.engine.submit(request(t, key: "a", maxTokens: 400))
+        let short = try d.engine.submit(request(t, key: "b", maxTokens: 3))
+        // Wait until the long one has produced a few tokens, then cancel it.
+        let deadline = Date().addingTimeInterval(30)
+        while (d.outcomes[long]?.tokens.count ?? 0) < 5 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.005)
+            d.absorb(d.engine.drainEvents())
+        }
+        #expect(d.engine.stats().kvBytesSequences > 0)
+        d.engine.cancel(long)
+        d.collect([short])
+        let freed = Date().addingTimeInterval(10)
+        while (d.engine.stats().liveSequences > 0 || d.engine.stats().kvBytesSequences > 0) && Date() < freed {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        #expect(d.engine.stats().liveSequences == 0)
+        #expect(d.engine.stats().kvBytesSequences == 0)
+        #expect(d.engine.budget.usedBytes == 0, "KV memory not returned to the budget")
+        #expect(d.outcomes[long]?.finish == nil, "a cancelled request must not finish normally")
+        #expect((d.outcomes[long]?.tokens.count ?? 0) < 400)
+    }
+
+    @Test func pausedSequenceWaitsWhileOthersRun() throws {
+        let t = try TinyFixtures.get()
+        let d = EngineDriver(t)
+        let slow = try d.engine.submit(request(t, key: "a", maxTokens: 50))
+        d.engine.setPaused(slow, true)
+        let fast = try d.engine.submit(request(t, key: "b", maxTokens: 20))
+        d.collect([fast])
+        let tokensWhilePaused = d.outcomes[slow]?.tokens.count ?? 0
+        #expect(tokensWhilePaused <= 1, "a paused sequence kept decoding: \(tokensWhilePaused) tokens")
+        d.engine.setPaused(slow, false)
+        d.collect([slow])
+        #expect(d.outcomes[slow]?.finish != nil)
+    }
+
+    @Test func shutdownFailsWhatIsLeft() throws {
+        let t = try TinyFixtures.get()
+        let d = EngineDriver(t)
+        let id = try d.engine.submit(request(t, key: "a", maxTokens: 100_000))
+        d.engine.beginDrain()
+        #expect(throws: EngineError.shuttingDown) { try d.engine.submit(request(t, key: "a")) }
+        d.engine.shutdown()
+        d.absorb(d.engine.drainEvents())
+        let o = d.outcomes[id]
+        #expect(o?.failure == .shuttingDown || o?.finish != nil)
+    }
+}
