@@ -32,3 +32,49 @@ test: model
 
 clean:
 	rm -rf .build
+
+# `make install`: the binary, the systemd units, the configuration and the service user.
+# PREFIX (default /usr/local) is where the binary goes; DESTDIR stages everything under another root
+# (packaging, or a harmless trial: make install DESTDIR=/tmp/stage). Units go where systemd looks
+# for them: $(PREFIX)/lib/systemd/system for PREFIX /usr or /usr/local (both on systemd's search
+# path), /etc/systemd/system for any other PREFIX. The unit's ExecStart is rewritten to the
+# installed binary. An existing /etc/lorad/lorad.toml is never overwritten. The "lorad" user comes
+# from sysusers.d; systemd-sysusers runs only for a real install (empty DESTDIR).
+PREFIX ?= /usr/local
+ifneq ($(filter /usr /usr/local,$(PREFIX)),)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+else
+UNITDIR ?= /etc/systemd/system
+endif
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+CONFDIR ?= /etc/lorad
+
+.PHONY: install uninstall
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lorad
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|^ExecStart=/usr/local/bin/lorad |ExecStart=$(PREFIX)/bin/lorad |' systemd/lorad.service \
+	  > $(DESTDIR)$(UNITDIR)/lorad.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/lorad.service
+	install -m 0644 systemd/lorad.socket $(DESTDIR)$(UNITDIR)/lorad.socket
+	install -D -m 0644 systemd/lorad.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/lorad.conf
+	@if [ -e $(DESTDIR)$(CONFDIR)/lorad.toml ]; then \
+	  echo "keeping the existing $(DESTDIR)$(CONFDIR)/lorad.toml (the new example is config/lorad.toml)"; \
+	else \
+	  install -D -m 0644 config/lorad.toml $(DESTDIR)$(CONFDIR)/lorad.toml; \
+	  echo "installed $(DESTDIR)$(CONFDIR)/lorad.toml"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null 2>&1; then \
+	  systemd-sysusers $(SYSUSERSDIR)/lorad.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "next: copy a model to /var/lib/lorad/models/ (see model.path in $(CONFDIR)/lorad.toml), then"
+	@echo "      systemctl enable --now lorad.socket lorad.service; usermod -aG lorad <client user>"
+
+# Removes what `install` put in place except the configuration and /var/lib/lorad (models, adapters).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lorad $(DESTDIR)$(UNITDIR)/lorad.service $(DESTDIR)$(UNITDIR)/lorad.socket \
+	  $(DESTDIR)$(SYSUSERSDIR)/lorad.conf
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "kept $(DESTDIR)$(CONFDIR)/lorad.toml, /var/lib/lorad and the lorad user"

@@ -118,6 +118,30 @@ import Testing
         #expect(Duration.seconds(stop) > ServerConfig.defaults.server.drainTimeout + .seconds(5))
     }
 
+    /// systemd-sysusers creates the user from the file, in a scratch root (not this machine's /etc).
+    @Test func sysusersCreatesTheUser() throws {
+        let tool = ["/usr/bin/systemd-sysusers", "/bin/systemd-sysusers"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let sysusers = try #require(tool, "systemd-sysusers not found: install systemd (apt-get install systemd)")
+        let root = try OpsScratchDirectory()
+        try FileManager.default.createDirectory(atPath: root.path + "/etc", withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: sysusers)
+        process.arguments = ["--root=\(root.path)", unitDirectory + "/lorad.sysusers.conf"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        let passwd = try String(contentsOfFile: root.path + "/etc/passwd", encoding: .utf8)
+        let entry = try #require(passwd.split(separator: "\n").first { $0.hasPrefix("lorad:") })
+        let fields = entry.split(separator: ":", omittingEmptySubsequences: false)
+        #expect(fields.count == 7 && fields[5] == "/var/lib/lorad" && fields[6] == "/usr/sbin/nologin")
+        let group = try String(contentsOfFile: root.path + "/etc/group", encoding: .utf8)
+        #expect(group.split(separator: "\n").contains { $0.hasPrefix("lorad:") })
+    }
+
     @Test func socketMatchesTheConfigDefaultsAndTheUser() throws {
         let s = try directives("lorad.socket")
         let config = ServerConfig.defaults.server
