@@ -13,6 +13,8 @@ struct Lorad: ParsableCommand {
             Chat.self,
             Bench.self,
             Adapter.self,
+            Serve.self,
+            Ask.self,
         ]
     )
 }

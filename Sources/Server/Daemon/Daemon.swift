@@ -1,0 +1,302 @@
+// The daemon: everything that lives on the loop thread (DESIGN.md §2). It owns the listeners, the
+// connections, the adapter catalog and the streams of running generations; it hands requests to
+// the engine thread and drains the engine's outbox when a uv_async wakes it. It never computes:
+// prompts are tokenized here (cheap), forward passes run on the engine thread.
+//
+// Life cycle: the model is loaded and the adapters scanned BEFORE any socket exists (or before a
+// passed socket is adopted), so a client never connects to a daemon that cannot answer; then READY
+// goes to systemd. SIGTERM/SIGINT drain: listeners close, new requests are refused, running ones
+// finish until `drainTimeout`, then the rest are cut and `run()` returns. SIGHUP rescans adapters.
+
+import Foundation
+import HTTP
+import Engine
+import Llama
+import LoRA
+import Logging
+import ModelFormats
+import Tokenizer
+
+package final class Daemon {
+    package let config: ServerConfig
+    let bundle: ModelBundle
+    let loop: UVLoop
+    package private(set) var engine: Engine!
+    let metrics = ServerMetrics()
+    var logger: Logger
+    var catalog: AdapterCatalog
+    let baseInfo: BaseModelInfo
+    let httpLimits: HTTPLimits
+    let idleTimeoutMS: UInt64
+    let readTimeoutMS: UInt64
+    let slowReaderTimeoutMS: UInt64
+    let writeBufferBytes: Int
+    let servedName: String
+    let createdAt = Int(Date().timeIntervalSince1970)
+
+    private var listeners: [UVListener] = []
+    private var connections: [UInt64: HTTPConnection] = [:]
+    private var nextConnectionID: UInt64 = 1
+    var generations: [UInt64: GenerationStream] = [:]
+    private var wake: UVAsync!
+    private var signals: [UVSignal] = []
+    private var watchdog: UVTimer?
+    private var drainTimer: UVTimer?
+    private let notifier: SystemdNotifier?
+    private let passedFDs: [Int32]
+    private let configPath: String?
+    private var requestCounter: UInt64 = 0
+
+    enum State { case starting, serving, draining }
+    private(set) var state = State.starting
+
+    /// Loads nothing itself: `bundle` is the loaded model. `passedFDs` are listening sockets from
+    /// systemd (LISTEN_FDS); without them the daemon binds `config.server.socket` (and `tcp`).
+    package init(config: ServerConfig, bundle: ModelBundle, passedFDs: [Int32] = [], configPath: String? = nil,
+                 environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        self.config = config
+        self.bundle = bundle
+        self.passedFDs = passedFDs
+        self.configPath = configPath
+        logger = Logger(label: "lorad")
+        logger.logLevel = config.log.level
+        loop = try UVLoop()
+        baseInfo = try bundle.baseInfo()
+        servedName = config.model.servedModelName
+        catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo, reserved: [config.model.servedModelName, "base"])
+        httpLimits = HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes)
+        idleTimeoutMS = Self.milliseconds(config.server.idleTimeout)
+        readTimeoutMS = Self.milliseconds(config.server.readTimeout)
+        slowReaderTimeoutMS = Self.milliseconds(config.server.slowReaderTimeout)
+        writeBufferBytes = config.server.writeBufferBytes
+        notifier = SystemdNotifier(environment: environment)
+        reportCatalog()
+
+        var ec = EngineConfig()
+        ec.maxSequences = config.engine.maxSequences
+        ec.kvBudgetBytes = config.engine.kvBudgetBytes
+        ec.contextLimit = config.model.context
+        ec.queueLimit = config.engine.queueLimit
+        ec.perAdapterQueueLimit = config.engine.perAdapterQueueLimit
+        ec.prefillChunk = config.engine.prefillChunk
+        ec.prefixCache = config.engine.prefixCache
+        wake = try UVAsync(loop: loop) { [unowned self] in drainEngine() }
+        let wakeHandle = wake!
+        engine = Engine(model: bundle.model, tokenizer: bundle.tokenizer, config: ec, wake: { wakeHandle.send() })
+    }
+
+    /// A daemon started by a parent that blocks signals (some test runners and supervisors do, and
+    /// posix_spawn passes the mask on) would never see SIGTERM or SIGHUP: unblock them.
+    static func unblockSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    static func milliseconds(_ d: Duration) -> UInt64 {
+        let (s, atto) = d.components
+        return UInt64(max(0, s)) * 1000 + UInt64(max(0, atto) / 1_000_000_000_000_000)
+    }
+
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> String) {
+        logger.log(level: level, "\(message())")
+    }
+
+    private func reportCatalog() {
+        for f in catalog.failures {
+            log(.error, "adapter \(f.name.isEmpty ? f.path : f.name) skipped: \(f.reason) (\(f.path))")
+            metrics.adapterLoadFailed(name: f.name.isEmpty ? "(directory)" : f.name)
+        }
+        metrics.setAdaptersLoaded(catalog.entries.count)
+        log(.info, "serving \(catalog.entries.count) adapter(s)\(catalog.entries.isEmpty ? "" : ": " + catalog.sortedNames.joined(separator: ", "))")
+    }
+
+    // MARK: - Running
+
+    /// Binds (or adopts) the sockets, starts the engine, tells systemd READY and runs the loop until
+    /// a drain completes. Throws when a socket cannot be set up (nothing is left running then).
+    package func run() throws {
+        UVLoop.ignoreSIGPIPE()
+        Self.unblockSignals()
+        engine.start()
+        do {
+            try openListeners()
+        } catch {
+            engine.shutdown()
+            wake.close()
+            loop.closeAll()
+            throw error
+        }
+        for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            signals.append(try UVSignal(loop: loop, signal: sig) { [unowned self] in beginDrain(reason: name) })
+        }
+        signals.append(try UVSignal(loop: loop, signal: SIGHUP) { [unowned self] in reload() })
+        if let interval = SystemdNotifier.watchdogPingInterval(environment: ProcessInfo.processInfo.environment), let notifier {
+            let t = try UVTimer(loop: loop)
+            let ms = Self.milliseconds(interval)
+            t.start(after: ms, repeat: ms) { _ = notifier.watchdog() }
+            watchdog = t
+        }
+        state = .serving
+        let where_ = listeners.map(\.description).joined(separator: ", ")
+        log(.notice, "lorad ready on \(where_): model \(servedName) (\(bundle.model.config.layerCount) layers), \(catalog.entries.count) adapter(s)")
+        _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s) on \(where_)")
+        loop.run()
+        // Drained (or stopped): close whatever is left.
+        engine.shutdown()
+        loop.closeAll()
+        log(.notice, "lorad stopped")
+    }
+
+    private func openListeners() throws {
+        if !passedFDs.isEmpty {
+            for fd in passedFDs {
+                let l = try UVListener.adopt(loop: loop, fd: fd)
+                listeners.append(l)
+            }
+        } else {
+            let mode = mode_t(config.server.socketMode)
+            var gid: gid_t? = nil
+            if let group = config.server.socketGroup {
+                guard let g = getgrnam(group) else {
+                    throw DaemonError.badGroup(group)
+                }
+                gid = g.pointee.gr_gid
+            }
+            listeners.append(try UVListener.unix(loop: loop, path: config.server.socket, mode: mode, group: gid))
+            if let tcp = config.server.tcp {
+                listeners.append(try UVListener.tcp(loop: loop, host: tcp.host, port: Int(tcp.port)))
+            }
+        }
+        for l in listeners {
+            l.onConnection = { [unowned self] stream in accept(stream) }
+            l.onError = { [unowned self] e in log(.error, "listener \(l): \(e)") }
+            try l.start()
+        }
+    }
+
+    private func accept(_ stream: UVConnection) {
+        guard state == .serving else {
+            stream.close()
+            return
+        }
+        let id = nextConnectionID
+        nextConnectionID += 1
+        do {
+            let c = try HTTPConnection(id: id, stream: stream, daemon: self)
+            connections[id] = c
+            c.start()
+        } catch {
+            log(.error, "connection setup failed: \(error)")
+            stream.close()
+        }
+    }
+
+    func connectionLost(_ c: HTTPConnection) {
+        if let gid = c.generationID, let g = generations.removeValue(forKey: gid) {
+            engine.cancel(gid)
+            g.abandoned()
+        }
+    }
+
+    func connectionClosed(_ c: HTTPConnection) {
+        connectionLost(c)
+        connections[c.id] = nil
+        if state == .draining { finishDrainIfIdle() }
+    }
+
+    // MARK: - Engine events
+
+    private func drainEngine() {
+        let out = engine.drainEvents()
+        for n in out.batchSizes { metrics.batchSize(n) }
+        for (id, event) in out.events {
+            guard let g = generations[id] else { continue }   // cancelled: its client is gone
+            if g.handle(event) { generations[id] = nil }
+        }
+        updateGauges()
+        if state == .draining { finishDrainIfIdle() }
+    }
+
+    func updateGauges() {
+        let s = engine.stats()
+        metrics.setQueueDepth(s.queuedRequests)
+        metrics.setLiveSequences(s.liveSequences)
+        metrics.setKVBytes(sequences: s.kvBytesSequences, prefixCache: s.kvBytesPrefixCache)
+    }
+
+    // MARK: - Signals
+
+    package func beginDrain(reason: String) {
+        guard state != .draining else { return }
+        state = .draining
+        log(.notice, "\(reason): draining \(generations.count) running request(s), at most \(config.server.drainTimeout)")
+        _ = notifier?.stopping(status: "draining")
+        for l in listeners { l.close() }
+        listeners.removeAll()
+        engine.beginDrain()
+        // Connections that are not answering anything have nothing to finish.
+        for c in connections.values where !c.busy { c.abort() }
+        let t = try? UVTimer(loop: loop)
+        t?.start(after: Self.milliseconds(config.server.drainTimeout)) { [unowned self] in
+            log(.warning, "drain deadline passed with \(generations.count) request(s) running; stopping them")
+            stopNow()
+        }
+        drainTimer = t
+        finishDrainIfIdle()
+    }
+
+    private func finishDrainIfIdle() {
+        guard state == .draining, generations.isEmpty, connections.values.allSatisfy({ !$0.busy }) else { return }
+        stopNow()
+    }
+
+    private func stopNow() {
+        for c in connections.values { c.abort() }
+        drainTimer?.stop()
+        watchdog?.stop()
+        for s in signals { s.close() }
+        signals.removeAll()
+        loop.stop()
+    }
+
+    private func reload() {
+        log(.notice, "SIGHUP: rescanning \(config.adapters.dir)")
+        _ = notifier?.reloading()
+        if let configPath {
+            do {
+                let fresh = try ServerConfig.load(path: configPath)
+                let diff = config.reloadableDifferences(from: fresh)
+                if !diff.needRestart.isEmpty {
+                    log(.warning, "SIGHUP: these changes need a restart and were not applied: \(diff.needRestart.joined(separator: ", "))")
+                }
+                if fresh.log.level != logger.logLevel {
+                    logger.logLevel = fresh.log.level
+                    log(.notice, "log level is now \(fresh.log.level)")
+                }
+            } catch {
+                log(.error, "SIGHUP: \(configPath) not reloaded, keeping the running configuration: \(error)")
+            }
+        }
+        catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo,
+                                      reserved: [servedName, "base"])
+        reportCatalog()
+        _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)")
+    }
+
+    func nextRequestID() -> UInt64 {
+        requestCounter += 1
+        return requestCounter
+    }
+}
+
+package enum DaemonError: Error, CustomStringConvertible {
+    case badGroup(String)
+
+    package var description: String {
+        switch self {
+        case .badGroup(let g): return "server.socket_group: no group named '\(g)' on this system"
+        }
+    }
+}

@@ -1,0 +1,227 @@
+// Live tests against a real daemon (see LiveDaemonSupport.swift): the API's answers and errors,
+// concurrent streams on different adapters that each get exactly the tokens they get alone,
+// cancellation on disconnect, 429 on a full queue, the prefix cache, and SIGTERM draining.
+
+import Foundation
+import Testing
+@testable import Server
+import ModelFormats
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized) struct LiveDaemonTests {
+    @Test func operationsAndModels() throws {
+        let d = try LiveDaemon()
+        #expect(try d.get("/healthz").status == 200)
+        #expect(try d.get("/readyz").status == 200)
+        let models = try #require(try d.get("/v1/models").json)
+        let data = try #require(models["data"]?.arrayValue)
+        let ids = data.compactMap { $0["id"]?.stringValue }
+        #expect(ids == ["base", "alpha", "beta"], "served: \(ids)")
+        for m in data {
+            #expect(m["object"]?.stringValue == "model")
+            #expect(m["owned_by"]?.stringValue != nil)
+            #expect(m["created"]?.intValue != nil)
+            if m["id"]?.stringValue != "base" { #expect(m["parent"]?.stringValue == "base") }
+        }
+        // The broken and badly named adapters were skipped, logged and counted.
+        #expect(d.logText.contains("broken"))
+        #expect(d.logText.contains("Bad_Name"))
+        let failures = try d.get("/metrics").text.split(separator: "\n").filter { $0.hasPrefix("lorad_adapter_load_failures_total{") }
+        #expect(failures.count == 2, "\(failures)")
+        #expect(try d.get("/v1/models/alpha").json?["parent"]?.stringValue == "base")
+        // Socket mode: 0660 by default.
+        var st = stat()
+        #expect(stat(d.socket, &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o660)
+    }
+
+    @Test func errorsHaveTheRightStatusAndShape() throws {
+        let d = try LiveDaemon()
+        func check(_ r: LiveDaemon.Reply, _ status: Int, param: String? = nil, _ comment: Comment) {
+            #expect(r.status == status, comment)
+            let e = r.json?["error"]
+            #expect(e?["message"]?.stringValue?.isEmpty == false, comment)
+            #expect(e?["type"]?.stringValue != nil, comment)
+            if let param { #expect(e?["param"]?.stringValue == param, comment) }
+        }
+        check(try d.post("/v1/chat/completions", chatBody(model: "nope", "hi")), 404, "unknown adapter")
+        check(try d.post("/v1/chat/completions", chatBody(model: "../../etc/passwd", "hi")), 404, "path as a name")
+        check(try d.post("/v1/chat/completions", .object([("messages", .array([]))])), 400, param: "model", "no model")
+        let hot = JSONValue.object([("model", .string("alpha")), ("temperature", .string("hot")),
+                                    ("messages", .array([.object([("role", .string("user")), ("content", .string("hi"))])]))])
+        check(try d.post("/v1/chat/completions", hot), 400, param: "temperature", "bad temperature")
+        check(try d.post("/v1/chat/completions", raw: Array(#"{"model":"alpha","model":"beta","messages":[]}"#.utf8)), 400,
+              "duplicate keys")
+        check(try d.post("/v1/chat/completions", raw: Array("{\"model\": ".utf8)), 400, "truncated JSON")
+        let long = String(repeating: "word ", count: 400)
+        let tooLong = try d.post("/v1/completions", .object([("model", .string("base")), ("prompt", .string(long))]))
+        check(tooLong, 400, "prompt too long")
+        let message = tooLong.json?["error"]?["message"]?.stringValue ?? ""
+        #expect(message.contains("256"), "the limit: \(message)")
+        #expect(message.range(of: #"\b\d{3,4}\b"#, options: .regularExpression) != nil)
+        check(try d.get("/v1/nothing"), 404, "unknown path")
+        let wrongMethod = try d.get("/v1/chat/completions")
+        check(wrongMethod, 405, "GET on a POST route")
+        #expect(wrongMethod.head.header("Allow") == "POST")
+        // Malformed HTTP gets the parser's status and the daemon keeps serving.
+        let c = try DaemonClient(socket: d.socket)
+        try c.send(Array("GET / HTTP/9.9\r\nHost: x\r\n\r\n".utf8))
+        #expect(try c.readHead().status == 505)
+        #expect(try d.get("/healthz").status == 200)
+    }
+
+    /// Streams on the base and two adapters, all at once, each give the tokens they give alone.
+    @Test func concurrentStreamsMatchSoloRuns() throws {
+        let d = try LiveDaemon()
+        let cases: [(String, String)] = [("base", "Hello there"), ("alpha", "Hello there"), ("beta", "Hello there"),
+                                         ("alpha", "What is the time?"), ("beta", "Tell me a story about a cat")]
+        @Sendable func tokens(_ events: [String]) -> [String] {
+            events.compactMap { try? JSONValue.parse(Array($0.utf8)) }.flatMap { e -> [String] in
+                guard let lp = e["choices"]?.arrayValue?.first?["logprobs"]?["content"]?.arrayValue else { return [] }
+                return lp.compactMap { $0["token"]?.stringValue }
+            }
+        }
+        @Sendable func text(_ events: [String]) -> String {
+            events.compactMap { try? JSONValue.parse(Array($0.utf8)) }
+                .compactMap { $0["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue }.joined()
+        }
+        let extra: [(String, JSONValue)] = [("logprobs", .bool(true)), ("top_logprobs", .int(2))]
+        var alone: [(tokens: [String], text: String)] = []
+        for (m, q) in cases {
+            let r = try d.stream("/v1/chat/completions", chatBody(model: m, q, maxTokens: 24, stream: true, extra: extra))
+            #expect(r.status == 200)
+            #expect(r.events.last == "[DONE]")
+            alone.append((tokens(r.events), text(r.events)))
+        }
+        #expect(Set(alone.map(\.text)).count >= 3, "adapters should change the output")
+        let results = Results(count: cases.count)
+        let socket = d.socket
+        DispatchQueue.concurrentPerform(iterations: cases.count) { i in
+            let (m, q) = cases[i]
+            guard let c = try? DaemonClient(socket: socket) else { return }
+            _ = try? c.request(method: "POST", path: "/v1/chat/completions",
+                               body: Array(chatBody(model: m, q, maxTokens: 24, stream: true, extra: extra).serialized().utf8))
+            guard (try? c.readHead().status) == 200 else { return }
+            var events: [String] = []
+            try? c.readEvents { events.append($0) }
+            results.set(i, (tokens(events), text(events)))
+        }
+        for i in cases.indices {
+            let r = try #require(results.get(i), "request \(i) failed")
+            #expect(r.tokens == alone[i].tokens, "case \(i) (\(cases[i].0)) changed when run concurrently")
+            #expect(r.text == alone[i].text)
+            #expect(!r.tokens.isEmpty)
+        }
+        // Several sequences shared batches.
+        let batchLines = try d.get("/metrics").text.split(separator: "\n").filter { $0.hasPrefix("lorad_batch_size_bucket") }
+        #expect(!batchLines.isEmpty)
+    }
+
+    @Test func disconnectMidStreamFreesTheSequence() throws {
+        let d = try LiveDaemon(engine: ["prefix_cache = false"])
+        let baseline = try #require(try d.metric("lorad_kv_cache_bytes{kind=\"sequences\"}"))
+        #expect(baseline == 0)
+        var seen = 0
+        _ = try d.stream("/v1/chat/completions", chatBody(model: "alpha", "Go on forever", maxTokens: 200, stream: true)) { _, _ in
+            seen += 1
+            return seen < 3     // hang up after three events
+        }
+        // The engine notices at its next step.
+        let deadline = Date().addingTimeInterval(20)
+        var live = 1.0, kv = 1.0
+        while Date() < deadline {
+            live = try d.metric("lorad_live_sequences") ?? -1
+            kv = try d.metric("lorad_kv_cache_bytes{kind=\"sequences\"}") ?? -1
+            if live == 0 && kv == baseline { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(live == 0)
+        #expect(kv == baseline)
+        #expect(d.logText.contains("499"), "the cancelled request is logged")
+        #expect(try d.get("/healthz").status == 200)
+    }
+
+    @Test func fullQueueAnswers429() throws {
+        let d = try LiveDaemon(engine: ["max_sequences = 1", "queue_limit = 1", "per_adapter_queue_limit = 1"])
+        // One long stream holds the only slot; a second waits in the queue; a third is refused. The
+        // three are sent back to back: the first needs far longer to generate 200 tokens.
+        let c1 = try DaemonClient(socket: d.socket)
+        try c1.request(method: "POST", path: "/v1/chat/completions",
+                       body: Array(chatBody(model: "alpha", "one", maxTokens: 200, stream: true).serialized().utf8))
+        #expect(try c1.readHead().status == 200)
+        let c2 = try DaemonClient(socket: d.socket)
+        try c2.request(method: "POST", path: "/v1/chat/completions",
+                       body: Array(chatBody(model: "alpha", "two", maxTokens: 2, stream: true).serialized().utf8))
+        #expect(try c2.readHead().status == 200)
+        let r3 = try d.post("/v1/chat/completions", chatBody(model: "alpha", "three"))
+        #expect(r3.status == 429)
+        #expect(r3.head.header("Retry-After") != nil)
+        #expect(r3.json?["error"]?["type"]?.stringValue != nil)
+        // The others still complete.
+        var events: [String] = []
+        try c1.readEvents { events.append($0) }
+        #expect(events.last == "[DONE]")
+        var events2: [String] = []
+        try c2.readEvents { events2.append($0) }
+        #expect(events2.last == "[DONE]")
+        #expect(try d.metric("lorad_rejected_requests_total") ?? 0 >= 1)
+    }
+
+    @Test func prefixCacheReusesTheSystemPromptAndChangesNothing() throws {
+        let system = "You are the support assistant of Acme Toasters. Answer briefly, politely and only about toasters."
+        let withCache = try LiveDaemon()
+        let first = try withCache.post("/v1/chat/completions", chatBody(model: "alpha", "Where is my order?", maxTokens: 10, system: system))
+        #expect(first.status == 200)
+        #expect(first.json?["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.intValue == 0)
+        let second = try withCache.post("/v1/chat/completions", chatBody(model: "alpha", "How do I descale it?", maxTokens: 10, system: system))
+        let cached = second.json?["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0
+        #expect(cached > 20, "cached tokens: \(cached)")
+        #expect(try withCache.metric("lorad_prefix_cache_hits_total") ?? 0 >= 1)
+        // Another adapter never reuses alpha's KV.
+        let other = try withCache.post("/v1/chat/completions", chatBody(model: "beta", "How do I descale it?", maxTokens: 10, system: system))
+        #expect(other.json?["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.intValue == 0)
+
+        let noCache = try LiveDaemon(engine: ["prefix_cache = false"])
+        let reference = try noCache.post("/v1/chat/completions", chatBody(model: "alpha", "How do I descale it?", maxTokens: 10, system: system))
+        let content = { (r: LiveDaemon.Reply) in r.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue }
+        #expect(content(second) != nil)
+        #expect(content(second) == content(reference), "the cache changed the answer")
+    }
+
+    @Test func sigtermDrainsRunningRequestsThenExitsZero() throws {
+        let d = try LiveDaemon()
+        let c = try DaemonClient(socket: d.socket)
+        try c.request(method: "POST", path: "/v1/completions",
+                      body: Array(JSONValue.object([("model", .string("beta")), ("prompt", .string("Once upon a time")),
+                                                    ("max_tokens", .int(120)), ("temperature", .int(0)),
+                                                    ("stream", .bool(true))]).serialized().utf8))
+        #expect(try c.readHead().status == 200)
+        var events: [String] = []
+        var signalled = false
+        try c.readEvents { data in
+            events.append(data)
+            if !signalled {
+                signalled = true
+                kill(d.pid, SIGTERM)
+            }
+        }
+        #expect(events.last == "[DONE]", "the running request finished")
+        let finish = events.dropLast().last.flatMap { try? JSONValue.parse(Array($0.utf8)) }?["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue
+        #expect(finish == "length" || finish == "stop")
+        let code = d.stop(SIGTERM)
+        #expect(code == 0, "exit status \(String(describing: code)); log:\n\(d.logText)")
+        #expect(!FileManager.default.fileExists(atPath: d.socket), "the socket file is removed")
+    }
+}
+
+/// Results written by concurrent clients.
+final class Results: @unchecked Sendable {
+    // @unchecked: `values` is only touched under `lock`.
+    private var values: [(tokens: [String], text: String)?]
+    private let lock = NSLock()
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ v: (tokens: [String], text: String)) { lock.withLock { values[i] = v } }
+    func get(_ i: Int) -> (tokens: [String], text: String)? { lock.withLock { values[i] } }
+}
