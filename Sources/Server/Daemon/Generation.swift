@@ -19,7 +19,8 @@ extension Daemon {
         let path = endpoint.path
         let r: GenerationRequest
         do {
-            r = try OpenAIDecode.generationRequest(body: request.body, endpoint: endpoint)
+            r = try OpenAIDecode.generationRequest(body: request.body, endpoint: endpoint,
+                                                  vocabularySize: bundle.model.config.vocabularySize)
         } catch {
             return fail(error, request, conn, endpoint: path, started: started)
         }
@@ -127,6 +128,8 @@ final class GenerationStream {
     private var lastTokenAt: Date?
     private var completionTokens = 0
     private var sentFirstChunk = false
+    /// Characters of text already streamed (completions' `text_offset` continues from here).
+    private var streamedCharacters = 0
 
     init(daemon: Daemon, connection: HTTPConnection, http: HTTPRequest, request: GenerationRequest, engineID: UInt64,
          responseID: String, label: String, prompt: [Int32], echoText: String?, started: Date) {
@@ -231,6 +234,7 @@ final class GenerationStream {
                                              finishReason: nil, logprobs: nil, usage: request.includeUsage ? .some(nil) : nil))
         case .completion:
             if request.echo, let echoText {
+                defer { streamedCharacters += echoText.count }
                 sendEvent(OpenAIEncode.completionChunk(id: responseID, created: created, model: request.model, text: echoText,
                                                        finishReason: nil, logprobs: request.logprobs ? completionLogprobs(promptOnly: true) : nil,
                                                        usage: request.includeUsage ? .some(nil) : nil))
@@ -239,6 +243,7 @@ final class GenerationStream {
     }
 
     private func sendDelta(_ piece: String, logprobs: [TokenLogprobInfo]?, finish: FinishReason?) {
+        defer { streamedCharacters += piece.count }
         switch request.endpoint {
         case .chat:
             sendEvent(OpenAIEncode.chatChunk(id: responseID, created: created, model: request.model, role: false,
@@ -248,7 +253,7 @@ final class GenerationStream {
         case .completion:
             sendEvent(OpenAIEncode.completionChunk(id: responseID, created: created, model: request.model, text: piece,
                                                    finishReason: finish,
-                                                   logprobs: logprobs.map { CompletionLogprobs(tokens: $0, textOffsetStart: 0) },
+                                                   logprobs: logprobs.map { CompletionLogprobs(tokens: $0, textOffsetStart: streamedCharacters) },
                                                    usage: request.includeUsage ? .some(nil) : nil))
         }
     }

@@ -107,7 +107,7 @@ extension Daemon {
     private func handleDetokenize(_ request: HTTPRequest, _ conn: HTTPConnection, _ started: Date) {
         let endpoint = "/detokenize"
         do {
-            let r = try OpenAIDecode.detokenizeRequest(body: request.body)
+            let r = try OpenAIDecode.detokenizeRequest(body: request.body, vocabularySize: bundle.model.config.vocabularySize)
             let vocab = bundle.model.config.vocabularySize
             if let (i, bad) = r.tokens.enumerated().first(where: { $0.element < 0 || Int($0.element) >= vocab }) {
                 throw OpenAIError.badRequest(param: "tokens[\(i)]", message: "token id \(bad) is outside the vocabulary (0..<\(vocab))")
