@@ -258,6 +258,10 @@ package final class Daemon {
         watchdog?.stop()
         for s in signals { s.close() }
         signals.removeAll()
+        // A repeated SIGTERM while the process winds down must not kill it with status 143: the
+        // drain already bounds how long stopping takes. (After the watchers stop: libuv restores
+        // the default action when the last watcher of a signal goes.)
+        signal(SIGTERM, SIG_IGN)
         loop.stop()
     }
 
