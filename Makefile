@@ -21,13 +21,22 @@ model: deps
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product lorad
 
+# The daemon in the foreground on ./run/lorad.sock with adapters/; Ctrl-C drains and stops it.
+SOCKET := run/lorad.sock
 run: model build
-	$(BIN) chat --model $(MODEL)
+	@mkdir -p run
+	@echo "lorad: serving $(MODEL) and adapters/ on $(SOCKET) (Ctrl-C stops it). Try, in another terminal:"
+	@echo "  curl --unix-socket $(SOCKET) http://lorad/v1/chat/completions -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"model\": \"demo\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'"
+	@echo "  $(BIN) ask --socket $(SOCKET) --model base 'What is the capital of France?'"
+	exec $(BIN) serve --model $(MODEL) --adapters adapters --socket $(SOCKET)
 
-# --disable-xctest: the suites use Swift Testing only.
+# --disable-xctest: the suites use Swift Testing only. scripts/test-venv makes the Python environment
+# of the OpenAI-client test (pinned openai + httpx from PyPI) and prints its interpreter.
 test: model
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
-	LORAD_TEST_MODEL=$(CURDIR)/$(MODEL) LORAD_BIN=$(CURDIR)/$(BIN) \
+	LORAD_TEST_PYTHON=$$(scripts/test-venv) && \
+	LORAD_TEST_MODEL=$(CURDIR)/$(MODEL) LORAD_BIN=$(CURDIR)/$(BIN) LORAD_TEST_PYTHON=$$LORAD_TEST_PYTHON \
 	  $(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-xctest
 
 clean:
