@@ -132,6 +132,8 @@ import Testing
         ("[adapters]\ndir = [\"/a\", \"/b\"]", "adapters.dir: expected a non-empty string, found an array of 2"),
         ("[adapters]\ndir = 1979-05-27", "adapters.dir: expected a non-empty string, found a date/time (1979-05-27)"),
         ("[model]\nchat_template = \"\"", "model.chat_template: expected a non-empty string, found \"\""),
+        ("[server]\nidle_timeout_seconds = 1:30",
+         "server.idle_timeout_seconds: expected a number of seconds from 1 to 86400, found a date/time (1:30)"),
         ("model = 3", "model: expected a table ([model]), found 3"),
     ])
     func badValueNamesItsKey(toml: String, message: String) throws {

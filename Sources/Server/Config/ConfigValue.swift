@@ -59,17 +59,22 @@ enum ConfigValue: Equatable {
 }
 
 extension ConfigValue {
-    /// Copies a parsed TOMLKit table.
-    init(table: TOMLTable) {
+    /// Copies a parsed TOMLKit table. Only two levels matter (sections, then their keys); deeper
+    /// tables are kept empty, so a document of thousands of nested tables costs no deep recursion.
+    init(table: TOMLTable, depth: Int = 0) {
+        guard depth < 2 else {
+            self = .table([])
+            return
+        }
         var entries: [Entry] = []
         for key in table.keys {
             guard let node = table[key] else { continue }
-            entries.append(Entry(key: key, value: ConfigValue(node: node)))
+            entries.append(Entry(key: key, value: ConfigValue(node: node, depth: depth + 1)))
         }
         self = .table(entries)
     }
 
-    init(node: TOMLValueConvertible) {
+    init(node: TOMLValueConvertible, depth: Int) {
         switch node.type {
         case .string: self = .string(node.string ?? "")
         case .int: self = .integer(node.int ?? 0)
@@ -77,7 +82,7 @@ extension ConfigValue {
         case .bool: self = .boolean(node.bool ?? false)
         case .array: self = .array(count: node.array?.count ?? 0)
         case .table:
-            if let table = node.table { self.init(table: table) } else { self = .table([]) }
+            if let table = node.table { self.init(table: table, depth: depth) } else { self = .table([]) }
         case .date, .time, .dateTime: self = .dateTime(node.debugDescription)
         }
     }

@@ -22,6 +22,18 @@ extension ServerConfig {
 
     /// Parses TOML text; `source` names it in messages (a path, or "<test>").
     public static func parse(toml: String, source: String) throws(ConfigError) -> ServerConfig {
+        // toml++ aborts on a few malformed inputs instead of reporting them (TOMLPrecheck.swift).
+        if let hazard = TOMLPrecheck.firstHazard(in: toml) {
+            // A date or time given to a known key is a bad value of that key, named as such.
+            if let path = hazard.key, let value = hazard.value, let key = ConfigKey.all.first(where: { $0.path == path }) {
+                var scratch = ServerConfig()
+                let expected = key.assign(.dateTime(value), &scratch)?.expected ?? "not a date or time"
+                throw ConfigError(source: source, problems: [.badValue(key: path, expected: expected, found: ConfigValue.dateTime(value).rendered)])
+            }
+            throw ConfigError(source: source, problems: [
+                .syntax(line: hazard.line, column: hazard.column, message: hazard.message),
+            ])
+        }
         let root: ConfigValue
         do {
             root = ConfigValue(table: try TOMLTable(string: toml))
@@ -110,6 +122,8 @@ extension ServerConfig {
     /// The candidate within a small edit distance of `word` (transpositions count as one edit), if
     /// exactly one is closest.
     static func closest(to word: String, among candidates: [String]) -> String? {
+        // No key is this long; and the distance table is quadratic.
+        guard word.count <= 64 else { return nil }
         let limit = word.count >= 5 ? 2 : 1
         let scored = candidates.map { ($0, editDistance(word, $0)) }.filter { $0.1 <= limit }
         guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
