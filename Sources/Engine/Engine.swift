@@ -60,6 +60,8 @@ public final class Engine: @unchecked Sendable {
     private var stopRequested = false
     private var finishedRunning = false
     private var currentStats = EngineStats()
+    private var queueLimit: Int
+    private var perAdapterQueueLimit: Int
 
     // Engine thread.
     private var live: [EngineSequence] = []
@@ -76,6 +78,8 @@ public final class Engine: @unchecked Sendable {
         self.config = config
         contextLimit = max(2, min(config.contextLimit, model.config.trainedContextLength))
         budget = KVBudget(capacityBytes: config.kvBudgetBytes)
+        queueLimit = config.queueLimit
+        perAdapterQueueLimit = config.perAdapterQueueLimit
         prefix = PrefixCache(maxEntries: config.prefixCacheMaxEntries, minTokens: config.prefixCacheMinTokens)
         self.wake = wake
     }
@@ -109,9 +113,9 @@ public final class Engine: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !draining && !stopRequested else { throw .shuttingDown }
-        guard queue.count < config.queueLimit else { throw .queueFull(limit: config.queueLimit, perAdapter: false) }
-        guard queue.count(forKey: request.queueKey) < config.perAdapterQueueLimit else {
-            throw .queueFull(limit: config.perAdapterQueueLimit, perAdapter: true)
+        guard queue.count < queueLimit else { throw .queueFull(limit: queueLimit, perAdapter: false) }
+        guard queue.count(forKey: request.queueKey) < perAdapterQueueLimit else {
+            throw .queueFull(limit: perAdapterQueueLimit, perAdapter: true)
         }
         let id = nextID
         nextID += 1
@@ -119,6 +123,14 @@ public final class Engine: @unchecked Sendable {
         currentStats.queuedRequests = queue.count
         lock.signal()
         return id
+    }
+
+    /// New queue limits (a configuration reload); requests already queued stay.
+    public func setQueueLimits(total: Int, perAdapter: Int) {
+        lock.lock()
+        queueLimit = max(1, total)
+        perAdapterQueueLimit = max(1, perAdapter)
+        lock.unlock()
     }
 
     /// Stops a request (its client went away): a queued one is dropped, a live one is removed at

@@ -30,10 +30,11 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         var cfg: ServerConfig
+        let overrides = ConfigOverrides(model: model, adaptersDir: adapters, socket: socket, threads: threads, tcp: tcp,
+                                        servedModelName: servedModelName, logLevel: logLevel)
         do {
             cfg = try config.map { try ServerConfig.load(path: $0) } ?? ServerConfig.defaults
-            try cfg.apply(ConfigOverrides(model: model, adaptersDir: adapters, socket: socket, threads: threads, tcp: tcp,
-                                          servedModelName: servedModelName, logLevel: logLevel))
+            try cfg.apply(overrides)
         } catch {
             fail("\(error)", code: 78)
         }
@@ -52,7 +53,7 @@ struct Serve: ParsableCommand {
             fail("cannot load the model \(cfg.model.path): \(error)")
         }
         do {
-            let daemon = try Daemon(config: cfg, bundle: bundle, passedFDs: fds, configPath: config)
+            let daemon = try Daemon(config: cfg, bundle: bundle, passedFDs: fds, configPath: config, overrides: overrides)
             try daemon.run()
         } catch {
             fail("\(error)")

@@ -127,6 +127,35 @@ final class RawSocket {
         #expect(try d.post("/v1/chat/completions", chatBody(model: "alpha", "hi", maxTokens: 3)).status == 404)
     }
 
+    @Test func sighupAppliesLiveConfigKeysAndKeepsTheRestOnABadFile() throws {
+        let d = try LiveDaemon()
+        let config = d.dir.appendingPathComponent("lorad.toml")
+        let other = d.dir.appendingPathComponent("other-adapters")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: LiveFixtures.root.appendingPathComponent("adapters/beta.gguf"),
+                                         to: other.appendingPathComponent("delta.gguf"))
+        var toml = try String(contentsOf: config, encoding: .utf8)
+        toml = toml.replacingOccurrences(of: d.dir.appendingPathComponent("adapters").path, with: other.path)
+            .replacingOccurrences(of: "context = 256", with: "context = 128")
+        try toml.write(to: config, atomically: true, encoding: .utf8)
+        kill(d.pid, SIGHUP)
+        let ids = { () throws -> [String] in
+            (try d.get("/v1/models").json?["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while try ids() != ["base", "delta"] && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(try ids() == ["base", "delta"])
+        #expect(d.logText.contains("need a restart"), "model.context changed: the log must say it waits for a restart")
+        // A file that no longer parses changes nothing.
+        try "[server]\nsockett = 1\n".write(to: config, atomically: true, encoding: .utf8)
+        kill(d.pid, SIGHUP)
+        let until = Date().addingTimeInterval(20)
+        while !d.logText.contains("not reloaded") && Date() < until { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(d.logText.contains("not reloaded"))
+        #expect(try ids() == ["base", "delta"])
+        #expect(try d.post("/v1/chat/completions", chatBody(model: "delta", "hi", maxTokens: 2)).status == 200)
+    }
+
     @Test func tcpOnLoopback() throws {
         let port = Int.random(in: 20000...60000)
         let d = try LiveDaemon(server: ["tcp = \"127.0.0.1:\(port)\""])

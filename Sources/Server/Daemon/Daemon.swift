@@ -18,7 +18,8 @@ import ModelFormats
 import Tokenizer
 
 package final class Daemon {
-    package let config: ServerConfig
+    /// The configuration in effect: the start-up one, with live keys replaced by each SIGHUP reload.
+    package private(set) var config: ServerConfig
     let bundle: ModelBundle
     let loop: UVLoop
     package private(set) var engine: Engine!
@@ -26,11 +27,11 @@ package final class Daemon {
     var logger: Logger
     var catalog: AdapterCatalog
     let baseInfo: BaseModelInfo
-    let httpLimits: HTTPLimits
-    let idleTimeoutMS: UInt64
-    let readTimeoutMS: UInt64
-    let slowReaderTimeoutMS: UInt64
-    let writeBufferBytes: Int
+    var httpLimits: HTTPLimits { HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes) }
+    var idleTimeoutMS: UInt64 { Self.milliseconds(config.server.idleTimeout) }
+    var readTimeoutMS: UInt64 { Self.milliseconds(config.server.readTimeout) }
+    var slowReaderTimeoutMS: UInt64 { Self.milliseconds(config.server.slowReaderTimeout) }
+    var writeBufferBytes: Int { config.server.writeBufferBytes }
     let servedName: String
     let createdAt = Int(Date().timeIntervalSince1970)
 
@@ -45,6 +46,7 @@ package final class Daemon {
     private let notifier: SystemdNotifier?
     private let passedFDs: [Int32]
     private let configPath: String?
+    private let overrides: ConfigOverrides
     private var requestCounter: UInt64 = 0
 
     enum State { case starting, serving, draining }
@@ -53,8 +55,10 @@ package final class Daemon {
     /// Loads nothing itself: `bundle` is the loaded model. `passedFDs` are listening sockets from
     /// systemd (LISTEN_FDS); without them the daemon binds `config.server.socket` (and `tcp`).
     package init(config: ServerConfig, bundle: ModelBundle, passedFDs: [Int32] = [], configPath: String? = nil,
+                 overrides: ConfigOverrides = ConfigOverrides(),
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.config = config
+        self.overrides = overrides
         self.bundle = bundle
         self.passedFDs = passedFDs
         self.configPath = configPath
@@ -64,11 +68,6 @@ package final class Daemon {
         baseInfo = try bundle.baseInfo()
         servedName = config.model.servedModelName
         catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo, reserved: [config.model.servedModelName, "base"])
-        httpLimits = HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes)
-        idleTimeoutMS = Self.milliseconds(config.server.idleTimeout)
-        readTimeoutMS = Self.milliseconds(config.server.readTimeout)
-        slowReaderTimeoutMS = Self.milliseconds(config.server.slowReaderTimeout)
-        writeBufferBytes = config.server.writeBufferBytes
         notifier = SystemdNotifier(environment: environment)
         reportCatalog()
 
@@ -159,10 +158,13 @@ package final class Daemon {
             let mode = mode_t(config.server.socketMode)
             var gid: gid_t? = nil
             if let group = config.server.socketGroup {
-                guard let g = getgrnam(group) else {
+                if let g = getgrnam(group) {
+                    gid = g.pointee.gr_gid
+                } else if let numeric = gid_t(group) {
+                    gid = numeric
+                } else {
                     throw DaemonError.badGroup(group)
                 }
-                gid = g.pointee.gr_gid
             }
             listeners.append(try UVListener.unix(loop: loop, path: config.server.socket, mode: mode, group: gid))
             if let tcp = config.server.tcp {
@@ -265,24 +267,32 @@ package final class Daemon {
         loop.stop()
     }
 
+    /// SIGHUP: re-read the configuration file (when there is one) and apply its live keys, then
+    /// rescan the adapters. A file that no longer parses changes nothing: the running
+    /// configuration stays, and the log says why.
     private func reload() {
-        log(.notice, "SIGHUP: rescanning \(config.adapters.dir)")
         _ = notifier?.reloading()
         if let configPath {
             do {
-                let fresh = try ServerConfig.load(path: configPath)
+                var fresh = try ServerConfig.load(path: configPath)
+                // Flags given at start-up still win over the file.
+                try fresh.apply(overrides)
                 let diff = config.reloadableDifferences(from: fresh)
                 if !diff.needRestart.isEmpty {
                     log(.warning, "SIGHUP: these changes need a restart and were not applied: \(diff.needRestart.joined(separator: ", "))")
                 }
-                if fresh.log.level != logger.logLevel {
-                    logger.logLevel = fresh.log.level
-                    log(.notice, "log level is now \(fresh.log.level)")
+                if !diff.applied.isEmpty {
+                    config = config.applyingReloadable(from: fresh)
+                    engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
+                    LogSetup.setLevel(config.log.level)
+                    logger.logLevel = config.log.level
+                    log(.notice, "SIGHUP: applied \(diff.applied.joined(separator: ", "))")
                 }
             } catch {
                 log(.error, "SIGHUP: \(configPath) not reloaded, keeping the running configuration: \(error)")
             }
         }
+        log(.notice, "SIGHUP: rescanning \(config.adapters.dir)")
         catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo,
                                       reserved: [servedName, "base"])
         reportCatalog()
