@@ -72,6 +72,44 @@ import Glibc
         #expect(try d.get("/healthz").status == 200)
     }
 
+    /// Keep-alive and pipelining on one connection, chunked request bodies, 100-continue, and an
+    /// HTTP/1.0 client's stream (no chunked encoding: the body ends when the connection closes).
+    @Test func httpDetailsOnTheWire() throws {
+        let d = try LiveDaemon()
+        // Two pipelined requests in one write, answered in order on the same connection.
+        let c = try DaemonClient(socket: d.socket)
+        let body = Array(JSONValue.object([("prompt", .string("Hello"))]).serialized().utf8)
+        try c.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST /tokenize HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        #expect(try c.readHead().status == 200)
+        #expect(String(decoding: try c.readBody(), as: UTF8.self).contains("ok"))
+        #expect(try c.readHead().status == 200)
+        let tokens = try JSONValue.parse(try c.readBody())
+        #expect(tokens["count"]?.intValue == tokens["tokens"]?.arrayValue?.count)
+        // A chunked request body with Expect: 100-continue.
+        let c2 = try DaemonClient(socket: d.socket)
+        let half = body.count / 2
+        try c2.send(Array("POST /tokenize HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".utf8))
+        try c2.send(Array(String(half, radix: 16).utf8) + [13, 10] + Array(body[..<half]) + [13, 10]
+                    + Array(String(body.count - half, radix: 16).utf8) + [13, 10] + Array(body[half...]) + Array("\r\n0\r\n\r\n".utf8))
+        #expect(try c2.readHead().status == 200)
+        #expect(try JSONValue.parse(try c2.readBody()) == tokens)
+        // HTTP/1.0 streaming: close-delimited.
+        let c3 = try DaemonClient(socket: d.socket)
+        let chat = Array(chatBody(model: "alpha", "hi", maxTokens: 4, stream: true).serialized().utf8)
+        try c3.send(Array("POST /v1/chat/completions HTTP/1.0\r\nContent-Length: \(chat.count)\r\n\r\n".utf8) + chat)
+        let head = try c3.readHead()
+        #expect(head.status == 200)
+        #expect(head.header("Transfer-Encoding") == nil)
+        let raw = String(decoding: try c3.readBody(), as: UTF8.self)
+        #expect(raw.hasSuffix("data: [DONE]\n\n"))
+        // A body over the limit: 413.
+        let big = [UInt8](repeating: 0x20, count: 9 << 20)
+        let c4 = try DaemonClient(socket: d.socket)
+        try? c4.send(Array("POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.count)\r\n\r\n".utf8))
+        #expect(try c4.readHead().status == 413)
+        #expect(try d.get("/healthz").status == 200)
+    }
+
     /// Streams on the base and two adapters, all at once, each give the tokens they give alone.
     @Test func concurrentStreamsMatchSoloRuns() throws {
         let d = try LiveDaemon()

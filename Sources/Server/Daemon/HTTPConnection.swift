@@ -27,6 +27,10 @@ final class HTTPConnection {
     /// The engine request whose events stream to this connection, if any.
     var generationID: UInt64?
     private var closing = false
+    /// The version of the request being answered: an HTTP/1.0 client gets no chunked encoding (a
+    /// stream then ends by closing) and "Connection: keep-alive" when it asked for it.
+    private var version = HTTPVersion.http11
+    private var streamChunked = true
     private static let maxBacklog = 8
 
     init(id: UInt64, stream: UVConnection, daemon: Daemon) throws {
@@ -108,6 +112,7 @@ final class HTTPConnection {
         while !busy && !closing {
             if !backlog.isEmpty {
                 let request = backlog.removeFirst()
+                version = request.version
                 busy = true
                 daemon.handle(request, on: self)
             } else if let e = pendingError {
@@ -133,28 +138,30 @@ final class HTTPConnection {
     /// Writes a whole response and moves on to the next request (or closes).
     func finish(_ response: HTTPResponse, keepAlive: Bool) {
         guard !stream.isClosed else { return }
-        stream.write(response.serialized(keepAlive: keepAlive && !closing))
+        stream.write(response.serialized(keepAlive: keepAlive && !closing, requestVersion: version))
         completeResponse(keepAlive: keepAlive)
     }
 
     /// Starts a streamed response (chunked transfer encoding).
     func startStream(status: Int, headers: HTTPHeaders, keepAlive: Bool) {
-        stream.write(HTTPResponse.head(status: status, headers: headers, chunked: true, keepAlive: keepAlive))
+        streamChunked = version == .http11
+        stream.write(HTTPResponse.head(status: status, headers: headers, chunked: streamChunked,
+                                       keepAlive: keepAlive && streamChunked, requestVersion: version))
     }
 
     /// Writes one chunk of a streamed response; returns false once the connection is gone.
     @discardableResult
     func writeChunk(_ bytes: [UInt8]) -> Bool {
         guard !stream.isClosed, !bytes.isEmpty else { return !stream.isClosed }
-        stream.write(ChunkedEncoding.chunk(bytes)) { [weak self] _ in self?.wroteChunk() }
+        stream.write(streamChunked ? ChunkedEncoding.chunk(bytes) : bytes) { [weak self] _ in self?.wroteChunk() }
         checkBackPressure()
         return true
     }
 
     func endStream(keepAlive: Bool) {
         guard !stream.isClosed else { return }
-        stream.write(ChunkedEncoding.last)
-        completeResponse(keepAlive: keepAlive)
+        if streamChunked { stream.write(ChunkedEncoding.last) }
+        completeResponse(keepAlive: keepAlive && streamChunked)
     }
 
     private func completeResponse(keepAlive: Bool) {
