@@ -11,6 +11,8 @@
 #pragma STDC FP_CONTRACT ON
 #define FN(name) lorad_avx2_##name
 #define F16TOF32(h) _cvtsh_ss(h)
+// Eight f16 values to f32 with one vcvtph2ps (the LoRA kernels' f16 storage).
+#define F16X8(p) ((v8f)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 // Two adjacent f16 fields (a block's d and m) converted with one vcvtph2ps.
 #define F16PAIR(p, d, m)                                                                   \
     do {                                                                                   \
@@ -29,4 +31,7 @@ void lorad_avx2_block_sums32(const float *x, int64_t cols, int64_t tokens, int64
 int lorad_avx2_matmul_rows(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                            const float *x, int64_t xs, int64_t T, const float *sums, float *scratch,
                            float *y, int64_t ys) { return 0; }
+int lorad_avx2_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
+                         const float *x, int64_t xs, const int32_t *rows, const float *scales, int64_t nrows,
+                         float *y, int64_t ys) { return 0; }
 #endif

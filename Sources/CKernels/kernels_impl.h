@@ -349,3 +349,83 @@ int FN(matmul_rows)(int type, const void *w, int64_t rb, int64_t cols, int64_t r
         return 1;
     }
 }
+
+// ---------------------------------------------------------------- LoRA rows
+// y[r] += s_r · Bᵀᵀ·(A·x[r]) for the listed rows: A is rank × in, Bᵀ is rank × out, both in one element
+// type (f32, f16 or bf16 bits; LoRAPacked.swift). The rank is taken 64 at a time so t stays on the stack.
+// The element type is fixed per call, so each type gets its own loop (no switch in the inner loops).
+
+#ifndef F16X8
+INL v8f f16x8_generic(const uint16_t *p) {
+    v8f v;
+    for (int i = 0; i < 8; i++) v[i] = F16TOF32(p[i]);
+    return v;
+}
+#define F16X8(p) f16x8_generic(p)
+#endif
+
+typedef uint16_t v8u16_u __attribute__((vector_size(16), aligned(1)));
+INL v8f bf16x8(const uint16_t *p) {
+    v8u32 w = __builtin_convertvector(*(const v8u16_u *)p, v8u32) << 16;
+    v8f f;
+    memcpy(&f, &w, 32);
+    return f;
+}
+INL v8f lora_ld8_f32(const void *b, int64_t i) { return ld8((const float *)b + i); }
+INL float lora_ld1_f32(const void *b, int64_t i) { return ((const float *)b)[i]; }
+INL v8f lora_ld8_f16(const void *b, int64_t i) { return F16X8((const uint16_t *)b + i); }
+INL float lora_ld1_f16(const void *b, int64_t i) { return F16TOF32(((const uint16_t *)b)[i]); }
+INL v8f lora_ld8_bf16(const void *b, int64_t i) { return bf16x8((const uint16_t *)b + i); }
+INL float lora_ld1_bf16(const void *b, int64_t i) { return bf16tof32(((const uint16_t *)b)[i]); }
+
+#define LORA_ROWS(NAME, LD8, LD1)                                                                      \
+static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_t out, const float *x,  \
+                 int64_t xs, const int32_t *rows, const float *scales, int64_t nrows, float *y, int64_t ys) { \
+    for (int64_t j = 0; j < nrows; j++) {                                                              \
+        const float *xr = x + (int64_t)rows[j] * xs;                                                   \
+        float *yr = y + (int64_t)rows[j] * ys;                                                         \
+        for (int64_t k0 = 0; k0 < rank; k0 += 64) {                                                    \
+            const int64_t kn = rank - k0 < 64 ? rank - k0 : 64;                                        \
+            float t[64];                                                                               \
+            for (int64_t k = 0; k < kn; k++) {                                                         \
+                const int64_t off = (k0 + k) * in;                                                     \
+                v8f acc0 = {0}, acc1 = {0};                                                            \
+                int64_t i = 0;                                                                         \
+                for (; i + 16 <= in; i += 16) {                                                        \
+                    acc0 += LD8(a, off + i) * ld8(xr + i);                                             \
+                    acc1 += LD8(a, off + i + 8) * ld8(xr + i + 8);                                     \
+                }                                                                                      \
+                for (; i + 8 <= in; i += 8) acc0 += LD8(a, off + i) * ld8(xr + i);                     \
+                float sum = hsum8(acc0 + acc1);                                                        \
+                for (; i < in; i++) sum += LD1(a, off + i) * xr[i];                                    \
+                t[k] = scales[j] * sum;                                                                \
+            }                                                                                          \
+            int64_t o = 0;                                                                             \
+            for (; o + 8 <= out; o += 8) {                                                             \
+                v8f acc = ld8(yr + o);                                                                 \
+                for (int64_t k = 0; k < kn; k++) acc += t[k] * LD8(bt, (k0 + k) * out + o);           \
+                *(v8f_u *)(yr + o) = acc;                                                              \
+            }                                                                                          \
+            for (; o < out; o++) {                                                                     \
+                float acc = yr[o];                                                                     \
+                for (int64_t k = 0; k < kn; k++) acc += t[k] * LD1(bt, (k0 + k) * out + o);           \
+                yr[o] = acc;                                                                           \
+            }                                                                                          \
+        }                                                                                              \
+    }                                                                                                  \
+}
+
+LORA_ROWS(lora_rows_f32, lora_ld8_f32, lora_ld1_f32)
+LORA_ROWS(lora_rows_f16, lora_ld8_f16, lora_ld1_f16)
+LORA_ROWS(lora_rows_bf16, lora_ld8_bf16, lora_ld1_bf16)
+
+int FN(lora_rows)(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
+                  const float *x, int64_t xs, const int32_t *rows, const float *scales, int64_t nrows,
+                  float *y, int64_t ys) {
+    switch (element) {
+    case 0: lora_rows_f32(a, bt, rank, in, out, x, xs, rows, scales, nrows, y, ys); return 1;
+    case 1: lora_rows_f16(a, bt, rank, in, out, x, xs, rows, scales, nrows, y, ys); return 1;
+    case 2: lora_rows_bf16(a, bt, rank, in, out, x, xs, rows, scales, nrows, y, ys); return 1;
+    default: return 0;
+    }
+}

@@ -100,7 +100,8 @@ public struct Benchmark {
     }
 
     /// A random rank-`rank` adapter on every projection of every layer (B non-zero, so it changes
-    /// the output and its cost is real).
+    /// the output and its cost is real). Values are f16 numbers, as in adapters trained and saved in
+    /// f16 (PEFT's usual dtype, llama.cpp's converter's default), so it runs on the f16 path.
     public mutating func syntheticAdapter(name: String, rank: Int = 8) -> LoRAAdapter {
         let c = model.config
         var modules: [(layer: Int, target: LoRATarget, module: LoRAModule)] = []
@@ -114,8 +115,8 @@ public struct Benchmark {
                 case .gate, .up: (inF, outF) = (c.embeddingLength, c.feedForwardLength)
                 case .down: (inF, outF) = (c.feedForwardLength, c.embeddingLength)
                 }
-                let a = (0..<(rank * inF)).map { _ in rng.nextUnitFloat() * 0.02 - 0.01 }
-                let b = (0..<(outF * rank)).map { _ in rng.nextUnitFloat() * 0.02 - 0.01 }
+                let a = (0..<(rank * inF)).map { _ in f16ToF32(f32ToF16(rng.nextUnitFloat() * 0.02 - 0.01)) }
+                let b = (0..<(outF * rank)).map { _ in f16ToF32(f32ToF16(rng.nextUnitFloat() * 0.02 - 0.01)) }
                 modules.append((layer, target, LoRAModule(rank: rank, inFeatures: inF, outFeatures: outF, a: a, b: b,
                                                           scale: 2)))
             }

@@ -167,24 +167,38 @@ extension LlamaModel {
         }
     }
 
-    /// y[r] = dora ⊙ (y[r] + s·B·(A·x[r])) for the given rows (dora = 1 for plain LoRA).
+    /// y[r] = dora ⊙ (y[r] + s·B·(A·x[r])) for the given rows (dora = 1 for plain LoRA). The C kernel
+    /// reads A and Bᵀ in the module's packed element type (f16/bf16 when exact, else f32).
     private static func applyLoRA(_ m: LoRAModule, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                   rows: [Int], scales: [Float], inDim: Int, outDim: Int) {
-        let r = m.rank
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: r) { tb in
-            let t = tb.baseAddress!
-            m.a.withUnsafeBufferPointer { a in
-                m.b.withUnsafeBufferPointer { b in
-                    for (row, userScale) in zip(rows, scales) {
-                        let xr = x + row * inDim, yr = y + row * outDim
-                        let s = m.scale * userScale
-                        for k in 0..<r { t[k] = s * dotF32(a.baseAddress! + k * inDim, xr, count: inDim) }
-                        for o in 0..<outDim { yr[o] += dotF32(b.baseAddress! + o * r, t, count: r) }
-                        if let dora = m.doraScale {
-                            for o in 0..<outDim { yr[o] *= dora[o] }
+        let p = m.packed
+        let rows32 = rows.map { Int32($0) }
+        let s = scales.map { $0 * m.scale }
+        rows32.withUnsafeBufferPointer { rb in
+            s.withUnsafeBufferPointer { sb in
+                switch p.element {
+                case .f32:
+                    m.a.withUnsafeBytes { a in
+                        p.bt32.withUnsafeBytes { bt in
+                            loraRows(element: .f32, a: a.baseAddress!, bt: bt.baseAddress!, rank: m.rank, inDim: inDim,
+                                     outDim: outDim, x: x, rows: rb.baseAddress!, scales: sb.baseAddress!, count: rows.count, y: y)
+                        }
+                    }
+                case .f16, .bf16:
+                    p.a16.withUnsafeBytes { a in
+                        p.bt16.withUnsafeBytes { bt in
+                            loraRows(element: p.element == .f16 ? .f16 : .bf16, a: a.baseAddress!, bt: bt.baseAddress!,
+                                     rank: m.rank, inDim: inDim, outDim: outDim, x: x, rows: rb.baseAddress!,
+                                     scales: sb.baseAddress!, count: rows.count, y: y)
                         }
                     }
                 }
+            }
+        }
+        if let dora = m.doraScale {
+            for row in rows {
+                let yr = y + row * outDim
+                for o in 0..<outDim { yr[o] *= dora[o] }
             }
         }
     }

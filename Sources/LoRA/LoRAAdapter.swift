@@ -20,6 +20,8 @@ public struct LoRAModule: Sendable, Equatable {
     public let doraScale: [Float]?
     /// DoRA: the magnitude vector m in GGUF row order (kept so PEFT export needs no base); nil for plain LoRA.
     public let magnitude: [Float]?
+    /// What the forward pass reads: A and Bᵀ in the narrowest exact element type (LoRAPacked.swift).
+    public let packed: LoRAPacked
 
     public init(rank: Int, inFeatures: Int, outFeatures: Int, a: [Float], b: [Float], scale: Float,
                 doraScale: [Float]? = nil, magnitude: [Float]? = nil) {
@@ -34,12 +36,13 @@ public struct LoRAModule: Sendable, Equatable {
         self.scale = scale
         self.doraScale = doraScale
         self.magnitude = magnitude
+        packed = LoRAPacked(a: a, b: b, rank: rank, outFeatures: outFeatures)
     }
 
     public var isDoRA: Bool { doraScale != nil }
 
     /// Bytes held by the module's arrays (for cache budgets).
-    public var byteCount: Int { 4 * (a.count + b.count + (doraScale?.count ?? 0) + (magnitude?.count ?? 0)) }
+    public var byteCount: Int { 4 * (a.count + b.count + (doraScale?.count ?? 0) + (magnitude?.count ?? 0)) + packed.byteCount }
 }
 
 public final class LoRAAdapter: Sendable {

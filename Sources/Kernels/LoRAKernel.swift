@@ -1,0 +1,53 @@
+// The LoRA term of a linear layer for some rows of a batch: y[r] += s_r · B·(A·x[r]), with A and Bᵀ in
+// f32, f16 or bf16 (LoRA/LoRAPacked.swift says why). The C kernel (kernels_impl.h, `lora_rows`) does
+// the work; `loraRowsReference` is the plain version the tests compare it with.
+
+internal import CKernels
+
+/// Element types of a packed LoRA module; the raw values are the C kernel's.
+public enum LoRAElement: Int32, Sendable {
+    case f32 = 0, f16 = 1, bf16 = 2
+}
+
+/// y[rows[j] * outDim + o] += scales[j] · Σ_k bt[k * outDim + o] · (Σ_i a[k * inDim + i] · x[rows[j] * inDim + i]).
+public func loraRows(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int, outDim: Int,
+                     x: UnsafePointer<Float>, rows: UnsafePointer<Int32>, scales: UnsafePointer<Float>, count: Int,
+                     y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {
+    let done: Int32
+    switch path.usable {
+    case .avx2:
+        done = lorad_avx2_lora_rows(element.rawValue, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
+                                    rows, scales, Int64(count), y, Int64(outDim))
+    case .portable:
+        done = lorad_portable_lora_rows(element.rawValue, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
+                                        rows, scales, Int64(count), y, Int64(outDim))
+    }
+    precondition(done == 1, "loraRows: element type \(element) not handled by the C kernel")
+}
+
+/// The same product in plain Swift, in double precision (the tests' reference).
+public func loraRowsReference(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int,
+                              outDim: Int, x: UnsafePointer<Float>, rows: [Int32], scales: [Float],
+                              y: UnsafeMutablePointer<Float>) {
+    func value(_ p: UnsafeRawPointer, _ i: Int) -> Double {
+        switch element {
+        case .f32: return Double(p.load(fromByteOffset: 4 * i, as: Float.self))
+        case .f16: return Double(f16ToF32(p.load(fromByteOffset: 2 * i, as: UInt16.self)))
+        case .bf16: return Double(bf16ToF32(p.load(fromByteOffset: 2 * i, as: UInt16.self)))
+        }
+    }
+    for (row, s) in zip(rows, scales) {
+        let xr = x + Int(row) * inDim, yr = y + Int(row) * outDim
+        var t = [Double](repeating: 0, count: rank)
+        for k in 0..<rank {
+            var acc = 0.0
+            for i in 0..<inDim { acc += value(a, k * inDim + i) * Double(xr[i]) }
+            t[k] = Double(s) * acc
+        }
+        for o in 0..<outDim {
+            var acc = Double(yr[o])
+            for k in 0..<rank { acc += t[k] * value(bt, k * outDim + o) }
+            yr[o] = Float(acc)
+        }
+    }
+}
