@@ -182,29 +182,39 @@ import Glibc
     }
 
     @Test func fullQueueAnswers429() throws {
-        let d = try LiveDaemon(engine: ["max_sequences = 1", "queue_limit = 1", "per_adapter_queue_limit = 1"])
-        // One long stream holds the only slot; a second waits in the queue; a third is refused. The
-        // three are sent back to back: the first needs far longer to generate 200 tokens.
+        // One slot, one queue place. The first request holds the slot for sure: its client never
+        // reads, so once its unread output passes the (small) write buffer it is paused in the engine,
+        // live, until the slow-reader timeout (1 s) cuts it off.
+        let d = try LiveDaemon(engine: ["max_sequences = 1", "queue_limit = 1", "per_adapter_queue_limit = 1", "prefix_cache = false"],
+                               server: ["write_buffer_bytes = \"4KiB\"", "slow_reader_timeout_seconds = 1"])
         let c1 = try DaemonClient(socket: d.socket)
         try c1.request(method: "POST", path: "/v1/chat/completions",
-                       body: Array(chatBody(model: "alpha", "one", maxTokens: 200, stream: true).serialized().utf8))
-        #expect(try c1.readHead().status == 200)
+                       body: Array(chatBody(model: "alpha", "one", maxTokens: 230, stream: true,
+                                            extra: [("logprobs", .bool(true)), ("top_logprobs", .int(20)),
+                                                    ("logit_bias", LiveLoadTests.noEndOfGeneration)]).serialized().utf8))
+        let admitted = Date().addingTimeInterval(20)
+        while Date() < admitted {
+            let live = try d.metric("lorad_live_sequences"), queued = try d.metric("lorad_queue_depth")
+            if live == 1 && queued == 0 { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        #expect(try d.metric("lorad_live_sequences") == 1)
+        // The second waits in the queue; the third finds it full.
         let c2 = try DaemonClient(socket: d.socket)
         try c2.request(method: "POST", path: "/v1/chat/completions",
-                       body: Array(chatBody(model: "alpha", "two", maxTokens: 2, stream: true).serialized().utf8))
+                       body: Array(chatBody(model: "beta", "two", maxTokens: 2, stream: true).serialized().utf8))
         #expect(try c2.readHead().status == 200)
         let r3 = try d.post("/v1/chat/completions", chatBody(model: "alpha", "three"))
         #expect(r3.status == 429)
         #expect(r3.head.header("Retry-After") != nil)
         #expect(r3.json?["error"]?["type"]?.stringValue != nil)
-        // The others still complete.
-        var events: [String] = []
-        try c1.readEvents { events.append($0) }
-        #expect(events.last == "[DONE]")
+        let rejected = try d.metric("lorad_rejected_requests_total") ?? 0
+        #expect(rejected >= 1)
+        // Once the stuck reader is cut off, the queued request runs to its end.
         var events2: [String] = []
         try c2.readEvents { events2.append($0) }
         #expect(events2.last == "[DONE]")
-        #expect(try d.metric("lorad_rejected_requests_total") ?? 0 >= 1)
+        _ = c1
     }
 
     @Test func prefixCacheReusesTheSystemPromptAndChangesNothing() throws {
