@@ -38,6 +38,11 @@ public final class LlamaModel: Sendable {
         /// weights have such a path, Q, K, V and attention weights rounded to f16. SmolLM2-135M
         /// amplifies this rounding (it changes its greedy answers), so it is opt-in.
         case llamaCpp = "llama.cpp"
+        /// For speed: decode-sized products (fewer tokens than the sgemm crossover) quantize their
+        /// activations to Q8_0/Q8_1 as llama.cpp does, which lets the kernels multiply 8-bit integers
+        /// (about a quarter faster per generated token on this machine); prompt-sized products, the
+        /// KV cache and attention stay f32. Close to llama.cpp's own accuracy, not to f32's.
+        case q8
     }
 
     public init(gguf: GGUFFile, threads: Int? = nil, numerics: Numerics = .f32) throws {
@@ -208,7 +213,8 @@ public final class LlamaModel: Sendable {
     func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float]) {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
-                if numerics == .llamaCpp && hasQ8Path(w.type) {
+                if hasQ8Path(w.type) && (numerics == .llamaCpp
+                                         || (numerics == .q8 && tokens < MatMulTuning.sgemmMinTokensFused)) {
                     matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
                 } else {
                     matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)

@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Worker threads (default: one per core).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Activation numerics: f32 or llama.cpp.", valueName: "f32|llama.cpp"))
+    @Option(help: ArgumentHelp("Activation numerics: f32, q8 or llama.cpp.", valueName: "f32|q8|llama.cpp"))
     var numerics: String = "f32"
 
     @Option(help: "Runs per figure; the median is reported.")
@@ -30,7 +30,7 @@ struct Bench: ParsableCommand {
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         guard syntheticAdapters >= 0 else { throw ValidationError("--synthetic-adapters must be 0 or more") }
         guard LlamaModel.Numerics(rawValue: numerics) != nil else {
-            throw ValidationError("--numerics must be f32 or llama.cpp, not '\(numerics)'")
+            throw ValidationError("--numerics must be f32, q8 or llama.cpp, not '\(numerics)'")
         }
     }
 

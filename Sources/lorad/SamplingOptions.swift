@@ -10,8 +10,8 @@ struct RuntimeOptions: ParsableArguments {
                                valueName: "name|file"))
     var chatTemplate: String?
 
-    @Option(help: ArgumentHelp("Activation numerics: f32 (exact) or llama.cpp (Q8 activations and f16 attention, as llama.cpp rounds).",
-                               valueName: "f32|llama.cpp"))
+    @Option(help: ArgumentHelp("Activation numerics: f32 (exact), q8 (Q8 activations for generation, as llama.cpp; faster) or llama.cpp (Q8 activations and f16 attention, as llama.cpp rounds).",
+                               valueName: "f32|q8|llama.cpp"))
     var numerics: String = "f32"
 
     @Option(help: "Context size in tokens (default: 4096 or the model's, whichever is smaller).")
@@ -26,7 +26,7 @@ struct RuntimeOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let context, context < 2 { throw ValidationError("--context must be at least 2") }
         guard LlamaModel.Numerics(rawValue: numerics) != nil else {
-            throw ValidationError("--numerics must be f32 or llama.cpp, not '\(numerics)'")
+            throw ValidationError("--numerics must be f32, q8 or llama.cpp, not '\(numerics)'")
         }
     }
 

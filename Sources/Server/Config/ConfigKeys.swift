@@ -71,7 +71,7 @@ extension ConfigKey {
             ConfigKey("model", "chat_template", .restart, \.model.chatTemplate, .nonEmptyString),
             ConfigKey("model", "context", .restart, \.model.context, .integer(16...1 << 20)),
             ConfigKey("model", "numerics", .restart, \.model.numerics,
-                      .choice([("f32", .f32), ("llama.cpp", .llamaCpp), ("llamacpp", .llamaCpp)])),
+                      .choice([("f32", .f32), ("llama.cpp", .llamaCpp), ("llamacpp", .llamaCpp), ("q8", .q8)])),
 
             ConfigKey("adapters", "dir", .live, \.adapters.dir, .nonEmptyString),
 
