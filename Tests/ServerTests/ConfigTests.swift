@@ -119,7 +119,7 @@ import Testing
         ("[engine]\nmax_sequences = 0", "engine.max_sequences: expected an integer from 1 to 1024, found 0"),
         ("[engine]\nmax_sequences = 2.5", "engine.max_sequences: expected an integer from 1 to 1024, found 2.5"),
         ("[model]\nthreads = -1", "model.threads: expected an integer from 0 to 1024, found -1"),
-        ("[model]\nnumerics = \"f16\"", "model.numerics: expected one of \"f32\", \"llama.cpp\", found \"f16\""),
+        ("[model]\nnumerics = \"f16\"", "model.numerics: expected one of \"f32\", \"llama.cpp\", \"q8\", found \"f16\""),
         ("[model]\npath = \"\"", "model.path: expected a non-empty string, found \"\""),
         ("[model]\nserved_model_name = \"my model\"",
          "model.served_model_name: expected a name of 1 to 128 bytes without spaces, control characters or \"@\", found \"my model\""),
