@@ -23,6 +23,7 @@ import Glibc
             #expect(m["object"]?.stringValue == "model")
             #expect(m["owned_by"]?.stringValue != nil)
             #expect(m["created"]?.intValue != nil)
+            #expect(m["max_model_len"]?.intValue == 256, "the configured context")
             if m["id"]?.stringValue != "base" { #expect(m["parent"]?.stringValue == "base") }
         }
         // The broken and badly named adapters were skipped, logged and counted.
@@ -108,6 +109,32 @@ import Glibc
         try? c4.send(Array("POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.count)\r\n\r\n".utf8))
         #expect(try c4.readHead().status == 413)
         #expect(try d.get("/healthz").status == 200)
+    }
+
+    /// A request that stops arriving gets 408; an idle keep-alive connection is closed quietly; a
+    /// completions prompt may be token ids.
+    @Test func timeoutsAndTokenPrompts() throws {
+        let d = try LiveDaemon(server: ["read_timeout_seconds = 1", "idle_timeout_seconds = 1"])
+        let partial = try DaemonClient(socket: d.socket)
+        try partial.send(Array("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo".utf8))
+        let started = Date()
+        #expect(try partial.readHead().status == 408)
+        #expect(Date().timeIntervalSince(started) < 10)
+        let idle = try DaemonClient(socket: d.socket)
+        try idle.request(method: "GET", path: "/healthz", headers: [])
+        // DaemonClient asks for Connection: close; a raw keep-alive request stays open instead.
+        let keep = try DaemonClient(socket: d.socket)
+        try keep.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(try keep.readHead().status == 200)
+        _ = try keep.readBody()
+        // After the idle timeout the server closes: the next read sees the end of the stream.
+        #expect(throws: DaemonClientError.self) { _ = try keep.readHead() }
+        _ = idle
+        let ids = try #require(try d.post("/tokenize", .object([("prompt", .string("Once upon a time"))])).json?["tokens"]?.arrayValue)
+        let r = try d.post("/v1/completions", .object([("model", .string("beta")), ("prompt", .array(ids)),
+                                                       ("max_tokens", .int(3)), ("temperature", .int(0))]))
+        #expect(r.status == 200)
+        #expect(r.json?["usage"]?["prompt_tokens"]?.intValue == ids.count)
     }
 
     /// Streams on the base and two adapters, all at once, each give the tokens they give alone.

@@ -62,10 +62,13 @@ extension Daemon {
     // MARK: Models
 
     func modelEntries() -> [ModelEntry] {
-        var out = [ModelEntry(id: servedName, created: createdAt, ownedBy: "lorad", parent: nil, root: bundle.gguf.path)]
+        let context = engine.contextLimit
+        var out = [ModelEntry(id: servedName, created: createdAt, ownedBy: "lorad", parent: nil, root: bundle.gguf.path,
+                              maxModelLength: context)]
         for name in catalog.sortedNames {
             let e = catalog.entries[name]!
-            out.append(ModelEntry(id: name, created: e.created, ownedBy: "lorad", parent: servedName, root: e.path))
+            out.append(ModelEntry(id: name, created: e.created, ownedBy: "lorad", parent: servedName, root: e.path,
+                                  maxModelLength: context))
         }
         return out
     }
