@@ -32,6 +32,6 @@ int lorad_avx2_matmul_rows(int type, const void *w, int64_t rb, int64_t cols, in
                            const float *x, int64_t xs, int64_t T, const float *sums, float *scratch,
                            float *y, int64_t ys) { return 0; }
 int lorad_avx2_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
-                         const float *x, int64_t xs, const int32_t *rows, const float *scales, int64_t nrows,
-                         float *y, int64_t ys) { return 0; }
+                         const float *x, int64_t xs, const int32_t *rows, const float *scales, float scale,
+                         int64_t nrows, float *y, int64_t ys) { return 0; }
 #endif

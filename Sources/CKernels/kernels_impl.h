@@ -351,7 +351,7 @@ int FN(matmul_rows)(int type, const void *w, int64_t rb, int64_t cols, int64_t r
 }
 
 // ---------------------------------------------------------------- LoRA rows
-// y[r] += s_r · Bᵀᵀ·(A·x[r]) for the listed rows: A is rank × in, Bᵀ is rank × out, both in one element
+// y[r] += scale · s_r · Bᵀᵀ·(A·x[r]) for the listed rows: A is rank × in, Bᵀ is rank × out, both in one element
 // type (f32, f16 or bf16 bits; LoRAPacked.swift). The rank is taken 64 at a time so t stays on the stack.
 // The element type is fixed per call, so each type gets its own loop (no switch in the inner loops).
 
@@ -380,7 +380,8 @@ INL float lora_ld1_bf16(const void *b, int64_t i) { return bf16tof32(((const uin
 
 #define LORA_ROWS(NAME, LD8, LD1)                                                                      \
 static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_t out, const float *x,  \
-                 int64_t xs, const int32_t *rows, const float *scales, int64_t nrows, float *y, int64_t ys) { \
+                 int64_t xs, const int32_t *rows, const float *scales, float scale, int64_t nrows, float *y,    \
+                 int64_t ys) {                                                                              \
     for (int64_t j = 0; j < nrows; j++) {                                                              \
         const float *xr = x + (int64_t)rows[j] * xs;                                                   \
         float *yr = y + (int64_t)rows[j] * ys;                                                         \
@@ -398,7 +399,7 @@ static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_
                 for (; i + 8 <= in; i += 8) acc0 += LD8(a, off + i) * ld8(xr + i);                     \
                 float sum = hsum8(acc0 + acc1);                                                        \
                 for (; i < in; i++) sum += LD1(a, off + i) * xr[i];                                    \
-                t[k] = scales[j] * sum;                                                                \
+                t[k] = scale * scales[j] * sum;                                                        \
             }                                                                                          \
             int64_t o = 0;                                                                             \
             for (; o + 8 <= out; o += 8) {                                                             \
@@ -420,12 +421,12 @@ LORA_ROWS(lora_rows_f16, lora_ld8_f16, lora_ld1_f16)
 LORA_ROWS(lora_rows_bf16, lora_ld8_bf16, lora_ld1_bf16)
 
 int FN(lora_rows)(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
-                  const float *x, int64_t xs, const int32_t *rows, const float *scales, int64_t nrows,
+                  const float *x, int64_t xs, const int32_t *rows, const float *scales, float scale, int64_t nrows,
                   float *y, int64_t ys) {
     switch (element) {
-    case 0: lora_rows_f32(a, bt, rank, in, out, x, xs, rows, scales, nrows, y, ys); return 1;
-    case 1: lora_rows_f16(a, bt, rank, in, out, x, xs, rows, scales, nrows, y, ys); return 1;
-    case 2: lora_rows_bf16(a, bt, rank, in, out, x, xs, rows, scales, nrows, y, ys); return 1;
+    case 0: lora_rows_f32(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
+    case 1: lora_rows_f16(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
+    case 2: lora_rows_bf16(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
     default: return 0;
     }
 }

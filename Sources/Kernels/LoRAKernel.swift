@@ -9,25 +9,25 @@ public enum LoRAElement: Int32, Sendable {
     case f32 = 0, f16 = 1, bf16 = 2
 }
 
-/// y[rows[j] * outDim + o] += scales[j] · Σ_k bt[k * outDim + o] · (Σ_i a[k * inDim + i] · x[rows[j] * inDim + i]).
+/// y[rows[j] * outDim + o] += scale · scales[j] · Σ_k bt[k * outDim + o] · (Σ_i a[k * inDim + i] · x[rows[j] * inDim + i]).
 public func loraRows(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int, outDim: Int,
-                     x: UnsafePointer<Float>, rows: UnsafePointer<Int32>, scales: UnsafePointer<Float>, count: Int,
-                     y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {
+                     x: UnsafePointer<Float>, rows: UnsafePointer<Int32>, scales: UnsafePointer<Float>, scale: Float = 1,
+                     count: Int, y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {
     let done: Int32
     switch path.usable {
     case .avx2:
         done = lorad_avx2_lora_rows(element.rawValue, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
-                                    rows, scales, Int64(count), y, Int64(outDim))
+                                    rows, scales, scale, Int64(count), y, Int64(outDim))
     case .portable:
         done = lorad_portable_lora_rows(element.rawValue, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
-                                        rows, scales, Int64(count), y, Int64(outDim))
+                                        rows, scales, scale, Int64(count), y, Int64(outDim))
     }
     precondition(done == 1, "loraRows: element type \(element) not handled by the C kernel")
 }
 
 /// The same product in plain Swift, in double precision (the tests' reference).
 public func loraRowsReference(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int,
-                              outDim: Int, x: UnsafePointer<Float>, rows: [Int32], scales: [Float],
+                              outDim: Int, x: UnsafePointer<Float>, rows: [Int32], scales: [Float], scale: Float = 1,
                               y: UnsafeMutablePointer<Float>) {
     func value(_ p: UnsafeRawPointer, _ i: Int) -> Double {
         switch element {
@@ -42,7 +42,7 @@ public func loraRowsReference(element: LoRAElement, a: UnsafeRawPointer, bt: Uns
         for k in 0..<rank {
             var acc = 0.0
             for i in 0..<inDim { acc += value(a, k * inDim + i) * Double(xr[i]) }
-            t[k] = Double(s) * acc
+            t[k] = Double(scale) * Double(s) * acc
         }
         for o in 0..<outDim {
             var acc = Double(yr[o])

@@ -44,10 +44,11 @@ struct MergedGroup {
     var rows: [Int] = []
 }
 
-/// The rows of a batch that use one adapter, each with its scale.
+/// The rows of a batch that use one adapter, each with its scale (Int32: what the LoRA kernel reads,
+/// so no module call converts them).
 struct AdapterGroup {
     let adapter: LoRAAdapter
-    var rows: [Int] = []
+    var rows: [Int32] = []
     var scales: [Float] = []
 }
 
@@ -105,7 +106,7 @@ extension LlamaModel {
                     groups.append(AdapterGroup(adapter: use.adapter))
                 }
                 for t in 0..<item.tokens.count {
-                    groups[g].rows.append(offsets[i] + t)
+                    groups[g].rows.append(Int32(offsets[i] + t))
                     groups[g].scales.append(use.scale)
                 }
             }
@@ -149,7 +150,7 @@ extension LlamaModel {
                      inDim: Int, outDim: Int) {
         let work = groups.compactMap { g in g.adapter.module(layer: layer, target: target).map { (g, $0) } }
         guard !work.isEmpty else { return }
-        var seen = Set<Int>()
+        var seen = Set<Int32>()
         let disjoint = work.allSatisfy { g, _ in g.rows.allSatisfy { seen.insert($0).inserted } }
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
@@ -170,34 +171,26 @@ extension LlamaModel {
     /// y[r] = dora ⊙ (y[r] + s·B·(A·x[r])) for the given rows (dora = 1 for plain LoRA). The C kernel
     /// reads A and Bᵀ in the module's packed element type (f16/bf16 when exact, else f32).
     private static func applyLoRA(_ m: LoRAModule, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                  rows: [Int], scales: [Float], inDim: Int, outDim: Int) {
+                                  rows: [Int32], scales: [Float], inDim: Int, outDim: Int) {
         let p = m.packed
-        let rows32 = rows.map { Int32($0) }
-        let s = scales.map { $0 * m.scale }
-        rows32.withUnsafeBufferPointer { rb in
-            s.withUnsafeBufferPointer { sb in
-                switch p.element {
-                case .f32:
-                    m.a.withUnsafeBytes { a in
-                        p.bt32.withUnsafeBytes { bt in
-                            loraRows(element: .f32, a: a.baseAddress!, bt: bt.baseAddress!, rank: m.rank, inDim: inDim,
-                                     outDim: outDim, x: x, rows: rb.baseAddress!, scales: sb.baseAddress!, count: rows.count, y: y)
-                        }
-                    }
-                case .f16, .bf16:
-                    p.a16.withUnsafeBytes { a in
-                        p.bt16.withUnsafeBytes { bt in
-                            loraRows(element: p.element == .f16 ? .f16 : .bf16, a: a.baseAddress!, bt: bt.baseAddress!,
-                                     rank: m.rank, inDim: inDim, outDim: outDim, x: x, rows: rb.baseAddress!,
-                                     scales: sb.baseAddress!, count: rows.count, y: y)
-                        }
-                    }
+        rows.withUnsafeBufferPointer { rb in
+            scales.withUnsafeBufferPointer { sb in
+                // A is the module's own f32 `a` on the f32 path, else the packed 16-bit copy.
+                func run(_ a: UnsafeRawBufferPointer, _ bt: UnsafeRawBufferPointer, _ element: LoRAElement) {
+                    loraRows(element: element, a: a.baseAddress!, bt: bt.baseAddress!, rank: m.rank, inDim: inDim,
+                             outDim: outDim, x: x, rows: rb.baseAddress!, scales: sb.baseAddress!, scale: m.scale,
+                             count: rows.count, y: y)
+                }
+                if p.element == .f32 {
+                    m.a.withUnsafeBytes { a in p.bt32.withUnsafeBytes { bt in run(a, bt, .f32) } }
+                } else {
+                    p.a16.withUnsafeBytes { a in p.bt16.withUnsafeBytes { bt in run(a, bt, p.element) } }
                 }
             }
         }
         if let dora = m.doraScale {
             for row in rows {
-                let yr = y + row * outDim
+                let yr = y + Int(row) * outDim
                 for o in 0..<outDim { yr[o] *= dora[o] }
             }
         }

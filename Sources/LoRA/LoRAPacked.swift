@@ -13,11 +13,8 @@
 import Kernels
 
 public struct LoRAPacked: Sendable, Equatable {
-    public enum Element: Int32, Sendable, Equatable {
-        case f32 = 0, f16 = 1, bf16 = 2
-    }
-
-    public let element: Element
+    /// The element type of the copy (the LoRA kernel's own enum).
+    public let element: LoRAElement
     /// f16/bf16 bits of A (rank × in) and Bᵀ (rank × out); empty for f32.
     public let a16: [UInt16]
     public let bt16: [UInt16]

@@ -36,13 +36,14 @@ import Kernels
                                 got.withUnsafeMutableBufferPointer { yb in
                                     loraRows(element: element, a: ab.baseAddress!, bt: bb.baseAddress!, rank: rank, inDim: inDim,
                                              outDim: outDim, x: xb.baseAddress!, rows: rb.baseAddress!, scales: sb.baseAddress!,
-                                             count: rows.count, y: yb.baseAddress!, path: path)
+                                             scale: 0.75, count: rows.count, y: yb.baseAddress!, path: path)
                                 }
                             }
                         }
                         want.withUnsafeMutableBufferPointer { yb in
                             loraRowsReference(element: element, a: ab.baseAddress!, bt: bb.baseAddress!, rank: rank, inDim: inDim,
-                                              outDim: outDim, x: xb.baseAddress!, rows: rows, scales: scales, y: yb.baseAddress!)
+                                              outDim: outDim, x: xb.baseAddress!, rows: rows, scales: scales, scale: 0.75,
+                                              y: yb.baseAddress!)
                         }
                     }
                 }

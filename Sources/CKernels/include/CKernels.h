@@ -47,15 +47,15 @@ int lorad_portable_matmul_rows(int type, const void *w, int64_t row_bytes, int64
                                const float *x, int64_t x_stride, int64_t tokens, const float *sums,
                                float *scratch, float *y, int64_t y_stride);
 
-/// LoRA: y[rows[j] * y_stride + o] += scales[j] · Σ_k Bt[k][o] · (A[k] · x[rows[j] * x_stride]) for j in
+/// LoRA: y[rows[j] * y_stride + o] += scale · scales[j] · Σ_k Bt[k][o] · (A[k] · x[rows[j] * x_stride]) for j in
 /// 0..<nrows. A is rank × in and Bt (B transposed) rank × out, both of `element` 0 = f32, 1 = f16,
 /// 2 = bf16 (16-bit values as raw bits). Returns 0 for another element type.
 int lorad_avx2_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
-                         const float *x, int64_t x_stride, const int32_t *rows, const float *scales, int64_t nrows,
-                         float *y, int64_t y_stride);
+                         const float *x, int64_t x_stride, const int32_t *rows, const float *scales, float scale,
+                         int64_t nrows, float *y, int64_t y_stride);
 int lorad_portable_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
-                             const float *x, int64_t x_stride, const int32_t *rows, const float *scales, int64_t nrows,
-                             float *y, int64_t y_stride);
+                             const float *x, int64_t x_stride, const int32_t *rows, const float *scales, float scale,
+                             int64_t nrows, float *y, int64_t y_stride);
 
 // ---- llama.cpp numerics: activations quantized to Q8_0/Q8_1 (kernels_q8.c) ----
 
