@@ -55,19 +55,24 @@ final class EngineSequence {
         sampler.accept(sampled.id)
         generated += 1
         if limits.isEndOfGeneration(sampled.id) {
-            return .finish(.stop, text: stops.isFinished ? "" : stops.feed(decoder.flush()).text + stops.flush())
+            return .finish(.stop, text: stops.isFinished ? "" : heldBack())
         }
         let out = stops.feed(decoder.push(sampled.id))
         if out.stoppedBy != nil { return .finish(.stop, text: out.text) }
         if let reason = limits.finishReason(after: sampled.id, generatedCount: generated) {
-            return .finish(reason, text: out.text + stops.feed(decoder.flush()).text + stops.flush())
+            return .finish(reason, text: out.text + heldBack())
         }
         // The sampled token still has to go through the model; with the context full it cannot.
         if cache.count + 1 > cache.contextLimit {
-            return .finish(.length, text: out.text + stops.feed(decoder.flush()).text + stops.flush())
+            return .finish(.length, text: out.text + heldBack())
         }
         pending = sampled.id
         return .goOn(text: out.text)
+    }
+
+    /// At the end: the partial character the decoder holds and the text the stop matcher held back.
+    private func heldBack() -> String {
+        stops.feed(decoder.flush()).text + stops.flush()
     }
 
     var usage: EngineUsage {

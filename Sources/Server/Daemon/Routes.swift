@@ -74,8 +74,9 @@ extension Daemon {
     }
 
     private func respondModel(_ id: String, _ request: HTTPRequest, _ conn: HTTPConnection, _ started: Date) {
-        guard let entry = modelEntries().first(where: { $0.id == id }) ?? (catalog.lookup(id).map { _ in
-            modelEntries().first { $0.id == id.split(separator: "@").first.map(String.init) }! }) else {
+        // The base by its served name, an adapter by `name` or `name@v1` (its entry is under `name`).
+        let name = id == servedName ? servedName : catalog.lookup(id)?.name
+        guard let name, let entry = modelEntries().first(where: { $0.id == name }) else {
             return fail(.notFound(model: id), request, conn, endpoint: "/v1/models/{id}", started: started)
         }
         respondJSON(200, OpenAIEncode.model(entry), request, conn, endpoint: "/v1/models/{id}", started: started)
