@@ -10,7 +10,7 @@ import Kernels
 
     @Test(arguments: [LoRAElement.f32, .f16, .bf16], KernelPath.allCases)
     func matchesReference(_ element: LoRAElement, _ path: KernelPath) {
-        var rng = Kernels.SplitMix64(seed: 42)
+        var rng = SplitMix64(seed: 42)
         for (rank, inDim, outDim) in Self.shapes {
             let n = 5
             let x = (0..<(n * inDim)).map { _ in rng.nextUnitFloat() * 2 - 1 }

@@ -1,21 +1,9 @@
-// A small seeded random source for the Kernels tests, so every run sees the same "random" data.
+// Test-data helpers on Kernels' seeded SplitMix64, so every run sees the same "random" data.
 
 import Foundation
+import Kernels
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, good enough for test data, fully deterministic.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A standard normal sample (Box-Muller).
     mutating func normal() -> Float {
         let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self)

@@ -5,17 +5,10 @@
 import Foundation
 import Testing
 @testable import Server
+import Kernels
 
-/// SplitMix64: small, seedable, good enough to pick mutations.
-struct OpsFuzzRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Picking mutations with Kernels' seeded SplitMix64.
+extension SplitMix64 {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }
@@ -50,7 +43,7 @@ struct OpsFuzzRandom {
     static let tokens = ["[", "[[", "]", "}", "{", ", ", "= ", "\n[", "1979-05-27", "1979-05-27T", "07:32", " 1,", "T:",
                          "\"\"\"", "'''", "#", "0x", "1e", "inf", "\t"].map(Array.init)
 
-    static func mutate(_ text: String, _ r: inout OpsFuzzRandom) -> String {
+    static func mutate(_ text: String, _ r: inout SplitMix64) -> String {
         var chars = Array(text)
         for _ in 0..<(1 + r.below(4)) {
             switch r.below(5) {
@@ -103,7 +96,7 @@ struct OpsFuzzRandom {
     /// TOMLPrecheck misses a shape.
     @Test func mutatedDocumentsNeverTrap() {
         let seed = ProcessInfo.processInfo.environment["LORAD_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x10AD
-        var r = OpsFuzzRandom(state: seed)
+        var r = SplitMix64(seed: seed)
         var accepted = 0, refused = 0
         for _ in 0..<1500 {
             let text = Self.mutate(Self.seedDocument, &r)
@@ -146,7 +139,7 @@ struct OpsFuzzRandom {
     }
 
     @Test func byteSizesRoundTrip() {
-        var r = OpsFuzzRandom(state: 42)
+        var r = SplitMix64(seed: 42)
         let pieces = ["0", "1", "7", "10", "512", "1024", "99999999999", " ", "B", "KiB", "MiB", "GiB", "TiB", "k", ".", "-"]
         for _ in 0..<5000 {
             let text = (0..<(1 + r.below(4))).map { _ in r.pick(pieces) }.joined()
@@ -158,7 +151,7 @@ struct OpsFuzzRandom {
     }
 
     @Test func tcpAddressesRoundTrip() {
-        var r = OpsFuzzRandom(state: 7)
+        var r = SplitMix64(seed: 7)
         let pieces = ["127.0.0.1", "0.0.0.0", "::1", "::", "[", "]", ":", "8080", "0", "65535", "65536", "localhost",
                       "fe80::1", "1.2.3", "[::ffff:127.0.0.1]", "%eth0", " ", "a"]
         for _ in 0..<5000 {

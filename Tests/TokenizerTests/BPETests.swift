@@ -1,5 +1,6 @@
 // The BPE merge loop on tiny hand-made vocabularies (ids: bytes 0-255 are ids 0-255, extras follow),
 // and the priority-queue loop against the plain quadratic reference on random words.
+import Kernels
 import Testing
 @testable import Tokenizer
 

@@ -3,6 +3,7 @@
 // keeping the gaps (\p{N}, then 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S));
 // llama.cpp's hand-written matcher agrees on all of them except where noted (ids for similar strings
 // are in the llama.cpp golden fixture).
+import Kernels
 import Testing
 @testable import Tokenizer
 
@@ -85,18 +86,5 @@ struct PreTokenizerTests {
             #expect(pieces.joined().utf8.elementsEqual(text.utf8), "\(text.debugDescription)")
             #expect(!pieces.contains(""), "\(text.debugDescription)")
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64) so random tests repeat exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 // The streaming detokenizer: characters split across tokens are held back until complete, and what it
 // emits, concatenated, equals decoding all ids at once (including invalid UTF-8, as U+FFFD).
+import Kernels
 import Testing
 @testable import Tokenizer
 
