@@ -18,6 +18,17 @@ struct LiveError: Error, CustomStringConvertible {
 }
 
 enum LiveFixtures {
+    /// The real SmolLM2 (LORAD_TEST_MODEL, set by `make test`), for tests that need generation to take
+    /// a while; missing is a failure, never a skip.
+    static func realModel() throws -> String {
+        guard let p = ProcessInfo.processInfo.environment["LORAD_TEST_MODEL"], !p.isEmpty,
+              FileManager.default.fileExists(atPath: p) else {
+            Issue.record("LORAD_TEST_MODEL is not set or missing: run the suite with `make test`")
+            throw LiveError("no LORAD_TEST_MODEL")
+        }
+        return p
+    }
+
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/tiny_chat")
 
@@ -92,7 +103,8 @@ final class LiveDaemon {
     private var exited = false
 
     /// Starts a daemon. `engine` and `server` are extra TOML lines for those sections.
-    init(engine: [String] = [], server: [String] = [], adapters: Bool = true, extraEnvironment: [String: String] = [:],
+    init(model: String? = nil, engine: [String] = [], server: [String] = [], adapters: Bool = true,
+         extraEnvironment: [String: String] = [:],
          passFD: Int32? = nil, waitForSocket: Bool = true, beforeStart: ((URL) throws -> Void)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-live-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -112,7 +124,7 @@ final class LiveDaemon {
         }
         var toml = """
         [model]
-        path = "\(LiveFixtures.root.appendingPathComponent("model.gguf").path)"
+        path = "\(model ?? LiveFixtures.root.appendingPathComponent("model.gguf").path)"
         threads = 1
         context = 256
 

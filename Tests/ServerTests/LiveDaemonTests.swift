@@ -206,16 +206,20 @@ import Glibc
     }
 
     @Test func fullQueueAnswers429() throws {
-        // One slot, one queue place. The first request holds the slot for sure: its client never
-        // reads, so once its unread output passes the (small) write buffer it is paused in the engine,
-        // live, until the slow-reader timeout (1 s) cuts it off.
-        let d = try LiveDaemon(engine: ["max_sequences = 1", "queue_limit = 1", "per_adapter_queue_limit = 1", "prefix_cache = false"],
-                               server: ["write_buffer_bytes = \"4KiB\"", "slow_reader_timeout_seconds = 1"])
-        let c1 = try DaemonClient(socket: d.socket)
-        try c1.request(method: "POST", path: "/v1/chat/completions",
-                       body: Array(chatBody(model: "alpha", "one", maxTokens: 230, stream: true,
-                                            extra: [("logprobs", .bool(true)), ("top_logprobs", .int(20)),
-                                                    ("logit_bias", LiveLoadTests.noEndOfGeneration)]).serialized().utf8))
+        // One slot, one queue place. The first request holds the slot for seconds: the real SmolLM2
+        // generating 150 tokens with its end-of-generation tokens (ids 0 and 2) banned, far longer than
+        // the few milliseconds the next two requests take to arrive. (The tiny model finishes 230
+        // tokens before a loaded loop thread can even pause it, which made an earlier form racy.)
+        let d = try LiveDaemon(model: try LiveFixtures.realModel(), engine: ["max_sequences = 1", "queue_limit = 1",
+                                                                             "per_adapter_queue_limit = 1"],
+                               adapters: false)
+        let noEnd = JSONValue.object([("0", .int(-100)), ("2", .int(-100))])
+        var c1: DaemonClient? = try DaemonClient(socket: d.socket)
+        try c1!.request(method: "POST", path: "/v1/chat/completions",
+                        body: Array(chatBody(model: "base", "one", maxTokens: 150, stream: true,
+                                             extra: [("logit_bias", noEnd)]).serialized().utf8))
+        #expect(try c1!.readHead().status == 200)
+        // Wait until it is admitted (the queue is empty again) before queueing the second.
         let admitted = Date().addingTimeInterval(20)
         while Date() < admitted {
             let live = try d.metric("lorad_live_sequences"), queued = try d.metric("lorad_queue_depth")
@@ -226,19 +230,19 @@ import Glibc
         // The second waits in the queue; the third finds it full.
         let c2 = try DaemonClient(socket: d.socket)
         try c2.request(method: "POST", path: "/v1/chat/completions",
-                       body: Array(chatBody(model: "beta", "two", maxTokens: 2, stream: true).serialized().utf8))
+                       body: Array(chatBody(model: "base", "two", maxTokens: 2, stream: true).serialized().utf8))
         #expect(try c2.readHead().status == 200)
-        let r3 = try d.post("/v1/chat/completions", chatBody(model: "alpha", "three"))
+        let r3 = try d.post("/v1/chat/completions", chatBody(model: "base", "three"))
         #expect(r3.status == 429)
         #expect(r3.head.header("Retry-After") != nil)
         #expect(r3.json?["error"]?["type"]?.stringValue != nil)
         let rejected = try d.metric("lorad_rejected_requests_total") ?? 0
         #expect(rejected >= 1)
-        // Once the stuck reader is cut off, the queued request runs to its end.
+        // The first client hangs up: its sequence is cancelled and the queued request runs to its end.
+        c1 = nil
         var events2: [String] = []
         try c2.readEvents { events2.append($0) }
         #expect(events2.last == "[DONE]")
-        _ = c1
     }
 
     @Test func prefixCacheReusesTheSystemPromptAndChangesNothing() throws {
