@@ -182,11 +182,15 @@ import Glibc
     }
 
     @Test func disconnectMidStreamFreesTheSequence() throws {
-        let d = try LiveDaemon(engine: ["prefix_cache = false"])
+        // The real SmolLM2 with its end-of-generation tokens banned: 150 tokens take seconds, so the
+        // sequence is surely still running when the client hangs up (the tiny model could finish first).
+        let d = try LiveDaemon(model: try LiveFixtures.realModel(), engine: ["prefix_cache = false"], adapters: false)
         let baseline = try #require(try d.metric("lorad_kv_cache_bytes{kind=\"sequences\"}"))
         #expect(baseline == 0)
         var seen = 0
-        _ = try d.stream("/v1/chat/completions", chatBody(model: "alpha", "Go on forever", maxTokens: 200, stream: true)) { _, _ in
+        let noEnd = JSONValue.object([("0", .int(-100)), ("2", .int(-100))])
+        _ = try d.stream("/v1/chat/completions", chatBody(model: "base", "Go on forever", maxTokens: 150, stream: true,
+                                                          extra: [("logit_bias", noEnd)])) { _, _ in
             seen += 1
             return seen < 3     // hang up after three events
         }
