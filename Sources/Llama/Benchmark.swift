@@ -124,30 +124,41 @@ public struct Benchmark {
         return LoRAAdapter(name: name, layerCount: c.layerCount, source: "synthetic", modules: modules)
     }
 
-    /// Every figure of the report. `syntheticAdapters` > 0 adds the adapter figures.
-    public mutating func run(modelName: String, syntheticAdapters: Int = 0,
+    /// The timed figures `run` can measure, in its order (the adapter ones need `syntheticAdapters`).
+    public static let figures = ["tg", "pp128", "pp512", "batch4", "batch16", "batch32", "ttft_ms",
+                                 "adapter1_tg", "adapter1_pp512", "baseN", "adaptersN"]
+
+    /// Every figure of the report, or only those in `only` (names from `figures`; for profiling one
+    /// figure). `syntheticAdapters` > 0 adds the adapter figures.
+    public mutating func run(modelName: String, syntheticAdapters: Int = 0, only: Set<String>? = nil,
                              progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
         var report = BenchmarkReport(model: modelName, threads: model.threads, numerics: model.numerics.rawValue)
         func record(_ key: String, _ value: Double) {
             report.metrics.append((key, value))
             progress(key)
         }
+        func wanted(_ key: String) -> Bool { only?.contains(key) ?? true }
         // Generation first, so the RSS high-water mark right after it is that of one sequence
         // generating (the memory target), before any large batch runs.
-        record("tg", try generation())
-        record("tg_peak_rss_bytes", Double(peakResidentBytes() ?? 0))
-        record("pp128", try promptProcessing(128))
-        record("pp512", try promptProcessing(512))
-        record("batch4", try batched(sequences: 4))
-        record("batch16", try batched(sequences: 16))
-        record("batch32", try batched(sequences: 32))
-        record("ttft_ms", try timeToFirstToken())
+        if wanted("tg") {
+            record("tg", try generation())
+            record("tg_peak_rss_bytes", Double(peakResidentBytes() ?? 0))
+        }
+        if wanted("pp128") { record("pp128", try promptProcessing(128)) }
+        if wanted("pp512") { record("pp512", try promptProcessing(512)) }
+        for n in [4, 16, 32] where wanted("batch\(n)") { record("batch\(n)", try batched(sequences: n)) }
+        if wanted("ttft_ms") { record("ttft_ms", try timeToFirstToken()) }
         if syntheticAdapters > 0 {
             let adapters = (0..<syntheticAdapters).map { syntheticAdapter(name: "synthetic-\($0)") }
-            record("adapter1_tg", try generation(adapters: [AdapterUse(adapters[0])]))
-            record("adapter1_pp512", try promptProcessing(512, adapters: [AdapterUse(adapters[0])]))
-            record("base\(syntheticAdapters)", try batched(sequences: syntheticAdapters))
-            record("adapters\(syntheticAdapters)", try batched(sequences: syntheticAdapters) { [AdapterUse(adapters[$0])] })
+            if wanted("adapter1_tg") { record("adapter1_tg", try generation(adapters: [AdapterUse(adapters[0])])) }
+            if wanted("adapter1_pp512") {
+                record("adapter1_pp512", try promptProcessing(512, adapters: [AdapterUse(adapters[0])]))
+            }
+            if wanted("baseN") { record("base\(syntheticAdapters)", try batched(sequences: syntheticAdapters)) }
+            if wanted("adaptersN") {
+                record("adapters\(syntheticAdapters)",
+                       try batched(sequences: syntheticAdapters) { [AdapterUse(adapters[$0])] })
+            }
         }
         record("peak_rss_bytes", Double(peakResidentBytes() ?? 0))
         return report

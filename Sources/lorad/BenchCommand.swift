@@ -22,6 +22,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Also measure N sequences each with its own random rank-8 adapter on all seven projections.")
     var syntheticAdapters = 0
 
+    @Option(help: ArgumentHelp("Measure only these figures, comma-separated (for profiling one): "
+                               + Benchmark.figures.joined(separator: ", ") + ".", valueName: "figures"))
+    var only: String?
+
     @Flag(help: "Print only one JSON object on stdout.")
     var json = false
 
@@ -29,6 +33,13 @@ struct Bench: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         guard syntheticAdapters >= 0 else { throw ValidationError("--synthetic-adapters must be 0 or more") }
+        if let only {
+            for f in only.split(separator: ",", omittingEmptySubsequences: false)
+            where !Benchmark.figures.contains(String(f)) {
+                throw ValidationError("--only: unknown figure '\(f)'; expected some of "
+                                      + Benchmark.figures.joined(separator: ", "))
+            }
+        }
         guard LlamaModel.Numerics(rawValue: numerics) != nil else {
             throw ValidationError("--numerics must be f32, q8 or llama.cpp, not '\(numerics)'")
         }
@@ -46,7 +57,8 @@ struct Bench: ParsableCommand {
         let name = URL(fileURLWithPath: path).lastPathComponent
         let report: BenchmarkReport
         do {
-            report = try bench.run(modelName: name, syntheticAdapters: syntheticAdapters) { key in
+            report = try bench.run(modelName: name, syntheticAdapters: syntheticAdapters,
+                               only: only.map { Set($0.split(separator: ",").map(String.init)) }) { key in
                 if !json { FileHandle.standardError.write(Data("measured \(key)\n".utf8)) }
             }
         } catch {
@@ -64,7 +76,7 @@ struct Bench: ParsableCommand {
             for (k, v) in report.metrics {
                 let unit = k == "ttft_ms" ? "ms" : k.hasSuffix("rss_bytes") ? "bytes" : "tokens/s"
                 let value = k.hasSuffix("rss_bytes") ? String(Int(v)) : String(format: "%.1f", v)
-                print("  " + k.padding(toLength: 16, withPad: " ", startingAt: 0) + value + " " + unit)
+                print("  " + k.padding(toLength: 18, withPad: " ", startingAt: 0) + " " + value + " " + unit)
             }
         }
     }

@@ -21,7 +21,15 @@ import Testing
         #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
     }
 
+    @Test func onlyMeasuresTheNamedFigures() throws {
+        let r = try CLI.run(["bench", "--model", try CLI.model(), "--json", "--only", "pp128,batch4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(Set(obj.keys) == ["model", "threads", "numerics", "pp128", "batch4", "peak_rss_bytes"])
+    }
+
     @Test func usageErrors() throws {
+        #expect(try CLI.run(["bench", "--only", "pp128,tg64"]).status == 64)
         #expect(try CLI.run(["bench", "--repetitions", "0"]).status == 64)
         #expect(try CLI.run(["bench", "--numerics", "int4"]).status == 64)
     }
