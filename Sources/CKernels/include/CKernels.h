@@ -90,4 +90,6 @@ int lorad_portable_matmul_q16_rows(int type, const void *w, int64_t row_bytes, i
 #ifdef __cplusplus
 }
 #endif
+
+#include "CKernelsAttention.h"
 #endif
