@@ -28,6 +28,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let data: UnsafeRawPointer
+    /// A copy in the 8-row interleaved layout (RepackedQ4_1.swift), used by the Q8 and sgemm paths
+    /// when present; set with `withRepackedCopy()`.
+    public internal(set) var repacked: RepackedQ4_1?
 
     public init(type: TensorType, rows: Int, cols: Int, data: UnsafeRawPointer) {
         precondition(cols % type.blockSize == 0, "rows must be whole blocks")
@@ -248,7 +251,9 @@ private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
         let r0 = i * tile, n = min(w.rows, r0 + tile) - r0
         let wf = buffer + thread * per
         // Rows are contiguous, so a tile is one run of n·cols elements.
-        if path == .avx2 {
+        if let p = w.repacked {
+            p.dequantize(rows: r0, r0 + n, into: wf)
+        } else if path == .avx2 {
             _ = lorad_avx2_dequantize(type, w.row(r0), Int64(n * w.cols), wf)
         } else {
             _ = lorad_portable_dequantize(type, w.row(r0), Int64(n * w.cols), wf)

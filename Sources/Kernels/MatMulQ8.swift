@@ -126,6 +126,10 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
     let ys = yStride ?? w.rows
     let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
     let path = kernels.usable
+    if let p = w.repacked {
+        matmulQ8Repacked(p, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+        return
+    }
     matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool,
                                quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8,
                                rows: path == .avx2 ? lorad_avx2_matmul_q8_rows : lorad_portable_matmul_q8_rows)

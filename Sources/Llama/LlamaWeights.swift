@@ -27,13 +27,20 @@ public final class LlamaWeights: Sendable {
     /// Keeps the mapping alive for the matrices above.
     public let file: GGUFFile
 
-    public init(gguf: GGUFFile, config c: LlamaConfig) throws {
+    /// `repackForQ8`: give every Q4_1 layer matrix an 8-row repacked copy (RepackedQ4_1) for the Q8
+    /// kernels and the sgemm path, and release the stored copy's pages from the resident set (they
+    /// are read again only by `decodeRow`, e.g. to merge an adapter), so memory stays about the file size.
+    public init(gguf: GGUFFile, config c: LlamaConfig, repackForQ8: Bool = false) throws {
         file = gguf
         func matrix(_ name: String, cols: Int, rows: Int) throws -> WeightMatrix {
             guard let t = gguf.tensor(named: name) else { throw LlamaError.missingTensor(name) }
             guard t.shape == [cols, rows] else { throw LlamaError.wrongShape(tensor: name, expected: [cols, rows], found: t.shape) }
             guard t.type.isComputable else { throw LlamaError.unsupportedTensorType(tensor: name, type: t.type.name) }
-            return WeightMatrix(type: t.type, rows: rows, cols: cols, data: gguf.data(of: t).baseAddress!)
+            let w = WeightMatrix(type: t.type, rows: rows, cols: cols, data: gguf.data(of: t).baseAddress!)
+            guard repackForQ8 && name.hasPrefix("blk.") && t.type == .q4_1 else { return w }
+            let packed = w.withRepackedCopy()
+            gguf.region.releaseResidentPages(gguf.data(of: t))
+            return packed
         }
         func vector(_ name: String, _ n: Int) throws -> [Float] {
             guard let t = gguf.tensor(named: name) else { throw LlamaError.missingTensor(name) }

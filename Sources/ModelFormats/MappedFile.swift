@@ -75,4 +75,17 @@ public final class ByteRegion: @unchecked Sendable {
     }
 
     public var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Tells the kernel this process no longer needs the whole pages inside `range` (part of this
+    /// region): they leave the resident set, and a later read maps them in again from the page cache,
+    /// so the bytes stay valid. For a tensor that was copied elsewhere (e.g. repacked weights). Does
+    /// nothing for owned buffers or outside the region.
+    public func releaseResidentPages(_ range: UnsafeRawBufferPointer) {
+        guard mapped, let start = range.baseAddress, start >= base, start + range.count <= base + count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (Int(bitPattern: start) + page - 1) / page * page
+        let hi = (Int(bitPattern: start) + range.count) / page * page
+        guard hi > lo, let p = UnsafeMutableRawPointer(bitPattern: lo) else { return }
+        _ = madvise(p, hi - lo, Int32(MADV_DONTNEED))
+    }
 }

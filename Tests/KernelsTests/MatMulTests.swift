@@ -172,20 +172,25 @@ import Testing
                                 magnitude[t * c.rows + r] = s
                             }
                         }
+                        // Q4_1 also runs from its 8-row repacked copy (RepackedQ4_1), same bound.
+                        let variants = type == .q4_1 ? [w, w.withRepackedCopy()] : [w]
                         for path in KernelPath.allCases {
+                          for (v, wv) in variants.enumerated() {
+                            let label = v == 0 ? "\(path)" : "\(path) repacked"
                             var got = [Float](repeating: .nan, count: tokens * ys)
                             got.withUnsafeMutableBufferPointer {
-                                matmulQ8(w, xb.baseAddress! + 1, tokens: tokens, $0.baseAddress!, yStride: ys,
+                                matmulQ8(wv, xb.baseAddress! + 1, tokens: tokens, $0.baseAddress!, yStride: ys,
                                          pool: pool, kernels: path)
                             }
                             for t in 0..<tokens {
                                 for r in 0..<c.rows {
                                     let tol = 2 * Double(cols / 32 + 2) * 0x1p-24 * magnitude[t * c.rows + r] + 1e-30
                                     let e = Double(expected[t * ys + r]), g = Double(got[t * ys + r])
-                                    #expect(abs(g - e) <= tol, "\(path) \(type) cols=\(cols) T=\(tokens) r=\(r) t=\(t): got \(g), reference \(e), tolerance \(tol)")
+                                    #expect(abs(g - e) <= tol, "\(label) \(type) cols=\(cols) T=\(tokens) r=\(r) t=\(t): got \(g), reference \(e), tolerance \(tol)")
                                 }
-                                for r in c.rows..<ys { #expect(got[t * ys + r].isNaN, "\(path) wrote outside the rows") }
+                                for r in c.rows..<ys { #expect(got[t * ys + r].isNaN, "\(label) wrote outside the rows") }
                             }
+                          }
                         }
                     }
                 }

@@ -73,6 +73,22 @@ int lorad_avx2_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_
 int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                                   const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
 
+// ---- Q4_1 repacked 8 rows at a time, × Q8_1 activations (kernels_q4x8.c; layout described there) ----
+
+/// Bytes of the repacked copy of a rows × cols Q4_1 matrix (rows padded to a multiple of 8).
+int64_t lorad_q4_1x8_bytes(int64_t rows, int64_t cols);
+/// Repacks a stored Q4_1 matrix (row r at w + r · row_bytes) into `dst` (lorad_q4_1x8_bytes bytes).
+void lorad_q4_1x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst);
+/// Decodes rows r0..<r1 of a repacked matrix into dst (row-major, cols floats each), bit-identical
+/// to lorad_*_dequantize of the stored rows.
+void lorad_q4_1x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst);
+/// y[t * y_stride + r] = W[r] · Q8_1(x_t) for the rows of groups g0..<g1 (rows 8·g0 ..< min(8·g1, rows));
+/// `a` holds tokens × (cols/32) blocks from lorad_*_quantize_q8.
+int lorad_avx2_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                                const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
+int lorad_portable_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                                    const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
+
 // ---- int16-activation kernels (kernels_i16.c): optional numerics for Q4_0/Q4_1/Q8_0 ----
 
 /// One activation block: d = amax/32767 (f32), s = Σx (f32, exact inputs), q = round_half_even(x/d).
