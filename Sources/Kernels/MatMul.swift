@@ -28,9 +28,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let data: UnsafeRawPointer
-    /// A copy in the 8-row interleaved layout (RepackedQ4_1.swift), used by the Q8 and sgemm paths
+    /// A copy in the 8-row interleaved layout (RepackedWeights.swift), used by the Q8 and sgemm paths
     /// when present; set with `withRepackedCopy()`.
-    public internal(set) var repacked: RepackedQ4_1?
+    public internal(set) var repacked: RepackedWeights?
 
     public init(type: TensorType, rows: Int, cols: Int, data: UnsafeRawPointer) {
         precondition(cols % type.blockSize == 0, "rows must be whole blocks")

@@ -27,17 +27,18 @@ public final class LlamaWeights: Sendable {
     /// Keeps the mapping alive for the matrices above.
     public let file: GGUFFile
 
-    /// `repackForQ8`: give every Q4_1 layer matrix an 8-row repacked copy (RepackedQ4_1) for the Q8
-    /// kernels and the sgemm path, and release the stored copy's pages from the resident set (they
-    /// are read again only by `decodeRow`, e.g. to merge an adapter), so memory stays about the file size.
+    /// `repackForQ8`: give every layer matrix and the LM head whose type has one (Q4_1, Q8_0) an 8-row
+    /// repacked copy (RepackedWeights) for the Q8 kernels and the sgemm path, and release the stored
+    /// copy's pages from the resident set (they are read again only by `decodeRow`: embedding lookups,
+    /// merging an adapter), so memory stays about the file size.
     public init(gguf: GGUFFile, config c: LlamaConfig, repackForQ8: Bool = false) throws {
         file = gguf
-        func matrix(_ name: String, cols: Int, rows: Int) throws -> WeightMatrix {
+        func matrix(_ name: String, cols: Int, rows: Int, repack: Bool = true) throws -> WeightMatrix {
             guard let t = gguf.tensor(named: name) else { throw LlamaError.missingTensor(name) }
             guard t.shape == [cols, rows] else { throw LlamaError.wrongShape(tensor: name, expected: [cols, rows], found: t.shape) }
             guard t.type.isComputable else { throw LlamaError.unsupportedTensorType(tensor: name, type: t.type.name) }
             let w = WeightMatrix(type: t.type, rows: rows, cols: cols, data: gguf.data(of: t).baseAddress!)
-            guard repackForQ8 && name.hasPrefix("blk.") && t.type == .q4_1 else { return w }
+            guard repack && repackForQ8 && RepackedWeights.supports(t.type) else { return w }
             let packed = w.withRepackedCopy()
             gguf.region.releaseResidentPages(gguf.data(of: t))
             return packed
@@ -51,7 +52,7 @@ public final class LlamaWeights: Sendable {
             return out
         }
         let e = c.embeddingLength
-        tokenEmbedding = try matrix("token_embd.weight", cols: e, rows: c.vocabularySize)
+        tokenEmbedding = try matrix("token_embd.weight", cols: e, rows: c.vocabularySize, repack: false)
         layers = try (0..<c.layerCount).map { i in
             let p = "blk.\(i)."
             return LayerWeights(
@@ -70,7 +71,8 @@ public final class LlamaWeights: Sendable {
             output = try matrix("output.weight", cols: e, rows: c.vocabularySize)
             tiedOutput = false
         } else {
-            output = tokenEmbedding
+            // Only the LM head is repacked; lookups read the embedding's stored rows.
+            output = try matrix("token_embd.weight", cols: e, rows: c.vocabularySize)
             tiedOutput = true
         }
     }

@@ -172,8 +172,8 @@ import Testing
                                 magnitude[t * c.rows + r] = s
                             }
                         }
-                        // Q4_1 also runs from its 8-row repacked copy (RepackedQ4_1), same bound.
-                        let variants = type == .q4_1 ? [w, w.withRepackedCopy()] : [w]
+                        // Q4_1 and Q8_0 also run from their 8-row repacked copies (RepackedWeights), same bound.
+                        let variants = RepackedWeights.supports(type) ? [w, w.withRepackedCopy()] : [w]
                         for path in KernelPath.allCases {
                           for (v, wv) in variants.enumerated() {
                             let label = v == 0 ? "\(path)" : "\(path) repacked"

@@ -89,6 +89,15 @@ int lorad_avx2_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, 
 int lorad_portable_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
                                     const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
 
+/// The same for Q8_0 weights repacked 8 rows at a time (272-byte groups) × Q8_0 activations.
+int64_t lorad_q8_0x8_bytes(int64_t rows, int64_t cols);
+void lorad_q8_0x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void lorad_q8_0x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst);
+int lorad_avx2_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                                const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
+int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                                    const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
+
 // ---- int16-activation kernels (kernels_i16.c): optional numerics for Q4_0/Q4_1/Q8_0 ----
 
 /// One activation block: d = amax/32767 (f32), s = Σx (f32, exact inputs), q = round_half_even(x/d).

@@ -1,27 +1,37 @@
-// Q4_1 matrices repacked 8 rows at a time for the Q8-activation kernels (layout and why in
+// Q4_1 and Q8_0 matrices repacked 8 rows at a time for the Q8-activation kernels (layouts and why in
 // Sources/CKernels/kernels_q4x8.c). A WeightMatrix that carries one (`WeightMatrix.repacked`) runs its
 // Q8 products and its dequantize + sgemm tiles from the copy; f32 fused products and `decodeRow`
 // still read the stored rows, so nothing else changes.
 
 internal import CKernels
 
-/// An owned, immutable copy of a Q4_1 matrix in the 8-row interleaved layout.
-public final class RepackedQ4_1: @unchecked Sendable {
+/// An owned, immutable copy of a Q4_1 or Q8_0 matrix in the 8-row interleaved layout.
+public final class RepackedWeights: @unchecked Sendable {
     // @unchecked: the bytes are written once in init and only read afterwards; deinit frees them when
     // no WeightMatrix refers to the copy any more.
+    public let type: TensorType
     public let rows: Int
     public let cols: Int
     let bytes: UnsafeMutableRawPointer
     public let byteCount: Int
 
-    /// Repacks `w`, which must be Q4_1.
+    /// The types that have a repacked layout.
+    public static func supports(_ type: TensorType) -> Bool { type == .q4_1 || type == .q8_0 }
+
+    /// Repacks `w`, whose type must be `supports`ed.
     public init(_ w: WeightMatrix) {
-        precondition(w.type == .q4_1, "RepackedQ4_1 takes Q4_1 matrices, not \(w.type)")
+        precondition(Self.supports(w.type), "RepackedWeights takes Q4_1 or Q8_0 matrices, not \(w.type)")
+        type = w.type
         rows = w.rows
         cols = w.cols
-        byteCount = Int(lorad_q4_1x8_bytes(Int64(w.rows), Int64(w.cols)))
+        let r = Int64(w.rows), c = Int64(w.cols)
+        byteCount = Int(w.type == .q4_1 ? lorad_q4_1x8_bytes(r, c) : lorad_q8_0x8_bytes(r, c))
         bytes = .allocate(byteCount: max(byteCount, 1), alignment: 64)
-        lorad_q4_1x8_repack(w.data, Int64(w.rowBytes), Int64(w.rows), Int64(w.cols), bytes)
+        if w.type == .q4_1 {
+            lorad_q4_1x8_repack(w.data, Int64(w.rowBytes), r, c, bytes)
+        } else {
+            lorad_q8_0x8_repack(w.data, Int64(w.rowBytes), r, c, bytes)
+        }
     }
 
     deinit { bytes.deallocate() }
@@ -31,22 +41,26 @@ public final class RepackedQ4_1: @unchecked Sendable {
 
     /// Decodes rows r0..<r1 into `dst` (row-major), bit-identical to decoding the stored rows.
     func dequantize(rows r0: Int, _ r1: Int, into dst: UnsafeMutablePointer<Float>) {
-        lorad_q4_1x8_dequantize(bytes, Int64(cols), Int64(rows), Int64(r0), Int64(r1), dst)
+        if type == .q4_1 {
+            lorad_q4_1x8_dequantize(bytes, Int64(cols), Int64(rows), Int64(r0), Int64(r1), dst)
+        } else {
+            lorad_q8_0x8_dequantize(bytes, Int64(cols), Int64(rows), Int64(r0), Int64(r1), dst)
+        }
     }
 }
 
 extension WeightMatrix {
-    /// This matrix with a repacked copy for the Q8 kernels, if its type has one (Q4_1); else itself.
+    /// This matrix with a repacked copy for the Q8 kernels, if its type has one (Q4_1, Q8_0); else itself.
     public func withRepackedCopy() -> WeightMatrix {
-        guard type == .q4_1, rows > 0 else { return self }
+        guard RepackedWeights.supports(type), rows > 0 else { return self }
         var w = self
-        w.repacked = RepackedQ4_1(self)
+        w.repacked = RepackedWeights(self)
         return w
     }
 }
 
-/// Y[t][r] = W[r] · Q8_1(X[t]) from the repacked copy: the driver for lorad_*_matmul_q8_q4_1x8.
-func matmulQ8Repacked(_ p: RepackedQ4_1, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
+/// Y[t][r] = W[r] · Q8(X[t]) from the repacked copy: the driver for lorad_*_matmul_q8_{q4_1,q8_0}x8.
+func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
                       ys: Int, pool: ComputePool?, path: KernelPath) {
     let nb = p.cols / 32
     let qa = UnsafeMutablePointer<lorad_q8_block>.allocate(capacity: tokens * nb)
@@ -63,12 +77,14 @@ func matmulQ8Repacked(_ p: RepackedQ4_1, _ x: UnsafePointer<Float>, tokens: Int,
     let tiles = (p.groups + tile - 1) / tile
     let a = UnsafePointer(qa)
     let cols = Int64(p.cols), rows = Int64(p.rows), T = Int64(tokens), ys64 = Int64(ys)
+    let kernel = switch (p.type, path) {
+    case (.q4_1, .avx2): lorad_avx2_matmul_q8_q4_1x8
+    case (.q4_1, _): lorad_portable_matmul_q8_q4_1x8
+    case (_, .avx2): lorad_avx2_matmul_q8_q8_0x8
+    default: lorad_portable_matmul_q8_q8_0x8
+    }
     forEachTile(tiles, pool: pool) { i, _ in
         let g0 = Int64(i * tile), g1 = Int64(min(p.groups, i * tile + tile))
-        if path == .avx2 {
-            _ = lorad_avx2_matmul_q8_q4_1x8(p.bytes, cols, rows, g0, g1, a, T, y, ys64)
-        } else {
-            _ = lorad_portable_matmul_q8_q4_1x8(p.bytes, cols, rows, g0, g1, a, T, y, ys64)
-        }
+        _ = kernel(p.bytes, cols, rows, g0, g1, a, T, y, ys64)
     }
 }
