@@ -1,4 +1,11 @@
-// Causal attention over each sequence's own KV cache (one job per query row and head on the pool).
+// Causal attention over each sequence's own KV cache, as pool jobs running Kernels' `attention` (a C
+// AVX2 kernel with a portable twin).
+//
+// Job shape: with enough query rows (a decode batch, a prefill) one job per row and KV head, so each
+// cached key is read once for the whole head group. With few rows (one decode stream) that gives too
+// few jobs to balance the workers (3 groups on 2 threads: one thread does twice the work), so then one
+// job per row and query head (9 jobs for SmolLM2); the heads of a group running side by side then share
+// the key rows through the last-level cache anyway.
 
 import Foundation
 import Kernels
@@ -10,51 +17,33 @@ extension LlamaModel {
         let c = config
         let hd = c.headDim, kvDim = c.kvDim, group = c.headCount / c.kvHeadCount
         let scale = 1 / sqrtf(Float(hd))
+        // llama.cpp (f16 KV cache) rounds Q to f16 for its dot with the keys and the attention weights to
+        // f16 for their product with V; the kernel rounds at those points.
         let f16 = numerics == .llamaCpp
-        // One job per (row, head); each job knows its item through `rowItem`.
+        // One job per (row, head slot); each job knows its item through `rowItem`.
         var rowItem: [Int] = []
         for (i, item) in batch.enumerated() { rowItem += Array(repeating: i, count: item.tokens.count) }
+        let rowItems = rowItem
+        let grouped = rowItems.count * c.kvHeadCount >= 4 * threads
+        let headsPerJob = grouped ? group : 1
+        let slots = c.headCount / headsPerJob
         let keys = batch.map { UnsafeSendable($0.cache.keys(layer: layer)) }
         let values = batch.map { UnsafeSendable($0.cache.values(layer: layer)) }
-        let rowItems = rowItem
         q.withUnsafeBufferPointer { qb in
             out.withUnsafeMutableBufferPointer { ob in
                 let qp = UnsafeSendable(qb.baseAddress!), op = UnsafeSendable(ob.baseAddress!)
-                let jobs = rowItems.count * c.headCount
+                let jobs = rowItems.count * slots
                 let body: @Sendable (Int) -> Void = { (job: Int) in
-                    let row = job / c.headCount, head = job % c.headCount
+                    let row = job / slots, head = (job % slots) * headsPerJob
                     let item = rowItems[row]
-                    let t = row - offsets[item]
-                    let kvHead = head / group
-                    let n = starts[item] + t + 1
-                    let kp = keys[item].value, vp = values[item].value
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: n + hd) { sb in
-                        let s = sb.baseAddress!
-                        // ggml converts Q to f16 for its dot with the f16 key cache.
-                        let qv = s + n
-                        let qsrc = qp.value + row * c.qDim + head * hd
-                        for i in 0..<hd { qv[i] = f16 ? roundedToF16(qsrc[i]) : qsrc[i] }
-                        var maxScore = -Float.infinity
-                        for j in 0..<n {
-                            let d = dotF32(qv, kp + j * kvDim + kvHead * hd, count: hd) * scale
-                            s[j] = d
-                            maxScore = max(maxScore, d)
-                        }
-                        var sum: Float = 0
-                        for j in 0..<n {
-                            let e = expf(s[j] - maxScore)
-                            s[j] = e
-                            sum += e
-                        }
-                        let o = op.value + row * c.qDim + head * hd
-                        for i in 0..<hd { o[i] = 0 }
-                        let inv = 1 / sum
-                        for j in 0..<n {
-                            // ggml converts the attention weights to f16 for their product with V.
-                            let p = f16 ? roundedToF16(s[j] * inv) : s[j] * inv
-                            let vv = vp + j * kvDim + kvHead * hd
-                            for i in 0..<hd { o[i] += p * vv[i] }
-                        }
+                    let n = starts[item] + row - offsets[item] + 1
+                    let kvOffset = (head / group) * hd
+                    let scratchCount = attentionScratchCount(heads: headsPerJob, count: n, headDim: hd)
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { sb in
+                        Kernels.attention(q: qp.value + row * c.qDim + head * hd, heads: headsPerJob,
+                                          keys: keys[item].value + kvOffset, values: values[item].value + kvOffset,
+                                          kvStride: kvDim, count: n, headDim: hd, scale: scale, roundToF16: f16,
+                                          scratch: sb.baseAddress!, out: op.value + row * c.qDim + head * hd)
                     }
                 }
                 if threads > 1 && jobs > 1 {
