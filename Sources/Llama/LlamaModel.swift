@@ -165,10 +165,7 @@ public final class LlamaModel: Sendable {
             observe(observer, "ffn_norm", l, h)
             linear(w.wGate, h, N, &gate, layer: l, target: .gate, groups, merged)
             linear(w.wUp, h, N, &up, layer: l, target: .up, groups, merged)
-            for i in 0..<gate.count {
-                let g = gate[i]
-                gate[i] = g / (1 + expf(-g)) * up[i]
-            }
+            swiGLU(&gate, up)
             linear(w.wDown, gate, N, &o, layer: l, target: .down, groups, merged)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "l_out", l, x)
@@ -221,6 +218,26 @@ public final class LlamaModel: Sendable {
                 } else {
                     matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
                 }
+            }
+        }
+    }
+
+    /// gate = silu(gate) ⊙ up. One expf per element: a 16-row batch has 24,576 of them per layer,
+    /// enough to be worth splitting over the pool (the worker would otherwise wait).
+    func swiGLU(_ gate: inout [Float], _ up: [Float]) {
+        let n = gate.count
+        gate.withUnsafeMutableBufferPointer { gb in
+            up.withUnsafeBufferPointer { ub in
+                let g = UnsafeSendable(gb.baseAddress!), u = UnsafeSendable(ub.baseAddress!)
+                let chunk = 4096
+                let chunks = (n + chunk - 1) / chunk
+                let body: (Int) -> Void = { c in
+                    for i in (c * chunk)..<min(n, c * chunk + chunk) {
+                        let v = g.value[i]
+                        g.value[i] = v / (1 + expf(-v)) * u.value[i]
+                    }
+                }
+                if threads > 1 && chunks > 1 { pool.parallelFor(chunks, body) } else { for c in 0..<chunks { body(c) } }
             }
         }
     }
