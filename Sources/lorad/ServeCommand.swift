@@ -25,13 +25,15 @@ struct Serve: ParsableCommand {
     var tcp: String?
     @Option(name: .customLong("served-model-name"), help: ArgumentHelp("Name of the base model in the API (model.served_model_name).", valueName: "name"))
     var servedModelName: String?
+    @Option(name: .long, help: ArgumentHelp("Activation numerics: f32 (exact), q8 (Q8 activations for generation, as llama.cpp; faster) or llama.cpp (model.numerics).", valueName: "f32|q8|llama.cpp"))
+    var numerics: String?
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (log.level).", valueName: "level"))
     var logLevel: String?
 
     func run() throws {
         var cfg: ServerConfig
         let overrides = ConfigOverrides(model: model, adaptersDir: adapters, socket: socket, threads: threads, tcp: tcp,
-                                        servedModelName: servedModelName, logLevel: logLevel)
+                                        servedModelName: servedModelName, logLevel: logLevel, numerics: numerics)
         do {
             cfg = try config.map { try ServerConfig.load(path: $0) } ?? ServerConfig.defaults
             try cfg.apply(overrides)

@@ -312,25 +312,25 @@ import Testing
     @Test func flagsGoThroughTheSameChecks() throws {
         var c = ServerConfig.defaults
         try c.apply(ConfigOverrides(model: "/m.gguf", adaptersDir: "/a", socket: "/tmp/s.sock", threads: 3,
-                                    tcp: "[::1]:8080", servedModelName: "smol", logLevel: "warning"))
+                                    tcp: "[::1]:8080", servedModelName: "smol", logLevel: "warning", numerics: "q8"))
         #expect(c.model.path == "/m.gguf" && c.adapters.dir == "/a" && c.server.socket == "/tmp/s.sock")
         #expect(c.model.threads == 3 && c.server.tcp?.port == 8080 && c.model.servedModelName == "smol")
-        #expect(c.log.level == .warning)
+        #expect(c.log.level == .warning && c.model.numerics == .q8)
 
         var d = ServerConfig.defaults
         let error = try #require(throws: ConfigError.self) {
-            try d.apply(ConfigOverrides(threads: -2, tcp: "localhost"))
+            try d.apply(ConfigOverrides(threads: -2, tcp: "localhost", numerics: "int4"))
         }
         #expect(error.source == "command line")
         #expect(error.description.contains("command line: --threads (model.threads): expected an integer from 0 to 1024, found -2"))
-        #expect(error.keys == ["--threads (model.threads)", "--tcp (server.tcp)"])
+        #expect(error.keys == ["--threads (model.threads)", "--tcp (server.tcp)", "--numerics (model.numerics)"])
 
         var e = ServerConfig.defaults
         let remote = try #require(throws: ConfigError.self) { try e.apply(ConfigOverrides(tcp: "192.168.1.2:80")) }
         #expect(remote.keys == ["server.tcp"])
         // Every flag maps to a key of the table.
         let all = ConfigOverrides(model: "m", adaptersDir: "a", socket: "s", threads: 1, tcp: "t",
-                                  servedModelName: "n", logLevel: "l")
+                                  servedModelName: "n", logLevel: "l", numerics: "q8")
         #expect(all.values.allSatisfy { v in ConfigKey.all.contains { $0.path == v.1 } })
     }
 

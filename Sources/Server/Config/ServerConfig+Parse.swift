@@ -168,9 +168,11 @@ public struct ConfigOverrides: Sendable, Equatable {
     public var servedModelName: String?
     /// --log-level: log.level
     public var logLevel: String?
+    /// --numerics: model.numerics
+    public var numerics: String?
 
     public init(model: String? = nil, adaptersDir: String? = nil, socket: String? = nil, threads: Int? = nil,
-                tcp: String? = nil, servedModelName: String? = nil, logLevel: String? = nil) {
+                tcp: String? = nil, servedModelName: String? = nil, logLevel: String? = nil, numerics: String? = nil) {
         self.model = model
         self.adaptersDir = adaptersDir
         self.socket = socket
@@ -178,6 +180,7 @@ public struct ConfigOverrides: Sendable, Equatable {
         self.tcp = tcp
         self.servedModelName = servedModelName
         self.logLevel = logLevel
+        self.numerics = numerics
     }
 
     /// (flag, key path, value) for each flag given.
@@ -190,6 +193,7 @@ public struct ConfigOverrides: Sendable, Equatable {
         if let tcp { out.append(("--tcp", "server.tcp", .string(tcp))) }
         if let servedModelName { out.append(("--served-model-name", "model.served_model_name", .string(servedModelName))) }
         if let logLevel { out.append(("--log-level", "log.level", .string(logLevel))) }
+        if let numerics { out.append(("--numerics", "model.numerics", .string(numerics))) }
         return out
     }
 }
