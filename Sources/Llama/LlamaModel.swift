@@ -38,10 +38,11 @@ public final class LlamaModel: Sendable {
         /// weights have such a path, Q, K, V and attention weights rounded to f16. SmolLM2-135M
         /// amplifies this rounding (it changes its greedy answers), so it is opt-in.
         case llamaCpp = "llama.cpp"
-        /// For speed: decode-sized products (fewer tokens than the sgemm crossover) quantize their
-        /// activations to Q8_0/Q8_1 as llama.cpp does, which lets the kernels multiply 8-bit integers
-        /// (about a quarter faster per generated token on this machine); prompt-sized products, the
-        /// KV cache and attention stay f32. Close to llama.cpp's own accuracy, not to f32's.
+        /// For speed: every product whose weights have a Q8 path (Q4_0, Q4_1, Q8_0) quantizes its
+        /// activations to Q8_0/Q8_1 as llama.cpp does, so the kernels multiply 8-bit integers, from
+        /// 8-row repacked copies of Q4_1 and Q8_0 weights (RepackedWeights); the KV cache and
+        /// attention stay f32. Close to llama.cpp's own accuracy, not to f32's. Each row's products
+        /// depend only on that row, not on how many rows share the call.
         case q8
     }
 
@@ -212,8 +213,7 @@ public final class LlamaModel: Sendable {
     func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float]) {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
-                if hasQ8Path(w.type) && (numerics == .llamaCpp
-                                         || (numerics == .q8 && tokens < MatMulTuning.sgemmMinTokensFused)) {
+                if hasQ8Path(w.type) && (numerics == .llamaCpp || numerics == .q8) {
                     matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
                 } else {
                     matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)

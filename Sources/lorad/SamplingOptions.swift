@@ -10,7 +10,7 @@ struct RuntimeOptions: ParsableArguments {
                                valueName: "name|file"))
     var chatTemplate: String?
 
-    @Option(help: ArgumentHelp("Activation numerics: f32 (exact), q8 (Q8 activations for generation, as llama.cpp; faster) or llama.cpp (Q8 activations and f16 attention, as llama.cpp rounds).",
+    @Option(help: ArgumentHelp("Activation numerics: f32 (exact), q8 (Q8 activations, as llama.cpp; much faster) or llama.cpp (Q8 activations and f16 attention, as llama.cpp rounds).",
                                valueName: "f32|q8|llama.cpp"))
     var numerics: String = "f32"
 

@@ -25,7 +25,7 @@ struct Serve: ParsableCommand {
     var tcp: String?
     @Option(name: .customLong("served-model-name"), help: ArgumentHelp("Name of the base model in the API (model.served_model_name).", valueName: "name"))
     var servedModelName: String?
-    @Option(name: .long, help: ArgumentHelp("Activation numerics: f32 (exact), q8 (Q8 activations for generation, as llama.cpp; faster) or llama.cpp (model.numerics).", valueName: "f32|q8|llama.cpp"))
+    @Option(name: .long, help: ArgumentHelp("Activation numerics: f32 (exact), q8 (Q8 activations, as llama.cpp; much faster) or llama.cpp (model.numerics).", valueName: "f32|q8|llama.cpp"))
     var numerics: String?
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (log.level).", valueName: "level"))
     var logLevel: String?
