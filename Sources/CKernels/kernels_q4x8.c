@@ -157,6 +157,9 @@ int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t ro
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#ifndef PF_AHEAD
+#define PF_AHEAD 2048
+#endif
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 
 /// Group g (8 rows) × NT (1..4) tokens starting at `a`, results to y (token stride ys).
@@ -169,6 +172,9 @@ static inline __attribute__((always_inline)) void q4x8_tile(const uint8_t *packe
         const uint8_t *blk = packed + g * nb * GROUP_BYTES;
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t b = 0; b < nb; b++, blk += GROUP_BYTES) {
+            _mm_prefetch((const char *)(blk + PF_AHEAD), _MM_HINT_NTA);
+            _mm_prefetch((const char *)(blk + PF_AHEAD + 64), _MM_HINT_NTA);
+            _mm_prefetch((const char *)(blk + PF_AHEAD + 128), _MM_HINT_NTA);
             __m256i s16[4];
             for (int c = 0; c < 4; c++) {
                 const __m256i chunk = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * c));
@@ -228,6 +234,7 @@ static inline __attribute__((always_inline)) void q8x8_tile(const uint8_t *packe
     const uint8_t *blk = packed + g * nb * GROUP8_BYTES;
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t b = 0; b < nb; b++, blk += GROUP8_BYTES) {
+        for (int l = 0; l < GROUP8_BYTES; l += 64) _mm_prefetch((const char *)(blk + PF_AHEAD + l), _MM_HINT_NTA);
         __m256i s32[4];
         for (int k = 0; k < 8; k++) {
             const __m256i wq = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
