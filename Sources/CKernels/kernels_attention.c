@@ -22,34 +22,8 @@ int64_t lorad_attention_scratch_floats(int64_t heads, int64_t n, int64_t head_di
     return heads * ((n > 0 ? n : 0) + head_dim);
 }
 
-/// f32 → f16 bits, round to nearest even (F. Giesen's float_to_half_fast3_rtne; NaN → 0x7E00).
-static uint16_t att_f32_to_f16(float ff) {
-    const uint32_t f32infty = 255u << 23, f16max = (127u + 16) << 23;
-    const uint32_t denorm_magic_u = ((127u - 15) + (23 - 10) + 1) << 23;
-    uint32_t f;
-    memcpy(&f, &ff, 4);
-    const uint32_t sign = f & 0x80000000u;
-    f ^= sign;
-    uint16_t o;
-    if (f >= f16max) {
-        o = f > f32infty ? 0x7E00 : 0x7C00;
-    } else if (f < (113u << 23)) {
-        float fl, dm;
-        memcpy(&fl, &f, 4);
-        memcpy(&dm, &denorm_magic_u, 4);
-        fl += dm;
-        memcpy(&f, &fl, 4);
-        o = (uint16_t)(f - denorm_magic_u);
-    } else {
-        const uint32_t mant_odd = (f >> 13) & 1;
-        f += ((uint32_t)(15 - 127) << 23) + 0xFFF;
-        f += mant_odd;
-        o = (uint16_t)(f >> 13);
-    }
-    return o | (uint16_t)(sign >> 16);
-}
 
-static inline float att_round_f16(float x) { return lorad_f16_to_f32_soft(att_f32_to_f16(x)); }
+static inline float att_round_f16(float x) { return lorad_f16_to_f32_soft(lorad_f32_to_f16_rne(x)); }
 
 // ---------------------------------------------------------------- portable
 
