@@ -72,29 +72,6 @@ void lorad_q4_1x8_dequantize(const void *packed, int64_t cols, int64_t rows, int
     }
 }
 
-int lorad_portable_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
-                                    const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    const int64_t nb = cols / 32;
-    for (int64_t g = g0; g < g1; g++) {
-        const uint8_t *grp = (const uint8_t *)packed + g * nb * GROUP_BYTES;
-        for (int i = 0; i < 8 && 8 * g + i < rows; i++) {
-            for (int64_t t = 0; t < T; t++) {
-                float acc = 0;
-                for (int64_t b = 0; b < nb; b++) {
-                    const uint8_t *blk = grp + b * GROUP_BYTES;
-                    const lorad_q8_block *ab = a + t * nb + b;
-                    int32_t sumi = 0;
-                    for (int e = 0; e < 32; e++) sumi += code_at(blk, i, e) * ab->q[e];
-                    acc += lorad_f16_at(blk + 2 * i) * ab->d * (float)sumi;
-                    acc += lorad_f16_at(blk + 16 + 2 * i) * ab->s;
-                }
-                y[t * ys + 8 * g + i] = acc;
-            }
-        }
-    }
-    return 1;
-}
-
 // ---------------------------------------------------------------- Q8_0x8
 
 #define GROUP8_BYTES 272
@@ -118,6 +95,11 @@ void lorad_q8_0x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t
     }
 }
 
+/// Code e of row i in a packed Q8_0 block: chunk e / 4, byte 4i + e mod 4.
+static inline int q8_code_at(const uint8_t *blk, int i, int e) {
+    return (int8_t)blk[16 + 32 * (e >> 2) + 4 * i + (e & 3)];
+}
+
 void lorad_q8_0x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst) {
 #pragma clang fp contract(off)
     const int64_t nb = cols / 32;
@@ -128,30 +110,44 @@ void lorad_q8_0x8_dequantize(const void *packed, int64_t cols, int64_t rows, int
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *blk = grp + b * GROUP8_BYTES;
             const float d = lorad_f16_at(blk + 2 * i);
-            for (int e = 0; e < 32; e++) y[32 * b + e] = (float)(int8_t)blk[16 + 32 * (e >> 2) + 4 * i + (e & 3)] * d;
+            for (int e = 0; e < 32; e++) y[32 * b + e] = (float)q8_code_at(blk, i, e) * d;
         }
     }
 }
 
-int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
-                                    const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    const int64_t nb = cols / 32;
+/// The plain reference of both layouts (and the kernel for CPUs without AVX2): row by row, token by
+/// token, Σ_b d_w·d_a·Σ code·q (+ m_w·s_a for Q4_1).
+static void portable_x8(int q4, const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                        const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
+    const int64_t nb = cols / 32, gb = q4 ? GROUP_BYTES : GROUP8_BYTES;
     for (int64_t g = g0; g < g1; g++) {
-        const uint8_t *grp = (const uint8_t *)packed + g * nb * GROUP8_BYTES;
+        const uint8_t *grp = (const uint8_t *)packed + g * nb * gb;
         for (int i = 0; i < 8 && 8 * g + i < rows; i++) {
             for (int64_t t = 0; t < T; t++) {
                 float acc = 0;
                 for (int64_t b = 0; b < nb; b++) {
-                    const uint8_t *blk = grp + b * GROUP8_BYTES;
+                    const uint8_t *blk = grp + b * gb;
                     const lorad_q8_block *ab = a + t * nb + b;
                     int32_t sumi = 0;
-                    for (int e = 0; e < 32; e++) sumi += (int8_t)blk[16 + 32 * (e >> 2) + 4 * i + (e & 3)] * ab->q[e];
+                    for (int e = 0; e < 32; e++) sumi += (q4 ? code_at(blk, i, e) : q8_code_at(blk, i, e)) * ab->q[e];
                     acc += lorad_f16_at(blk + 2 * i) * ab->d * (float)sumi;
+                    if (q4) acc += lorad_f16_at(blk + 16 + 2 * i) * ab->s;
                 }
                 y[t * ys + 8 * g + i] = acc;
             }
         }
     }
+}
+
+int lorad_portable_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                                    const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
+    portable_x8(1, packed, cols, rows, g0, g1, a, T, y, ys);
+    return 1;
+}
+
+int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+                                    const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
+    portable_x8(0, packed, cols, rows, g0, g1, a, T, y, ys);
     return 1;
 }
 
@@ -162,70 +158,60 @@ int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t ro
 #endif
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 
+/// Writes group g's 8 results for each of NT tokens, leaving out the padding rows past `rows`.
+static inline __attribute__((always_inline)) void store_group(const __m256 *acc, int NT, int64_t g, int64_t rows,
+                                                              float *y, int64_t ys) {
+    const int64_t r = 8 * g;
+    for (int k = 0; k < NT; k++) {
+        if (r + 8 <= rows) {
+            _mm256_storeu_ps(y + k * ys + r, acc[k]);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, acc[k]);
+            for (int i = 0; r + i < rows; i++) y[k * ys + r + i] = tmp[i];
+        }
+    }
+}
+
 /// Group g (8 rows) × NT (1..4) tokens starting at `a`, results to y (token stride ys).
 static inline __attribute__((always_inline)) void q4x8_tile(const uint8_t *packed, int64_t nb, int64_t rows,
                                                             int64_t g, const lorad_q8_block *a,
                                                             float *y, int64_t ys, const int NT) {
     const __m256i low = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
-    {
-        const uint8_t *blk = packed + g * nb * GROUP_BYTES;
-        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int64_t b = 0; b < nb; b++, blk += GROUP_BYTES) {
-            _mm_prefetch((const char *)(blk + PF_AHEAD), _MM_HINT_NTA);
-            _mm_prefetch((const char *)(blk + PF_AHEAD + 64), _MM_HINT_NTA);
-            _mm_prefetch((const char *)(blk + PF_AHEAD + 128), _MM_HINT_NTA);
-            __m256i s16[4];
-            for (int c = 0; c < 4; c++) {
-                const __m256i chunk = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * c));
-                const __m256i lo = _mm256_and_si256(chunk, low);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
-                for (int k = 0; k < NT; k++) {
-                    const int8_t *q = a[k * nb + b].q;
-                    int32_t ql, qh;
-                    memcpy(&ql, q + 4 * c, 4);
-                    memcpy(&qh, q + 16 + 4 * c, 4);
-                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(ql)),
-                                                       _mm256_maddubs_epi16(hi, _mm256_set1_epi32(qh)));
-                    s16[k] = c == 0 ? p : _mm256_add_epi16(s16[k], p);
-                }
-            }
-            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
-            const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
+    const uint8_t *blk = packed + g * nb * GROUP_BYTES;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++, blk += GROUP_BYTES) {
+        _mm_prefetch((const char *)(blk + PF_AHEAD), _MM_HINT_NTA);
+        _mm_prefetch((const char *)(blk + PF_AHEAD + 64), _MM_HINT_NTA);
+        _mm_prefetch((const char *)(blk + PF_AHEAD + 128), _MM_HINT_NTA);
+        __m256i s16[4];
+        for (int c = 0; c < 4; c++) {
+            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(blk + 32 + 32 * c));
+            const __m256i lo = _mm256_and_si256(chunk, low);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), low);
             for (int k = 0; k < NT; k++) {
-                const lorad_q8_block *ab = a + k * nb + b;
-                const __m256 sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[k], ones));
-                acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab->d)), sumi, acc[k]);
-                acc[k] = _mm256_fmadd_ps(mw, _mm256_set1_ps(ab->s), acc[k]);
+                const int8_t *q = a[k * nb + b].q;
+                int32_t ql, qh;
+                memcpy(&ql, q + 4 * c, 4);
+                memcpy(&qh, q + 16 + 4 * c, 4);
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(ql)),
+                                                   _mm256_maddubs_epi16(hi, _mm256_set1_epi32(qh)));
+                s16[k] = c == 0 ? p : _mm256_add_epi16(s16[k], p);
             }
         }
-        const int64_t r = 8 * g;
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));
         for (int k = 0; k < NT; k++) {
-            if (r + 8 <= rows) {
-                _mm256_storeu_ps(y + k * ys + r, acc[k]);
-            } else {
-                float tmp[8];
-                _mm256_storeu_ps(tmp, acc[k]);
-                for (int i = 0; r + i < rows; i++) y[k * ys + r + i] = tmp[i];
-            }
+            const lorad_q8_block *ab = a + k * nb + b;
+            const __m256 sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[k], ones));
+            acc[k] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab->d)), sumi, acc[k]);
+            acc[k] = _mm256_fmadd_ps(mw, _mm256_set1_ps(ab->s), acc[k]);
         }
     }
+    store_group(acc, NT, g, rows, y, ys);
 }
 
-int lorad_avx2_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
-                                const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    // Groups outermost: a group's weights (nb · 160 bytes) stay in L1 while every token tile uses them.
-    const uint8_t *p = (const uint8_t *)packed;
-    const int64_t nb = cols / 32;
-    for (int64_t g = g0; g < g1; g++) {
-        int64_t t = 0;
-        for (; t + 4 <= T; t += 4) q4x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 4);
-        if (T - t == 3) q4x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 3);
-        else if (T - t == 2) q4x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 2);
-        else if (T - t == 1) q4x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 1);
-    }
-    return 1;
-}
 /// Q8_0x8: group g × NT (1..4) tokens.
 static inline __attribute__((always_inline)) void q8x8_tile(const uint8_t *packed, int64_t nb, int64_t rows,
                                                             int64_t g, const lorad_q8_block *a,
@@ -253,31 +239,27 @@ static inline __attribute__((always_inline)) void q8x8_tile(const uint8_t *packe
                                      _mm256_cvtepi32_ps(s32[t]), acc[t]);
         }
     }
-    const int64_t r = 8 * g;
-    for (int t = 0; t < NT; t++) {
-        if (r + 8 <= rows) {
-            _mm256_storeu_ps(y + t * ys + r, acc[t]);
-        } else {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, acc[t]);
-            for (int i = 0; r + i < rows; i++) y[t * ys + r + i] = tmp[i];
-        }
-    }
+    store_group(acc, NT, g, rows, y, ys);
 }
 
-int lorad_avx2_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
-                                const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    const uint8_t *p = (const uint8_t *)packed;
-    const int64_t nb = cols / 32;
-    for (int64_t g = g0; g < g1; g++) {
-        int64_t t = 0;
-        for (; t + 4 <= T; t += 4) q8x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 4);
-        if (T - t == 3) q8x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 3);
-        else if (T - t == 2) q8x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 2);
-        else if (T - t == 1) q8x8_tile(p, nb, rows, g, a + t * nb, y + t * ys, ys, 1);
+// The entry points: groups outermost, so a group's weights (nb · 160 or 272 bytes) stay in L1 while
+// every tile of up to 4 tokens uses them.
+#define X8_DRIVER(NAME, TILE)                                                                            \
+    int NAME(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,                     \
+             const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {                                 \
+        const uint8_t *p = (const uint8_t *)packed;                                                      \
+        const int64_t nb = cols / 32;                                                                    \
+        for (int64_t g = g0; g < g1; g++) {                                                              \
+            int64_t t = 0;                                                                               \
+            for (; t + 4 <= T; t += 4) TILE(p, nb, rows, g, a + t * nb, y + t * ys, ys, 4);              \
+            if (T - t == 3) TILE(p, nb, rows, g, a + t * nb, y + t * ys, ys, 3);                         \
+            else if (T - t == 2) TILE(p, nb, rows, g, a + t * nb, y + t * ys, ys, 2);                    \
+            else if (T - t == 1) TILE(p, nb, rows, g, a + t * nb, y + t * ys, ys, 1);                    \
+        }                                                                                                \
+        return 1;                                                                                        \
     }
-    return 1;
-}
+X8_DRIVER(lorad_avx2_matmul_q8_q4_1x8, q4x8_tile)
+X8_DRIVER(lorad_avx2_matmul_q8_q8_0x8, q8x8_tile)
 #pragma clang attribute pop
 #else
 int lorad_avx2_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,

@@ -130,33 +130,6 @@ public enum MatMulTuning {
     }()
 }
 
-/// Σ a[i]·b[i] in f32 with 8 independent SIMD lanes (order differs from a serial sum by float rounding).
-@inline(__always)
-public func dotF32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
-    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-    var i = 0
-    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-    while i + 16 <= n {
-        acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        acc1 += ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
-        i += 16
-    }
-    // One 8-wide step for the remainder (LoRA's rank-8 rows are exactly this).
-    if i + 8 <= n {
-        acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        i += 8
-    }
-    var s = (acc0 + acc1).sum()
-    while i < n {
-        s += a[i] * b[i]
-        i += 1
-    }
-    return s
-}
-
 /// Y[t][r] = W[r] · X[t] for t in 0..<tokens; X is `tokens × cols`, Y is `tokens × rows` (row stride
 /// `yStride`, default `rows`).
 ///

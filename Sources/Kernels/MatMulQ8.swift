@@ -144,19 +144,27 @@ func matmulQuantizedActivations<Block>(
     rows: (Int32, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
            UnsafeMutablePointer<Float>, Int64) -> Int32
 ) {
-    let nb = w.cols / 32
+    let type = Int32(w.type.rawValue)
+    let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
+    quantizedTiles(rows: w.rows, cols: w.cols, x, tokens: tokens, pool: pool, quantize: quantize) { r0, r1, a in
+        _ = rows(type, w.data, rb, cols, Int64(r0), Int64(r1), a, T, y, ys64)
+    }
+}
+
+/// Quantizes every token row of x (tokens × cols) into 32-value blocks, then calls `product(r0, r1,
+/// blocks)` for tiles of output rows (about 4 per thread, see fusedTileRows; a multiple of `rowAlign`
+/// rows each) on the pool.
+func quantizedTiles<Block>(rows: Int, cols: Int, _ x: UnsafePointer<Float>, tokens: Int, pool: ComputePool?,
+                           rowAlign: Int = 1, quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
+                           _ product: (Int, Int, UnsafePointer<Block>) -> Void) {
+    let nb = cols / 32
     let qa = UnsafeMutablePointer<Block>.allocate(capacity: tokens * nb)
     defer { qa.deallocate() }
-    for t in 0..<tokens { quantize(x + t * w.cols, Int64(w.cols), qa + t * nb) }
-    let type = Int32(w.type.rawValue)
-    let tile = fusedTileRows(rows: w.rows, threads: pool?.threadCount ?? 1)
-    let tiles = (w.rows + tile - 1) / tile
-    let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
+    for t in 0..<tokens { quantize(x + t * cols, Int64(cols), qa + t * nb) }
+    let tile = max(1, fusedTileRows(rows: rows, threads: pool?.threadCount ?? 1) / rowAlign) * rowAlign
+    let tiles = (rows + tile - 1) / tile
     let a = UnsafePointer(qa)
-    forEachTile(tiles, pool: pool) { i, _ in
-        let r0 = Int64(i * tile), r1 = Int64(min(w.rows, i * tile + tile))
-        _ = rows(type, w.data, rb, cols, r0, r1, a, T, y, ys64)
-    }
+    forEachTile(tiles, pool: pool) { i, _ in product(i * tile, min(rows, i * tile + tile), a) }
 }
 
 /// The scalar Swift reference for `matmulQ8` (single-threaded): `quantizeActivations` and `dotQ8`.

@@ -36,9 +36,6 @@ public final class RepackedWeights: @unchecked Sendable {
 
     deinit { bytes.deallocate() }
 
-    /// Groups of 8 rows (the last one may be partial).
-    var groups: Int { (rows + 7) / 8 }
-
     /// Decodes rows r0..<r1 into `dst` (row-major), bit-identical to decoding the stored rows.
     func dequantize(rows r0: Int, _ r1: Int, into dst: UnsafeMutablePointer<Float>) {
         if type == .q4_1 {
@@ -62,20 +59,6 @@ extension WeightMatrix {
 /// Y[t][r] = W[r] · Q8(X[t]) from the repacked copy: the driver for lorad_*_matmul_q8_{q4_1,q8_0}x8.
 func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
                       ys: Int, pool: ComputePool?, path: KernelPath) {
-    let nb = p.cols / 32
-    let qa = UnsafeMutablePointer<lorad_q8_block>.allocate(capacity: tokens * nb)
-    defer { qa.deallocate() }
-    for t in 0..<tokens {
-        if path == .avx2 {
-            lorad_avx2_quantize_q8(x + t * p.cols, Int64(p.cols), qa + t * nb)
-        } else {
-            lorad_portable_quantize_q8(x + t * p.cols, Int64(p.cols), qa + t * nb)
-        }
-    }
-    // Tiles of whole groups, about 4 per thread (see fusedTileRows).
-    let tile = max(1, fusedTileRows(rows: p.rows, threads: pool?.threadCount ?? 1) / 8)
-    let tiles = (p.groups + tile - 1) / tile
-    let a = UnsafePointer(qa)
     let cols = Int64(p.cols), rows = Int64(p.rows), T = Int64(tokens), ys64 = Int64(ys)
     let kernel = switch (p.type, path) {
     case (.q4_1, .avx2): lorad_avx2_matmul_q8_q4_1x8
@@ -83,8 +66,9 @@ func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: I
     case (_, .avx2): lorad_avx2_matmul_q8_q8_0x8
     default: lorad_portable_matmul_q8_q8_0x8
     }
-    forEachTile(tiles, pool: pool) { i, _ in
-        let g0 = Int64(i * tile), g1 = Int64(min(p.groups, i * tile + tile))
-        _ = kernel(p.bytes, cols, rows, g0, g1, a, T, y, ys64)
+    // Tiles of whole groups of 8 rows.
+    quantizedTiles(rows: p.rows, cols: p.cols, x, tokens: tokens, pool: pool, rowAlign: 8,
+                   quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8) { r0, r1, a in
+        _ = kernel(p.bytes, cols, rows, Int64(r0 / 8), Int64((r1 + 7) / 8), a, T, y, ys64)
     }
 }

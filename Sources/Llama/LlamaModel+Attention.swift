@@ -13,7 +13,7 @@ import Kernels
 extension LlamaModel {
     /// Causal attention of every item's new queries over its own cached positions up to their own.
     func attention(q: [Float], batch: [BatchItem], offsets: [Int], starts: [Int], layer: Int,
-                           into out: inout [Float]) {
+                   into out: inout [Float]) {
         let c = config
         let hd = c.headDim, kvDim = c.kvDim, group = c.headCount / c.kvHeadCount
         let scale = 1 / sqrtf(Float(hd))

@@ -48,7 +48,7 @@ public final class LlamaModel: Sendable {
 
     public init(gguf: GGUFFile, threads: Int? = nil, numerics: Numerics = .f32) throws {
         config = try LlamaConfig(gguf: gguf)
-        // q8 runs its decode products on 8-row repacked Q4_1 copies (kernels_q4x8.c); llama.cpp
+        // q8 runs its products on 8-row repacked Q4_1/Q8_0 copies (kernels_q4x8.c); llama.cpp
         // numerics keep the stored layout, whose kernels sum in ggml's order.
         weights = try LlamaWeights(gguf: gguf, config: config, repackForQ8: numerics == .q8)
         self.threads = max(1, threads ?? ComputePool.coreCount)
