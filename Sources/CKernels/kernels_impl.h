@@ -380,10 +380,17 @@ INL float lora_ld1_f16(const void *b, int64_t i) { return F16TOF32(((const uint1
 INL v8f lora_ld8_bf16(const void *b, int64_t i) { return bf16x8((const uint16_t *)b + i); }
 INL float lora_ld1_bf16(const void *b, int64_t i) { return bf16tof32(((const uint16_t *)b)[i]); }
 
-#define LORA_ROWS(NAME, LD8, LD1)                                                                      \
+// A is rank × in, row-major. Bᵀ is tiled by 8 output columns: tile ob holds, for k = 0..rank-1, the
+// 8 values Bᵀ[k][8·ob .. 8·ob+7] (zero past `out`), so the axpys read one sequential stream instead
+// of `rank` streams `out` apart, which the hardware prefetcher follows better (one adapter on one row:
+// 0.43 -> 0.38 ms a step in a stand-alone test, with the 2 KiB prefetch 0.33 ms). Both streams are
+// prefetched 2 KiB ahead; past the end of a module that is the start of the next one in the adapter's
+// block (LoRAKernelWeights.swift).
+#define LORA_ROWS(NAME, LD8, LD1, ESIZE)                                                               \
 static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_t out, const float *x,  \
                  int64_t xs, const int32_t *rows, const float *scales, float scale, int64_t nrows, float *y,    \
                  int64_t ys) {                                                                              \
+    const char *ab = (const char *)a, *bb = (const char *)bt;                                          \
     for (int64_t j = 0; j < nrows; j++) {                                                              \
         const float *xr = x + (int64_t)rows[j] * xs;                                                   \
         float *yr = y + (int64_t)rows[j] * ys;                                                         \
@@ -395,6 +402,7 @@ static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_
                 v8f acc0 = {0}, acc1 = {0};                                                            \
                 int64_t i = 0;                                                                         \
                 for (; i + 16 <= in; i += 16) {                                                        \
+                    __builtin_prefetch(ab + (off + i) * ESIZE + 2048, 0, 3);                           \
                     acc0 += LD8(a, off + i) * ld8(xr + i);                                             \
                     acc1 += LD8(a, off + i + 8) * ld8(xr + i + 8);                                     \
                 }                                                                                      \
@@ -403,24 +411,30 @@ static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_
                 for (; i < in; i++) sum += LD1(a, off + i) * xr[i];                                    \
                 t[k] = scale * scales[j] * sum;                                                        \
             }                                                                                          \
-            int64_t o = 0;                                                                             \
-            for (; o + 8 <= out; o += 8) {                                                             \
-                v8f acc = ld8(yr + o);                                                                 \
-                for (int64_t k = 0; k < kn; k++) acc += t[k] * LD8(bt, (k0 + k) * out + o);           \
-                *(v8f_u *)(yr + o) = acc;                                                              \
-            }                                                                                          \
-            for (; o < out; o++) {                                                                     \
-                float acc = yr[o];                                                                     \
-                for (int64_t k = 0; k < kn; k++) acc += t[k] * LD1(bt, (k0 + k) * out + o);           \
-                yr[o] = acc;                                                                           \
+            for (int64_t o = 0; o < out; o += 8) {                                                     \
+                const int64_t tile = (o / 8) * rank * 8 + k0 * 8;                                      \
+                __builtin_prefetch(bb + tile * ESIZE + 2048, 0, 3);                                    \
+                v8f acc = {0}, acc1 = {0};                                                             \
+                int64_t k = 0;                                                                         \
+                for (; k + 2 <= kn; k += 2) {                                                          \
+                    acc += t[k] * LD8(bt, tile + k * 8);                                               \
+                    acc1 += t[k + 1] * LD8(bt, tile + k * 8 + 8);                                      \
+                }                                                                                      \
+                if (k < kn) acc += t[k] * LD8(bt, tile + k * 8);                                       \
+                acc += acc1;                                                                           \
+                if (o + 8 <= out) {                                                                    \
+                    *(v8f_u *)(yr + o) = ld8(yr + o) + acc;                                            \
+                } else {                                                                               \
+                    for (int64_t l = 0; o + l < out; l++) yr[o + l] += acc[l];                         \
+                }                                                                                      \
             }                                                                                          \
         }                                                                                              \
     }                                                                                                  \
 }
 
-LORA_ROWS(lora_rows_f32, lora_ld8_f32, lora_ld1_f32)
-LORA_ROWS(lora_rows_f16, lora_ld8_f16, lora_ld1_f16)
-LORA_ROWS(lora_rows_bf16, lora_ld8_bf16, lora_ld1_bf16)
+LORA_ROWS(lora_rows_f32, lora_ld8_f32, lora_ld1_f32, 4)
+LORA_ROWS(lora_rows_f16, lora_ld8_f16, lora_ld1_f16, 2)
+LORA_ROWS(lora_rows_bf16, lora_ld8_bf16, lora_ld1_bf16, 2)
 
 int FN(lora_rows)(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
                   const float *x, int64_t xs, const int32_t *rows, const float *scales, float scale, int64_t nrows,

@@ -1,5 +1,5 @@
 // The LoRA term of a linear layer for some rows of a batch: y[r] += s_r · B·(A·x[r]), with A and Bᵀ in
-// f32, f16 or bf16 (LoRA/LoRAPacked.swift says why). The C kernel (kernels_impl.h, `lora_rows`) does
+// f32, f16 or bf16 (LoRAKernelWeights.swift says why). The C kernel (kernels_impl.h, `lora_rows`) does
 // the work; `loraRowsReference` is the plain version the tests compare it with.
 
 internal import CKernels
@@ -9,7 +9,21 @@ public enum LoRAElement: Int32, Sendable {
     case f32 = 0, f16 = 1, bf16 = 2
 }
 
-/// y[rows[j] * outDim + o] += scale · scales[j] · Σ_k bt[k * outDim + o] · (Σ_i a[k * inDim + i] · x[rows[j] * inDim + i]).
+/// Bᵀ (rank × outDim, row-major) in the kernel's layout: tiles of 8 output columns, tile ob holding
+/// Bᵀ[k][8·ob + l] at ob·rank·8 + k·8 + l, zero past outDim (so the axpys read one sequential stream;
+/// kernels_impl.h says why).
+public func loraTiledBT(_ bt: [Float], rank: Int, outDim: Int) -> [Float] {
+    precondition(bt.count == rank * outDim, "loraTiledBT: \(bt.count) values for \(rank) × \(outDim)")
+    let tiles = (outDim + 7) / 8
+    var out = [Float](repeating: 0, count: tiles * rank * 8)
+    for k in 0..<rank {
+        for o in 0..<outDim { out[(o / 8) * rank * 8 + k * 8 + o % 8] = bt[k * outDim + o] }
+    }
+    return out
+}
+
+/// y[rows[j] * outDim + o] += scale · scales[j] · Σ_k Bᵀ[k][o] · (Σ_i a[k * inDim + i] · x[rows[j] * inDim + i]),
+/// with `bt` in the tiled layout of `loraTiledBT`.
 public func loraRows(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int, outDim: Int,
                      x: UnsafePointer<Float>, rows: UnsafePointer<Int32>, scales: UnsafePointer<Float>, scale: Float = 1,
                      count: Int, y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {
@@ -25,7 +39,8 @@ public func loraRows(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPoi
     precondition(done == 1, "loraRows: element type \(element) not handled by the C kernel")
 }
 
-/// The same product in plain Swift, in double precision (the tests' reference).
+/// The same product in plain Swift, in double precision (the tests' reference); `bt` is plain
+/// row-major Bᵀ (rank × outDim), not tiled.
 public func loraRowsReference(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int,
                               outDim: Int, x: UnsafePointer<Float>, rows: [Int32], scales: [Float], scale: Float = 1,
                               y: UnsafeMutablePointer<Float>) {

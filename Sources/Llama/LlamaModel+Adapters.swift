@@ -44,12 +44,84 @@ struct MergedGroup {
     var rows: [Int] = []
 }
 
-/// The rows of a batch that use one adapter, each with its scale (Int32: what the LoRA kernel reads,
-/// so no module call converts them).
-struct AdapterGroup {
-    let adapter: LoRAAdapter
-    var rows: [Int32] = []
-    var scales: [Float] = []
+/// Which rows of a batch use which unmerged adapters, built once per forward pass: each adapter's rows
+/// and per-row scales sit in one buffer whose pointers the LoRA jobs of all 210 projections reuse, so
+/// a projection's adapter terms cost no lookups, row copies or reference counting.
+final class AdapterPlan {
+    /// The adapters in the order first met, each with its range in `rows`/`scales`.
+    let adapters: [LoRAAdapter]
+    private let ranges: [Range<Int>]
+    private let rows: UnsafeMutableBufferPointer<Int32>
+    private let scales: UnsafeMutableBufferPointer<Float>
+    /// No row uses two adapters, so every adapter's term can run in parallel.
+    let disjoint: Bool
+
+    /// Groups the batch's rows by adapter. Scale 0 drops the adapter, so the output is exactly the base's.
+    init(_ batch: [BatchItem], offsets: [Int]) {
+        var order: [LoRAAdapter] = []
+        var perAdapter: [[(row: Int32, scale: Float)]] = []
+        var index: [ObjectIdentifier: Int] = [:]
+        var disjoint = true
+        for (i, item) in batch.enumerated() {
+            let uses = item.adapters.filter { $0.scale != 0 }
+            if uses.count > 1 { disjoint = false }
+            for use in uses {
+                let id = ObjectIdentifier(use.adapter)
+                let g: Int
+                if let existing = index[id] {
+                    g = existing
+                } else {
+                    g = order.count
+                    index[id] = g
+                    order.append(use.adapter)
+                    perAdapter.append([])
+                }
+                for t in 0..<item.tokens.count { perAdapter[g].append((Int32(offsets[i] + t), use.scale)) }
+            }
+        }
+        let total = perAdapter.reduce(0) { $0 + $1.count }
+        rows = .allocate(capacity: max(total, 1))
+        scales = .allocate(capacity: max(total, 1))
+        var ranges: [Range<Int>] = []
+        var at = 0
+        for list in perAdapter {
+            for (j, entry) in list.enumerated() {
+                rows[at + j] = entry.row
+                scales[at + j] = entry.scale
+            }
+            ranges.append(at..<(at + list.count))
+            at += list.count
+        }
+        adapters = order
+        self.ranges = ranges
+        self.disjoint = disjoint
+    }
+
+    deinit {
+        rows.deallocate()
+        scales.deallocate()
+    }
+
+    /// y[r] += every adapter's term for (layer, target) on its rows (DoRA: y[r] = dora ⊙ (…)).
+    func apply(layer: Int, target: LoRATarget, _ x: [Float], _ y: inout [Float], inDim: Int, outDim: Int,
+               pool: ComputePool) {
+        guard !adapters.isEmpty else { return }
+        let slot = LoRAAdapter.slot(layer: layer, target: target)
+        var jobs: [LoRAJob] = []
+        jobs.reserveCapacity(adapters.count)
+        for (adapter, range) in zip(adapters, ranges) {
+            if let job = adapter.kernel.job(slot: slot, rows: rows.baseAddress! + range.lowerBound,
+                                            scales: scales.baseAddress! + range.lowerBound, count: range.count) {
+                jobs.append(job)
+            }
+        }
+        guard !jobs.isEmpty else { return }
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                loraApply(jobs, disjoint: disjoint, x: xb.baseAddress!, xs: inDim, y: yb.baseAddress!, ys: outDim, pool: pool)
+            }
+        }
+    }
 }
 
 extension LlamaModel {
@@ -90,34 +162,10 @@ extension LlamaModel {
         return groups
     }
 
-    /// Groups the batch's rows by adapter. Scale 0 drops the adapter, so the output is exactly the base's.
-    func adapterGroups(_ batch: [BatchItem], offsets: [Int]) -> [AdapterGroup] {
-        var groups: [AdapterGroup] = []
-        var index: [ObjectIdentifier: Int] = [:]
-        for (i, item) in batch.enumerated() {
-            for use in item.adapters where use.scale != 0 {
-                let id = ObjectIdentifier(use.adapter)
-                let g: Int
-                if let existing = index[id] {
-                    g = existing
-                } else {
-                    g = groups.count
-                    index[id] = g
-                    groups.append(AdapterGroup(adapter: use.adapter))
-                }
-                for t in 0..<item.tokens.count {
-                    groups[g].rows.append(Int32(offsets[i] + t))
-                    groups[g].scales.append(use.scale)
-                }
-            }
-        }
-        return groups
-    }
-
     /// y = W·x for every row (W' for rows on a merged adapter that touches this matrix), plus each
     /// unmerged adapter's low-rank term on its rows.
     func linear(_ w: WeightMatrix, _ x: [Float], _ n: Int, _ y: inout [Float], layer: Int, target: LoRATarget,
-                _ groups: [AdapterGroup], _ merged: [MergedGroup] = []) {
+                _ plan: AdapterPlan, _ merged: [MergedGroup] = []) {
         let here = merged.compactMap { g in g.merged.matrix(layer: layer, target: target).map { (g.rows, $0) } }
         if here.isEmpty {
             mm(w, x, n, &y)
@@ -127,7 +175,7 @@ extension LlamaModel {
             mmRows(w, x, rows: (0..<n).filter { !covered[$0] }, &y)
             for (rows, m) in here { mmRows(m, x, rows: rows, &y) }
         }
-        applyGroups(groups, layer: layer, target: target, x, &y, inDim: w.cols, outDim: w.rows)
+        plan.apply(layer: layer, target: target, x, &y, inDim: w.cols, outDim: w.rows, pool: pool)
     }
 
     /// y[r] = W·x[r] for the given rows only (gathered into one product, then scattered back).
@@ -141,58 +189,6 @@ extension LlamaModel {
         mm(w, xs, rows.count, &ys)
         for (j, r) in rows.enumerated() {
             for o in 0..<w.rows { y[r * w.rows + o] = ys[j * w.rows + o] }
-        }
-    }
-
-    /// Adds every unmerged adapter's term to its rows. Groups run in parallel on the pool when no row
-    /// belongs to two groups (stacked adapters on one row run serially, so no row is written twice).
-    func applyGroups(_ groups: [AdapterGroup], layer: Int, target: LoRATarget, _ x: [Float], _ y: inout [Float],
-                     inDim: Int, outDim: Int) {
-        let work = groups.compactMap { g in g.adapter.module(layer: layer, target: target).map { (g, $0) } }
-        guard !work.isEmpty else { return }
-        var seen = Set<Int32>()
-        let disjoint = work.allSatisfy { g, _ in g.rows.allSatisfy { seen.insert($0).inserted } }
-        x.withUnsafeBufferPointer { xb in
-            y.withUnsafeMutableBufferPointer { yb in
-                let xp = UnsafeSendable(xb.baseAddress!), yp = UnsafeSendable(yb.baseAddress!)
-                let body: @Sendable (Int) -> Void = { i in
-                    let (g, m) = work[i]
-                    Self.applyLoRA(m, xp.value, yp.value, rows: g.rows, scales: g.scales, inDim: inDim, outDim: outDim)
-                }
-                if disjoint && work.count > 1 {
-                    pool.parallelFor(work.count, body)
-                } else {
-                    for i in work.indices { body(i) }
-                }
-            }
-        }
-    }
-
-    /// y[r] = dora ⊙ (y[r] + s·B·(A·x[r])) for the given rows (dora = 1 for plain LoRA). The C kernel
-    /// reads A and Bᵀ in the module's packed element type (f16/bf16 when exact, else f32).
-    private static func applyLoRA(_ m: LoRAModule, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                  rows: [Int32], scales: [Float], inDim: Int, outDim: Int) {
-        let p = m.packed
-        rows.withUnsafeBufferPointer { rb in
-            scales.withUnsafeBufferPointer { sb in
-                // A is the module's own f32 `a` on the f32 path, else the packed 16-bit copy.
-                func run(_ a: UnsafeRawBufferPointer, _ bt: UnsafeRawBufferPointer, _ element: LoRAElement) {
-                    loraRows(element: element, a: a.baseAddress!, bt: bt.baseAddress!, rank: m.rank, inDim: inDim,
-                             outDim: outDim, x: x, rows: rb.baseAddress!, scales: sb.baseAddress!, scale: m.scale,
-                             count: rows.count, y: y)
-                }
-                if p.element == .f32 {
-                    m.a.withUnsafeBytes { a in p.bt32.withUnsafeBytes { bt in run(a, bt, .f32) } }
-                } else {
-                    p.a16.withUnsafeBytes { a in p.bt16.withUnsafeBytes { bt in run(a, bt, p.element) } }
-                }
-            }
-        }
-        if let dora = m.doraScale {
-            for row in rows {
-                let yr = y + Int(row) * outDim
-                for o in 0..<outDim { yr[o] *= dora[o] }
-            }
         }
     }
 }

@@ -112,7 +112,7 @@ public final class LlamaModel: Sendable {
         guard N > 0 else { return batch.map { _ in [] } }
         let starts = batch.map { $0.cache.count }
         let ropes = batch.indices.map { RopeTable(config: c, start: starts[$0], count: batch[$0].tokens.count) }
-        let groups = adapterGroups(batch, offsets: offsets)
+        let plan = AdapterPlan(batch, offsets: offsets)
         let merged = mergedGroups(batch, offsets: offsets)
 
         var x = [Float](repeating: 0, count: N * E)
@@ -137,9 +137,9 @@ public final class LlamaModel: Sendable {
         for (l, w) in weights.layers.enumerated() {
             rmsNorm(x, w.attnNorm, into: &h, tokens: N, eps: c.rmsEpsilon)
             observe(observer, "attn_norm", l, h)
-            linear(w.wq, h, N, &q, layer: l, target: .q, groups, merged)
-            linear(w.wk, h, N, &k, layer: l, target: .k, groups, merged)
-            linear(w.wv, h, N, &v, layer: l, target: .v, groups, merged)
+            linear(w.wq, h, N, &q, layer: l, target: .q, plan, merged)
+            linear(w.wk, h, N, &k, layer: l, target: .k, plan, merged)
+            linear(w.wv, h, N, &v, layer: l, target: .v, plan, merged)
             for (i, item) in batch.enumerated() {
                 let T = item.tokens.count
                 ropes[i].apply(&q, from: offsets[i], heads: c.headCount, headDim: c.headDim, tokens: T)
@@ -158,16 +158,16 @@ public final class LlamaModel: Sendable {
             }
             attention(q: q, batch: batch, offsets: offsets, starts: starts, layer: l, into: &attn)
             observe(observer, "kqv_out", l, attn)
-            linear(w.wo, attn, N, &o, layer: l, target: .o, groups, merged)
+            linear(w.wo, attn, N, &o, layer: l, target: .o, plan, merged)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "ffn_inp", l, x)
 
             rmsNorm(x, w.ffnNorm, into: &h, tokens: N, eps: c.rmsEpsilon)
             observe(observer, "ffn_norm", l, h)
-            linear(w.wGate, h, N, &gate, layer: l, target: .gate, groups, merged)
-            linear(w.wUp, h, N, &up, layer: l, target: .up, groups, merged)
+            linear(w.wGate, h, N, &gate, layer: l, target: .gate, plan, merged)
+            linear(w.wUp, h, N, &up, layer: l, target: .up, plan, merged)
             swiGLU(&gate, up)
-            linear(w.wDown, gate, N, &o, layer: l, target: .down, groups, merged)
+            linear(w.wDown, gate, N, &o, layer: l, target: .down, plan, merged)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "l_out", l, x)
         }

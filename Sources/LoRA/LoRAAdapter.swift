@@ -6,6 +6,8 @@
 // and, for DoRA (FORMATS.md §5.4), y = doraScale ⊙ (W·x + scale·B·(A·x)).
 // Immutable after load, so one adapter is shared by every sequence that uses it.
 
+import Kernels
+
 public struct LoRAModule: Sendable, Equatable {
     public let rank: Int
     public let inFeatures: Int
@@ -20,8 +22,6 @@ public struct LoRAModule: Sendable, Equatable {
     public let doraScale: [Float]?
     /// DoRA: the magnitude vector m in GGUF row order (kept so PEFT export needs no base); nil for plain LoRA.
     public let magnitude: [Float]?
-    /// What the forward pass reads: A and Bᵀ in the narrowest exact element type (LoRAPacked.swift).
-    public let packed: LoRAPacked
 
     public init(rank: Int, inFeatures: Int, outFeatures: Int, a: [Float], b: [Float], scale: Float,
                 doraScale: [Float]? = nil, magnitude: [Float]? = nil) {
@@ -36,13 +36,12 @@ public struct LoRAModule: Sendable, Equatable {
         self.scale = scale
         self.doraScale = doraScale
         self.magnitude = magnitude
-        packed = LoRAPacked(a: a, b: b, rank: rank, outFeatures: outFeatures)
     }
 
     public var isDoRA: Bool { doraScale != nil }
 
-    /// Bytes held by the module's arrays (for cache budgets).
-    public var byteCount: Int { 4 * (a.count + b.count + (doraScale?.count ?? 0) + (magnitude?.count ?? 0)) + packed.byteCount }
+    /// Bytes held by the module's arrays (the adapter adds its kernel copy).
+    public var byteCount: Int { 4 * (a.count + b.count + (doraScale?.count ?? 0) + (magnitude?.count ?? 0)) }
 }
 
 public final class LoRAAdapter: Sendable {
@@ -53,6 +52,9 @@ public final class LoRAAdapter: Sendable {
     public let source: String
     private let entries: [Entry]
     private let index: [Int: Int]
+    /// What the forward pass reads: every module's A and Bᵀ in one block, in the narrowest exact
+    /// element type, found by `slot(layer:target:)` without a lookup (Kernels/LoRAKernelWeights.swift).
+    public let kernel: LoRAKernelWeights
 
     private struct Entry: Sendable {
         let layer: Int
@@ -67,20 +69,27 @@ public final class LoRAAdapter: Sendable {
         self.name = name
         self.layerCount = layerCount
         self.source = source
-        let sorted = modules.sorted { ($0.layer, LoRATarget.order($0.target)) < ($1.layer, LoRATarget.order($1.target)) }
+        let sorted = modules.sorted { ($0.layer, $0.target.order) < ($1.layer, $1.target.order) }
         entries = sorted.map { Entry(layer: $0.layer, target: $0.target, module: $0.module) }
         var index: [Int: Int] = [:]
         for (i, e) in entries.enumerated() {
             precondition(e.layer >= 0 && e.layer < layerCount, "LoRAAdapter: layer \(e.layer) out of range")
-            precondition(index.updateValue(i, forKey: Self.key(e.layer, e.target)) == nil, "LoRAAdapter: duplicate module")
+            precondition(index.updateValue(i, forKey: Self.slot(layer: e.layer, target: e.target)) == nil, "LoRAAdapter: duplicate module")
         }
         self.index = index
+        kernel = LoRAKernelWeights(slotCount: layerCount * 8, modules: entries.map { e in
+            let m = e.module
+            return (Self.slot(layer: e.layer, target: e.target),
+                    LoRAKernelWeights.Module(rank: m.rank, inDim: m.inFeatures, outDim: m.outFeatures, a: m.a, b: m.b,
+                                             scale: m.scale, dora: m.doraScale))
+        })
     }
 
-    private static func key(_ layer: Int, _ target: LoRATarget) -> Int { layer * 8 + LoRATarget.order(target) }
+    /// The index of (layer, target) in `kernel`: layer·8 + position in q, k, v, o, gate, up, down.
+    public static func slot(layer: Int, target: LoRATarget) -> Int { layer * 8 + target.order }
 
     public func module(layer: Int, target: LoRATarget) -> LoRAModule? {
-        index[Self.key(layer, target)].map { entries[$0].module }
+        index[Self.slot(layer: layer, target: target)].map { entries[$0].module }
     }
 
     /// Every module, ordered by layer then q, k, v, o, gate, up, down.
@@ -89,12 +98,7 @@ public final class LoRAAdapter: Sendable {
     }
 
     public var isDoRA: Bool { entries.contains { $0.module.isDoRA } }
-    public var byteCount: Int { entries.reduce(0) { $0 + $1.module.byteCount } }
-}
-
-extension LoRATarget {
-    /// Position in q, k, v, o, gate, up, down.
-    static func order(_ t: LoRATarget) -> Int { allCases.firstIndex(of: t)! }
+    public var byteCount: Int { entries.reduce(kernel.byteCount) { $0 + $1.module.byteCount } }
 }
 
 public struct LoRALoadOptions: Sendable {

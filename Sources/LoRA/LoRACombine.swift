@@ -100,7 +100,7 @@ extension LoRAAdapter {
                                                     pruning: .magnitude, electSign: sign, module: target.hfPath(layer: layer))
             case .dare(let density, let k, let seed, let ties, let sign):
                 // One stream per module, derived from the seed and the module's position.
-                let stream = seed &+ UInt64(layer) &* 0x1_0000 &+ UInt64(LoRATarget.order(target))
+                let stream = seed &+ UInt64(layer) &* 0x1_0000 &+ UInt64(target.order)
                 module = try TaskArithmetic.combine(parts: parts.map { ($0.1, $0.2) }, density: density, rank: k, maxRank: maxRank,
                                                     pruning: .random(seed: stream), electSign: ties ? sign : nil,
                                                     module: target.hfPath(layer: layer))

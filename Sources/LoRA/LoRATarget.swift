@@ -27,6 +27,20 @@ public enum LoRATarget: String, Sendable, CaseIterable, Hashable {
         }
     }
 
+    /// Position in q, k, v, o, gate, up, down (forward order; a switch, since the forward pass asks
+    /// for it on every projection).
+    public var order: Int {
+        switch self {
+        case .q: return 0
+        case .k: return 1
+        case .v: return 2
+        case .o: return 3
+        case .gate: return 4
+        case .up: return 5
+        case .down: return 6
+        }
+    }
+
     public func ggufTensor(layer: Int) -> String { "blk.\(layer).\(ggufStem).weight" }
     public func hfPath(layer: Int) -> String { "model.layers.\(layer).\(hfModule)" }
 

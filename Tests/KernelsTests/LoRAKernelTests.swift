@@ -26,7 +26,8 @@ import Kernels
                 case .bf16: return v.map { UInt16($0.bitPattern >> 16) }.withUnsafeBytes { Array($0) }
                 }
             }
-            let a = bytes(aF), bt = bytes(bF)
+            // The kernel reads Bᵀ tiled by 8 output columns; the reference reads it plain.
+            let a = bytes(aF), bt = bytes(loraTiledBT(bF, rank: rank, outDim: outDim)), btPlain = bytes(bF)
             var got = y0, want = y0
             a.withUnsafeBytes { ab in
                 bt.withUnsafeBytes { bb in
@@ -41,9 +42,11 @@ import Kernels
                             }
                         }
                         want.withUnsafeMutableBufferPointer { yb in
-                            loraRowsReference(element: element, a: ab.baseAddress!, bt: bb.baseAddress!, rank: rank, inDim: inDim,
-                                              outDim: outDim, x: xb.baseAddress!, rows: rows, scales: scales, scale: 0.75,
-                                              y: yb.baseAddress!)
+                            btPlain.withUnsafeBytes { pb in
+                                loraRowsReference(element: element, a: ab.baseAddress!, bt: pb.baseAddress!, rank: rank,
+                                                  inDim: inDim, outDim: outDim, x: xb.baseAddress!, rows: rows, scales: scales,
+                                                  scale: 0.75, y: yb.baseAddress!)
+                            }
                         }
                     }
                 }

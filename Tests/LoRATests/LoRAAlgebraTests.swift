@@ -65,7 +65,7 @@ private func twoAdapters() throws -> (LoRAAdapter, LoRAAdapter, BaseModelInfo) {
 
     @Test func f16AndRequantizedStorageReportTheirError() throws {
         let base = BaseModelInfo(layerCount: 1, headCount: 2, headCountKV: 2, embeddingLength: 64, feedForwardLength: 64,
-                                 baseType: { _, _ in .q8_0 }) { _, t, r in (0..<64).map { c in Float((r * 31 + c * 7 + LoRATarget.order(t)) % 23 - 11) * 0.05 } }
+                                 baseType: { _, _ in .q8_0 }) { _, t, r in (0..<64).map { c in Float((r * 31 + c * 7 + t.order) % 23 - 11) * 0.05 } }
         var b = PEFTBuilder()
         b.config["target_modules"] = ["q_proj", "up_proj"]
         b.module(0, .q, base: base); b.module(0, .up, base: base)

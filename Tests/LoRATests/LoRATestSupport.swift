@@ -24,7 +24,7 @@ struct TestRandom {
 func syntheticBase(layers: Int = 2) -> BaseModelInfo {
     BaseModelInfo(layerCount: layers, headCount: 2, headCountKV: 1, embeddingLength: 8, feedForwardLength: 12) { l, t, r in
         let n = t == .down ? 12 : 8
-        return (0..<n).map { c in Float(((l * 7 + LoRATarget.order(t) * 5 + r * 3 + c) % 11) - 5) * 0.1 }
+        return (0..<n).map { c in Float(((l * 7 + t.order * 5 + r * 3 + c) % 11) - 5) * 0.1 }
     }
 }
 
@@ -42,7 +42,7 @@ struct PEFTBuilder {
     /// Adds lora_A [r, in] and lora_B [out, r] for the module with random values.
     mutating func module(_ layer: Int, _ t: LoRATarget, rank: Int = 2, base: BaseModelInfo = syntheticBase(), seed: UInt64 = 1,
                          dtype: SafetensorsDType = .f32) {
-        var rng = TestRandom(seed: seed &+ UInt64(layer * 10 + LoRATarget.order(t)))
+        var rng = TestRandom(seed: seed &+ UInt64(layer * 10 + t.order))
         let (n, m) = base.shape(t)
         let p = "base_model.model." + t.hfPath(layer: layer)
         tensors.append((p + ".lora_A.weight", [rank, n], rng.floats(rank * n), dtype))

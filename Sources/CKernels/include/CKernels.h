@@ -48,8 +48,10 @@ int lorad_portable_matmul_rows(int type, const void *w, int64_t row_bytes, int64
                                float *scratch, float *y, int64_t y_stride);
 
 /// LoRA: y[rows[j] * y_stride + o] += scale · scales[j] · Σ_k Bt[k][o] · (A[k] · x[rows[j] * x_stride]) for j in
-/// 0..<nrows. A is rank × in and Bt (B transposed) rank × out, both of `element` 0 = f32, 1 = f16,
-/// 2 = bf16 (16-bit values as raw bits). Returns 0 for another element type.
+/// 0..<nrows. A is rank × in, row-major. Bt (B transposed, rank × out) is tiled by 8 output columns:
+/// ceil(out/8) tiles of rank × 8 values, tile ob holding Bt[k][8·ob + l] at ob·rank·8 + k·8 + l (zero
+/// past `out`). Both are of `element` 0 = f32, 1 = f16, 2 = bf16 (16-bit values as raw bits). Returns
+/// 0 for another element type.
 int lorad_avx2_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
                          const float *x, int64_t x_stride, const int32_t *rows, const float *scales, float scale,
                          int64_t nrows, float *y, int64_t y_stride);

@@ -1,0 +1,256 @@
+// An adapter's weights as the forward pass reads them, and the driver that applies many adapters'
+// terms to one projection of a batch.
+//
+// Layout: one allocation per adapter holding every module's A (rank × in) and Bᵀ (rank × out, tiled
+// by 8 output columns: `loraTiledBT`), in forward order (layer, then q, k, v, o, gate, up, down), each
+// in the narrowest element type that holds all its values exactly: f16, else bf16, else f32. A table of raw descriptors, one per
+// (layer, projection) slot, points into it.
+//
+// Why 16 bits: applying an adapter is memory-bound. A rank-8 adapter on all seven projections of
+// SmolLM2 is 2.4 M parameters, read in full for every token of every sequence that uses it. Adapters
+// are trained and shipped in f16 or bf16 (PEFT saves the dtype it trained in; llama.cpp's converter
+// writes f16), so their values fit 16 bits exactly and halving the bytes changes no result. An adapter
+// whose values need f32 (random test adapters, combinations) keeps f32: never a silent rounding.
+// Why Bᵀ: adding B·t to an output row is then rank axpys over contiguous memory instead of one
+// rank-long dot product per output element; tiled, those axpys read one sequential stream.
+// Why one block and raw descriptors: a decode step applies 210 modules per adapter; looking each up in
+// a dictionary and copying a struct of arrays (reference counting) cost about as much as the reads of a
+// one-adapter step (2-3 µs a module), and one contiguous block is one stream for the prefetcher.
+
+internal import CKernels
+
+public final class LoRAKernelWeights: @unchecked Sendable {
+    // @unchecked: `block` and `slots` are written once in init and only read afterwards; deinit frees
+    // them when the owning adapter goes away.
+
+    /// One module as the loaders hold it: A rank × in (row-major), B out × rank (row-major), the folded
+    /// scale, and DoRA's per-output-row factor (nil for plain LoRA).
+    public struct Module {
+        public let rank: Int
+        public let inDim: Int
+        public let outDim: Int
+        public let a: [Float]
+        public let b: [Float]
+        public let scale: Float
+        public let dora: [Float]?
+
+        public init(rank: Int, inDim: Int, outDim: Int, a: [Float], b: [Float], scale: Float, dora: [Float]?) {
+            precondition(a.count == rank * inDim && b.count == outDim * rank, "LoRAKernelWeights.Module: A/B sizes do not match the shape")
+            precondition(dora.map { $0.count == outDim } ?? true, "LoRAKernelWeights.Module: dora needs one value per output row")
+            self.rank = rank
+            self.inDim = inDim
+            self.outDim = outDim
+            self.a = a
+            self.b = b
+            self.scale = scale
+            self.dora = dora
+        }
+    }
+
+    /// What the kernel reads for one slot; `a == nil` when the adapter has no module there.
+    struct Slot {
+        var a: UnsafeRawPointer?
+        var bt: UnsafeRawPointer?
+        var element: LoRAElement
+        var rank: Int
+        var inDim: Int
+        var outDim: Int
+        var scale: Float
+        var dora: UnsafePointer<Float>?
+    }
+
+    public let slotCount: Int
+    /// Bytes of the block (A, Bᵀ and DoRA factors of every module).
+    public let byteCount: Int
+    private let block: UnsafeMutableRawPointer
+    private let slots: UnsafeMutablePointer<Slot>
+
+    /// Packs `modules` (distinct slots in 0..<slotCount) into one block, in slot order.
+    public init(slotCount: Int, modules: [(slot: Int, module: Module)]) {
+        let sorted = modules.sorted { $0.slot < $1.slot }
+        struct Piece { let element: LoRAElement; let a: [UInt8]; let bt: [UInt8] }
+        var pieces: [Piece] = []
+        var total = 0
+        func rounded(_ n: Int) -> Int { (n + 63) & ~63 }
+        for (slot, m) in sorted {
+            precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
+            var plain = [Float](repeating: 0, count: m.b.count)
+            for o in 0..<m.outDim {
+                for k in 0..<m.rank { plain[k * m.outDim + o] = m.b[o * m.rank + k] }
+            }
+            let bt = loraTiledBT(plain, rank: m.rank, outDim: m.outDim)
+            let piece: Piece
+            if let a = Self.exactF16(m.a), let b = Self.exactF16(bt) {
+                piece = Piece(element: .f16, a: Self.bytes(a), bt: Self.bytes(b))
+            } else if let a = Self.exactBF16(m.a), let b = Self.exactBF16(bt) {
+                piece = Piece(element: .bf16, a: Self.bytes(a), bt: Self.bytes(b))
+            } else {
+                piece = Piece(element: .f32, a: Self.bytes(m.a), bt: Self.bytes(bt))
+            }
+            total += rounded(piece.a.count) + rounded(piece.bt.count) + rounded(4 * (m.dora?.count ?? 0))
+            pieces.append(piece)
+        }
+        self.slotCount = slotCount
+        byteCount = total
+        block = .allocate(byteCount: max(total, 1), alignment: 64)
+        slots = .allocate(capacity: max(slotCount, 1))
+        slots.initialize(repeating: Slot(a: nil, bt: nil, element: .f32, rank: 0, inDim: 0, outDim: 0, scale: 0, dora: nil),
+                         count: max(slotCount, 1))
+        var at = 0
+        func place(_ bytes: [UInt8]) -> UnsafeRawPointer {
+            let p = block + at
+            bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            at += rounded(bytes.count)
+            return UnsafeRawPointer(p)
+        }
+        for ((slot, m), piece) in zip(sorted, pieces) {
+            let a = place(piece.a), bt = place(piece.bt)
+            let dora = m.dora.map { place(Self.bytes($0)).assumingMemoryBound(to: Float.self) }
+            slots[slot] = Slot(a: a, bt: bt, element: piece.element, rank: m.rank, inDim: m.inDim, outDim: m.outDim,
+                               scale: m.scale, dora: dora)
+        }
+    }
+
+    deinit {
+        slots.deallocate()
+        block.deallocate()
+    }
+
+    /// The element type the kernel reads for `slot`, or nil when the adapter has no module there.
+    public func element(slot: Int) -> LoRAElement? {
+        precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
+        return slots[slot].a == nil ? nil : slots[slot].element
+    }
+
+    /// The work of applying `slot` to `count` rows, or nil when the adapter has no module there. The
+    /// job points into this object and into `rows`/`scales`: the caller keeps all three alive until
+    /// `loraApply` returns.
+    public func job(slot: Int, rows: UnsafePointer<Int32>, scales: UnsafePointer<Float>, count: Int) -> LoRAJob? {
+        precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
+        guard slots[slot].a != nil, count > 0 else { return nil }
+        return LoRAJob(slot: UnsafePointer(slots + slot), rows: rows, scales: scales, count: count)
+    }
+
+    /// What the kernel reads for `slot`, decoded back to f32: A (rank × in) and plain Bᵀ (rank × out,
+    /// untiled), or nil when the adapter has no module there. For tests: packing must change no value.
+    func decoded(slot: Int) -> (a: [Float], bt: [Float])? {
+        let s = slots[slot]
+        guard let a = s.a, let bt = s.bt else { return nil }
+        func value(_ p: UnsafeRawPointer, _ i: Int) -> Float {
+            switch s.element {
+            case .f32: return p.load(fromByteOffset: 4 * i, as: Float.self)
+            case .f16: return f16ToF32(p.load(fromByteOffset: 2 * i, as: UInt16.self))
+            case .bf16: return bf16ToF32(p.load(fromByteOffset: 2 * i, as: UInt16.self))
+            }
+        }
+        let av = (0..<(s.rank * s.inDim)).map { value(a, $0) }
+        var btv = [Float](repeating: 0, count: s.rank * s.outDim)
+        for k in 0..<s.rank {
+            for o in 0..<s.outDim { btv[k * s.outDim + o] = value(bt, (o / 8) * s.rank * 8 + k * 8 + o % 8) }
+        }
+        return (av, btv)
+    }
+
+    private static func bytes<T>(_ v: [T]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
+
+    /// The f16 bits of every value, or nil when one of them is not exactly an f16.
+    static func exactF16(_ values: [Float]) -> [UInt16]? {
+        var out = [UInt16](repeating: 0, count: values.count)
+        for (i, v) in values.enumerated() {
+            let h = f32ToF16(v)
+            guard f16ToF32(h) == v || (v.isNaN && f16ToF32(h).isNaN) else { return nil }
+            out[i] = h
+        }
+        return out
+    }
+
+    /// The bf16 bits (the top half of the f32), or nil when a value has bits in its lower half.
+    static func exactBF16(_ values: [Float]) -> [UInt16]? {
+        var out = [UInt16](repeating: 0, count: values.count)
+        for (i, v) in values.enumerated() {
+            let bits = v.bitPattern
+            guard bits & 0xffff == 0 else { return nil }
+            out[i] = UInt16(bits >> 16)
+        }
+        return out
+    }
+}
+
+/// One adapter module applied to some rows: y[r] = dora ⊙ (y[r] + scale·s_r·B·(A·x[r])).
+/// Made by `LoRAKernelWeights.job`; holds raw pointers only (no reference counting per call).
+public struct LoRAJob {
+    let slot: UnsafePointer<LoRAKernelWeights.Slot>
+    let rows: UnsafePointer<Int32>
+    let scales: UnsafePointer<Float>
+    let count: Int
+
+    /// Applies the job to rows[lo..<hi].
+    func run(_ lo: Int, _ hi: Int, x: UnsafePointer<Float>, xs: Int, y: UnsafeMutablePointer<Float>, ys: Int,
+             path: KernelPath) {
+        let s = slot.pointee
+        precondition(s.inDim <= xs && s.outDim <= ys, "LoRAJob: module \(s.inDim)→\(s.outDim) does not fit rows of \(xs)→\(ys)")
+        let done: Int32
+        switch path.usable {
+        case .avx2:
+            done = lorad_avx2_lora_rows(s.element.rawValue, s.a, s.bt, Int64(s.rank), Int64(s.inDim), Int64(s.outDim),
+                                        x, Int64(xs), rows + lo, scales + lo, s.scale, Int64(hi - lo), y, Int64(ys))
+        case .portable:
+            done = lorad_portable_lora_rows(s.element.rawValue, s.a, s.bt, Int64(s.rank), Int64(s.inDim), Int64(s.outDim),
+                                            x, Int64(xs), rows + lo, scales + lo, s.scale, Int64(hi - lo), y, Int64(ys))
+        }
+        precondition(done == 1, "LoRAJob: element type \(s.element) not handled by the C kernel")
+        if let dora = s.dora {
+            for j in lo..<hi {
+                let yr = y + Int(rows[j]) * ys
+                for o in 0..<s.outDim { yr[o] *= dora[o] }
+            }
+        }
+    }
+}
+
+/// Applies every job to `y` (rows of stride `ys`) from `x` (rows of stride `xs`). With `disjoint`
+/// (no row in two jobs: one adapter per sequence) the jobs and chunks of their rows run in parallel;
+/// otherwise (stacked adapters) the jobs run one after another, each parallel over its rows, so no row
+/// is written by two threads and every row adds its terms in job order.
+public func loraApply(_ jobs: [LoRAJob], disjoint: Bool, x: UnsafePointer<Float>, xs: Int,
+                      y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath = .best) {
+    // Rows per work item: a decode step has one row per job; a prompt's rows are split so both
+    // threads share one adapter's long job (each row re-reads A and Bᵀ from cache, not memory).
+    let chunk = 8
+    let xp = UnsafeSendable(UnsafeMutablePointer(mutating: x)), yp = UnsafeSendable(y)
+    func chunks(_ job: LoRAJob) -> Int { (job.count + chunk - 1) / chunk }
+    let threads = pool?.threadCount ?? 1
+    if disjoint {
+        var starts = [Int]()
+        starts.reserveCapacity(jobs.count + 1)
+        var n = 0
+        for job in jobs {
+            starts.append(n)
+            n += chunks(job)
+        }
+        starts.append(n)
+        let body: (Int) -> Void = { item in
+            var j = 0
+            while starts[j + 1] <= item { j += 1 }
+            let lo = (item - starts[j]) * chunk
+            jobs[j].run(lo, min(lo + chunk, jobs[j].count), x: xp.value, xs: xs, y: yp.value, ys: ys, path: path)
+        }
+        if n > 1, threads > 1, let pool {
+            pool.parallelFor(n, body)
+        } else {
+            for i in 0..<n { body(i) }
+        }
+    } else {
+        for job in jobs {
+            let n = chunks(job)
+            let body: (Int) -> Void = { c in
+                job.run(c * chunk, min(c * chunk + chunk, job.count), x: xp.value, xs: xs, y: yp.value, ys: ys, path: path)
+            }
+            if n > 1, threads > 1, let pool {
+                pool.parallelFor(n, body)
+            } else {
+                for c in 0..<n { body(c) }
+            }
+        }
+    }
+}
