@@ -64,6 +64,13 @@ public final class LoRAKernelWeights: @unchecked Sendable {
     public let byteCount: Int
     private let block: UnsafeMutableRawPointer
     private let slots: UnsafeMutablePointer<Slot>
+    private let slotBytes: [Int]
+
+    /// Bytes of the block that hold `slot`'s module (0 when there is none).
+    public func byteCount(slot: Int) -> Int {
+        precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
+        return slotBytes[slot]
+    }
 
     /// Packs `modules` (distinct slots in 0..<slotCount) into one block, in slot order.
     public init(slotCount: Int, modules: [(slot: Int, module: Module)]) {
@@ -71,6 +78,7 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         struct Piece { let element: LoRAElement; let a: [UInt8]; let bt: [UInt8] }
         var pieces: [Piece] = []
         var total = 0
+        var slotBytes = [Int](repeating: 0, count: slotCount)
         func rounded(_ n: Int) -> Int { (n + 63) & ~63 }
         for (slot, m) in sorted {
             precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
@@ -87,10 +95,12 @@ public final class LoRAKernelWeights: @unchecked Sendable {
             } else {
                 piece = Piece(element: .f32, a: Self.bytes(m.a), bt: Self.bytes(bt))
             }
-            total += rounded(piece.a.count) + rounded(piece.bt.count) + rounded(4 * (m.dora?.count ?? 0))
+            slotBytes[slot] = rounded(piece.a.count) + rounded(piece.bt.count) + rounded(4 * (m.dora?.count ?? 0))
+            total += slotBytes[slot]
             pieces.append(piece)
         }
         self.slotCount = slotCount
+        self.slotBytes = slotBytes
         byteCount = total
         block = .allocate(byteCount: max(total, 1), alignment: 64)
         slots = .allocate(capacity: max(slotCount, 1))
@@ -179,6 +189,10 @@ public final class LoRAKernelWeights: @unchecked Sendable {
 /// One adapter module applied to some rows: y[r] = dora ⊙ (y[r] + scale·s_r·B·(A·x[r])).
 /// Made by `LoRAKernelWeights.job`; holds raw pointers only (no reference counting per call).
 public struct LoRAJob {
+    /// Whether the module rescales its rows' whole output (DoRA), so its term cannot be computed apart
+    /// from the base product and added later.
+    public var isDoRA: Bool { slot.pointee.dora != nil }
+
     let slot: UnsafePointer<LoRAKernelWeights.Slot>
     let rows: UnsafePointer<Int32>
     let scales: UnsafePointer<Float>
@@ -208,49 +222,46 @@ public struct LoRAJob {
     }
 }
 
+/// The jobs as independent work items, each job cut into chunks of 8 rows: for `loraApply`, or to run
+/// alongside a product (`SideWork`) when the jobs write elsewhere than the product's output. Every row
+/// must be in at most one job (items run in any order, on any thread).
+public func loraWork(_ jobs: [LoRAJob], x: UnsafePointer<Float>, xs: Int, y: UnsafeMutablePointer<Float>, ys: Int,
+                     path: KernelPath = .best) -> SideWork {
+    // Rows per item: a decode step has one row per job; a prompt's rows are split so both threads
+    // share one adapter's long job (each row re-reads A and Bᵀ from cache, not memory).
+    let chunk = 8
+    var starts = [Int]()
+    starts.reserveCapacity(jobs.count + 1)
+    var n = 0
+    for job in jobs {
+        starts.append(n)
+        n += (job.count + chunk - 1) / chunk
+    }
+    starts.append(n)
+    return SideWork(count: n) { item in
+        var j = 0
+        while starts[j + 1] <= item { j += 1 }
+        let lo = (item - starts[j]) * chunk
+        jobs[j].run(lo, min(lo + chunk, jobs[j].count), x: x, xs: xs, y: y, ys: ys, path: path)
+    }
+}
+
 /// Applies every job to `y` (rows of stride `ys`) from `x` (rows of stride `xs`). With `disjoint`
-/// (no row in two jobs: one adapter per sequence) the jobs and chunks of their rows run in parallel;
+/// (no row in two jobs: one adapter per sequence) all jobs' items (`loraWork`) run in parallel;
 /// otherwise (stacked adapters) the jobs run one after another, each parallel over its rows, so no row
 /// is written by two threads and every row adds its terms in job order.
 public func loraApply(_ jobs: [LoRAJob], disjoint: Bool, x: UnsafePointer<Float>, xs: Int,
                       y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath = .best) {
-    // Rows per work item: a decode step has one row per job; a prompt's rows are split so both
-    // threads share one adapter's long job (each row re-reads A and Bᵀ from cache, not memory).
-    let chunk = 8
-    let xp = UnsafeSendable(UnsafeMutablePointer(mutating: x)), yp = UnsafeSendable(y)
-    func chunks(_ job: LoRAJob) -> Int { (job.count + chunk - 1) / chunk }
-    let threads = pool?.threadCount ?? 1
-    if disjoint {
-        var starts = [Int]()
-        starts.reserveCapacity(jobs.count + 1)
-        var n = 0
-        for job in jobs {
-            starts.append(n)
-            n += chunks(job)
-        }
-        starts.append(n)
-        let body: (Int) -> Void = { item in
-            var j = 0
-            while starts[j + 1] <= item { j += 1 }
-            let lo = (item - starts[j]) * chunk
-            jobs[j].run(lo, min(lo + chunk, jobs[j].count), x: xp.value, xs: xs, y: yp.value, ys: ys, path: path)
-        }
-        if n > 1, threads > 1, let pool {
-            pool.parallelFor(n, body)
+    func run(_ work: SideWork) {
+        if work.count > 1, let pool, pool.threadCount > 1 {
+            pool.parallelFor(work.count, work.body)
         } else {
-            for i in 0..<n { body(i) }
+            for i in 0..<work.count { work.body(i) }
         }
+    }
+    if disjoint {
+        run(loraWork(jobs, x: x, xs: xs, y: y, ys: ys, path: path))
     } else {
-        for job in jobs {
-            let n = chunks(job)
-            let body: (Int) -> Void = { c in
-                job.run(c * chunk, min(c * chunk + chunk, job.count), x: xp.value, xs: xs, y: yp.value, ys: ys, path: path)
-            }
-            if n > 1, threads > 1, let pool {
-                pool.parallelFor(n, body)
-            } else {
-                for c in 0..<n { body(c) }
-            }
-        }
+        for job in jobs { run(loraWork([job], x: x, xs: xs, y: y, ys: ys, path: path)) }
     }
 }

@@ -135,10 +135,11 @@ public enum MatMulTuning {
 ///
 /// Parallelism: `pool` if given; otherwise `threads > 1` uses the shared pool of that many threads
 /// (`ComputePool.shared(threads:)`) and `threads == 1` runs on the caller. `w.type` must be computable.
+/// `alongside` runs in the same pool call as the tiles (see `SideWork`).
 public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                    _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
                    pool: ComputePool? = nil, strategy: MatMulStrategy = .automatic,
-                   kernels: KernelPath = .best) {
+                   kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(w.type.isComputable, "matmul: \(w.type) is not computable; the caller should have checked")
     guard tokens > 0, w.rows > 0 else { return }
     let ys = yStride ?? w.rows
@@ -153,18 +154,39 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
         }
     }
     switch chosen {
-    case .sgemm: matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
-    case .int16 where hasI16Path(w.type): matmulI16(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
-    default: matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+    case .sgemm: matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
+    case .int16 where hasI16Path(w.type): matmulI16(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
+    default: matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
     }
 }
 
-/// Runs `body(tile, thread)` for `tiles` tiles on `pool`, or serially on the caller.
+/// Work run in the same pool call as a product's tiles and claimed before them, so that a few small
+/// independent jobs (one sequence's LoRA terms) share both threads with the product instead of
+/// running alone on one thread before or after it. It must not touch the product's output.
+public struct SideWork {
+    public let count: Int
+    public let body: (Int) -> Void
+
+    public init(count: Int, body: @escaping (Int) -> Void) {
+        self.count = count
+        self.body = body
+    }
+}
+
+/// Runs `side`'s items, then `body(tile, thread)` for `tiles` tiles, on `pool`, or serially on the caller.
 @inline(__always)
-func forEachTile(_ tiles: Int, pool: ComputePool?, _ body: (Int, Int) -> Void) {
-    if let pool, pool.threadCount > 1, tiles > 1 {
-        pool.parallelFor(tiles, body)
+func forEachTile(_ tiles: Int, pool: ComputePool?, alongside side: SideWork? = nil, _ body: (Int, Int) -> Void) {
+    let extra = side?.count ?? 0
+    if let pool, pool.threadCount > 1, tiles + extra > 1 {
+        if let side, extra > 0 {
+            pool.parallelFor(extra + tiles) { i, thread in
+                if i < extra { side.body(i) } else { body(i - extra, thread) }
+            }
+        } else {
+            pool.parallelFor(tiles, body)
+        }
     } else {
+        for i in 0..<extra { side!.body(i) }
         for i in 0..<tiles { body(i, 0) }
     }
 }
@@ -180,7 +202,8 @@ func fusedTileRows(rows: Int, threads: Int) -> Int {
 }
 
 private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
-                         _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
+                         _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
+                         side: SideWork?) {
     let type = Int32(w.type.rawValue)
     let nthreads = pool?.threadCount ?? 1
     let needsSums = w.type == .q4_1 || w.type == .q5_1
@@ -200,7 +223,7 @@ private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
     let tiles = (w.rows + tile - 1) / tile
     let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
     let sums = UnsafePointer(buffer)
-    forEachTile(tiles, pool: pool) { i, thread in
+    forEachTile(tiles, pool: pool, alongside: side) { i, thread in
         let r0 = i * tile, r1 = min(w.rows, r0 + tile)
         let scratch = buffer + nsums + thread * scratchPer
         let ok = path == .avx2
@@ -211,7 +234,8 @@ private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
 }
 
 private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
-                         _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
+                         _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
+                         side: SideWork?) {
     _ = ComputePool.singleThreadBLAS
     let type = Int32(w.type.rawValue)
     let nthreads = pool?.threadCount ?? 1
@@ -220,7 +244,7 @@ private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
     let per = tile * w.cols
     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per)  // ≤ 2 × 1.5 MB
     defer { buffer.deallocate() }
-    forEachTile(tiles, pool: pool) { i, thread in
+    forEachTile(tiles, pool: pool, alongside: side) { i, thread in
         let r0 = i * tile, n = min(w.rows, r0 + tile) - r0
         let wf = buffer + thread * per
         // Rows are contiguous, so a tile is one run of n·cols elements.

@@ -19,9 +19,10 @@ public func hasI16Path(_ type: TensorType) -> Bool {
 }
 
 func matmulI16(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
-               _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath) {
+               _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
+               side: SideWork? = nil) {
     precondition(hasI16Path(w.type) && w.cols % 32 == 0)
-    matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool,
+    matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool, side: side,
                                quantize: path == .avx2 ? lorad_avx2_quantize_q16 : lorad_portable_quantize_q16,
                                rows: path == .avx2 ? lorad_avx2_matmul_q16_rows : lorad_portable_matmul_q16_rows)
 }

@@ -120,17 +120,17 @@ func dotQ8(_ type: TensorType, _ row: UnsafeRawPointer, _ a: UnsafePointer<Q8Blo
 /// `matmulQ8Reference` below is the scalar Swift version they are tested against.
 public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                      _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
-                     pool: ComputePool? = nil, kernels: KernelPath = .best) {
+                     pool: ComputePool? = nil, kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(hasQ8Path(w.type) && w.cols % 32 == 0)
     guard tokens > 0, w.rows > 0 else { return }
     let ys = yStride ?? w.rows
     let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
     let path = kernels.usable
     if let p = w.repacked {
-        matmulQ8Repacked(p, x, tokens: tokens, y, ys: ys, pool: pool, path: path)
+        matmulQ8Repacked(p, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
         return
     }
-    matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool,
+    matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool, side: side,
                                quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8,
                                rows: path == .avx2 ? lorad_avx2_matmul_q8_rows : lorad_portable_matmul_q8_rows)
 }
@@ -139,23 +139,23 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
 /// 32-value blocks, then run the row kernel over tiles of weight rows on the pool.
 func matmulQuantizedActivations<Block>(
     _ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>, ys: Int,
-    pool: ComputePool?,
+    pool: ComputePool?, side: SideWork? = nil,
     quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
     rows: (Int32, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
            UnsafeMutablePointer<Float>, Int64) -> Int32
 ) {
     let type = Int32(w.type.rawValue)
     let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
-    quantizedTiles(rows: w.rows, cols: w.cols, x, tokens: tokens, pool: pool, quantize: quantize) { r0, r1, a in
+    quantizedTiles(rows: w.rows, cols: w.cols, x, tokens: tokens, pool: pool, side: side, quantize: quantize) { r0, r1, a in
         _ = rows(type, w.data, rb, cols, Int64(r0), Int64(r1), a, T, y, ys64)
     }
 }
 
 /// Quantizes every token row of x (tokens × cols) into 32-value blocks, then calls `product(r0, r1,
 /// blocks)` for tiles of output rows (about 4 per thread, see fusedTileRows; a multiple of `rowAlign`
-/// rows each) on the pool.
+/// rows each) on the pool, with `side`'s items in the same call.
 func quantizedTiles<Block>(rows: Int, cols: Int, _ x: UnsafePointer<Float>, tokens: Int, pool: ComputePool?,
-                           rowAlign: Int = 1, quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
+                           side: SideWork? = nil, rowAlign: Int = 1, quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
                            _ product: (Int, Int, UnsafePointer<Block>) -> Void) {
     let nb = cols / 32
     let qa = UnsafeMutablePointer<Block>.allocate(capacity: tokens * nb)
@@ -164,7 +164,7 @@ func quantizedTiles<Block>(rows: Int, cols: Int, _ x: UnsafePointer<Float>, toke
     let tile = max(1, fusedTileRows(rows: rows, threads: pool?.threadCount ?? 1) / rowAlign) * rowAlign
     let tiles = (rows + tile - 1) / tile
     let a = UnsafePointer(qa)
-    forEachTile(tiles, pool: pool) { i, _ in product(i * tile, min(rows, i * tile + tile), a) }
+    forEachTile(tiles, pool: pool, alongside: side) { i, _ in product(i * tile, min(rows, i * tile + tile), a) }
 }
 
 /// The scalar Swift reference for `matmulQ8` (single-threaded): `quantizeActivations` and `dotQ8`.

@@ -58,7 +58,7 @@ extension WeightMatrix {
 
 /// Y[t][r] = W[r] · Q8(X[t]) from the repacked copy: the driver for lorad_*_matmul_q8_{q4_1,q8_0}x8.
 func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
-                      ys: Int, pool: ComputePool?, path: KernelPath) {
+                      ys: Int, pool: ComputePool?, path: KernelPath, side: SideWork? = nil) {
     let cols = Int64(p.cols), rows = Int64(p.rows), T = Int64(tokens), ys64 = Int64(ys)
     let kernel = switch (p.type, path) {
     case (.q4_1, .avx2): lorad_avx2_matmul_q8_q4_1x8
@@ -67,7 +67,7 @@ func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: I
     default: lorad_portable_matmul_q8_q8_0x8
     }
     // Tiles of whole groups of 8 rows.
-    quantizedTiles(rows: p.rows, cols: p.cols, x, tokens: tokens, pool: pool, rowAlign: 8,
+    quantizedTiles(rows: p.rows, cols: p.cols, x, tokens: tokens, pool: pool, side: side, rowAlign: 8,
                    quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8) { r0, r1, a in
         _ = kernel(p.bytes, cols, rows, Int64(r0 / 8), Int64((r1 + 7) / 8), a, T, y, ys64)
     }

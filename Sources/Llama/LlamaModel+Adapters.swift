@@ -55,9 +55,19 @@ final class AdapterPlan {
     private let scales: UnsafeMutableBufferPointer<Float>
     /// No row uses two adapters, so every adapter's term can run in parallel.
     let disjoint: Bool
+    /// For a few adapter rows among the first rows of the batch (a decode step of one or a few
+    /// sequences), their terms are computed during the base product (`SideWork`) into `scratch`, rows
+    /// 0...last of the batch at row · outDim, then added to the output.
+    private let side: Bool
+    private let scratch: UnsafeMutableBufferPointer<Float>
+
+    /// At most this many adapter rows run alongside the base product; more are enough work to split
+    /// well on their own, and the scratch add would grow with them.
+    static let sideRows = 8
 
     /// Groups the batch's rows by adapter. Scale 0 drops the adapter, so the output is exactly the base's.
-    init(_ batch: [BatchItem], offsets: [Int]) {
+    /// `widest` is the widest projection output (for the scratch rows).
+    init(_ batch: [BatchItem], offsets: [Int], widest: Int) {
         var order: [LoRAAdapter] = []
         var perAdapter: [[(row: Int32, scale: Float)]] = []
         var index: [ObjectIdentifier: Int] = [:]
@@ -79,9 +89,9 @@ final class AdapterPlan {
                 for t in 0..<item.tokens.count { perAdapter[g].append((Int32(offsets[i] + t), use.scale)) }
             }
         }
-        let total = perAdapter.reduce(0) { $0 + $1.count }
-        rows = .allocate(capacity: max(total, 1))
-        scales = .allocate(capacity: max(total, 1))
+        let all = perAdapter.joined()
+        rows = .allocate(capacity: max(all.count, 1))
+        scales = .allocate(capacity: max(all.count, 1))
         var ranges: [Range<Int>] = []
         var at = 0
         for list in perAdapter {
@@ -95,17 +105,26 @@ final class AdapterPlan {
         adapters = order
         self.ranges = ranges
         self.disjoint = disjoint
+        // DoRA rescales the whole output row, so its term cannot be added after the product.
+        if let last = all.map({ Int($0.row) }).max(), disjoint, all.count <= Self.sideRows, last < 4 * Self.sideRows,
+           !order.contains(where: { $0.isDoRA }) {
+            side = true
+            scratch = .allocate(capacity: (last + 1) * widest)
+        } else {
+            side = false
+            scratch = .allocate(capacity: 1)
+        }
     }
 
     deinit {
         rows.deallocate()
         scales.deallocate()
+        scratch.deallocate()
     }
 
-    /// y[r] += every adapter's term for (layer, target) on its rows (DoRA: y[r] = dora ⊙ (…)).
-    func apply(layer: Int, target: LoRATarget, _ x: [Float], _ y: inout [Float], inDim: Int, outDim: Int,
-               pool: ComputePool) {
-        guard !adapters.isEmpty else { return }
+    /// The adapters' jobs for (layer, target); they point into this plan and the adapters.
+    func jobs(layer: Int, target: LoRATarget) -> [LoRAJob] {
+        guard !adapters.isEmpty else { return [] }
         let slot = LoRAAdapter.slot(layer: layer, target: target)
         var jobs: [LoRAJob] = []
         jobs.reserveCapacity(adapters.count)
@@ -115,6 +134,11 @@ final class AdapterPlan {
                 jobs.append(job)
             }
         }
+        return jobs
+    }
+
+    /// y[r] += every job's term on its rows (DoRA: y[r] = dora ⊙ (…)), after the base product.
+    func apply(_ jobs: [LoRAJob], _ x: [Float], _ y: inout [Float], inDim: Int, outDim: Int, pool: ComputePool) {
         guard !jobs.isEmpty else { return }
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
@@ -122,7 +146,31 @@ final class AdapterPlan {
             }
         }
     }
-}
+
+    /// Whether these jobs run alongside the base product (`alongside`, then `addSide`): few rows, one
+    /// adapter each, no DoRA.
+    func runsAlongside(_ jobs: [LoRAJob]) -> Bool { side && !jobs.isEmpty }
+
+    /// Runs `product(work)` with the jobs' terms as its side work, written into zeroed scratch rows.
+    func alongside(_ jobs: [LoRAJob], _ x: [Float], inDim: Int, outDim: Int, product: (SideWork) -> Void) {
+        let base = scratch.baseAddress!
+        for i in 0..<ranges.last!.upperBound { (base + Int(rows[i]) * outDim).update(repeating: 0, count: outDim) }
+        x.withUnsafeBufferPointer { xb in
+            product(loraWork(jobs, x: xb.baseAddress!, xs: inDim, y: base, ys: outDim))
+        }
+    }
+
+    /// y[r] += the scratch row r that `alongside` filled, for every adapter row.
+    func addSide(_ y: inout [Float], outDim: Int) {
+        let base = scratch.baseAddress!
+        y.withUnsafeMutableBufferPointer { yb in
+            for i in 0..<ranges.last!.upperBound {
+                let r = Int(rows[i])
+                let d = base + r * outDim, out = yb.baseAddress! + r * outDim
+                for o in 0..<outDim { out[o] += d[o] }
+            }
+        }
+    }}
 
 extension LlamaModel {
     /// Checks that a sequence's adapters fit this model and can be combined.
@@ -167,6 +215,13 @@ extension LlamaModel {
     func linear(_ w: WeightMatrix, _ x: [Float], _ n: Int, _ y: inout [Float], layer: Int, target: LoRATarget,
                 _ plan: AdapterPlan, _ merged: [MergedGroup] = []) {
         let here = merged.compactMap { g in g.merged.matrix(layer: layer, target: target).map { (g.rows, $0) } }
+        let jobs = plan.jobs(layer: layer, target: target)
+        if here.isEmpty, plan.runsAlongside(jobs) {
+            // The side work writes the plan's scratch, not y, so the product may write y meanwhile.
+            plan.alongside(jobs, x, inDim: w.cols, outDim: w.rows) { side in mm(w, x, n, &y, alongside: side) }
+            plan.addSide(&y, outDim: w.rows)
+            return
+        }
         if here.isEmpty {
             mm(w, x, n, &y)
         } else {
@@ -175,7 +230,7 @@ extension LlamaModel {
             mmRows(w, x, rows: (0..<n).filter { !covered[$0] }, &y)
             for (rows, m) in here { mmRows(m, x, rows: rows, &y) }
         }
-        plan.apply(layer: layer, target: target, x, &y, inDim: w.cols, outDim: w.rows, pool: pool)
+        plan.apply(jobs, x, &y, inDim: w.cols, outDim: w.rows, pool: pool)
     }
 
     /// y[r] = W·x[r] for the given rows only (gathered into one product, then scattered back).

@@ -112,7 +112,7 @@ public final class LlamaModel: Sendable {
         guard N > 0 else { return batch.map { _ in [] } }
         let starts = batch.map { $0.cache.count }
         let ropes = batch.indices.map { RopeTable(config: c, start: starts[$0], count: batch[$0].tokens.count) }
-        let plan = AdapterPlan(batch, offsets: offsets)
+        let plan = AdapterPlan(batch, offsets: offsets, widest: max(E, c.qDim, c.kvDim, c.feedForwardLength))
         let merged = mergedGroups(batch, offsets: offsets)
 
         var x = [Float](repeating: 0, count: N * E)
@@ -210,13 +210,15 @@ public final class LlamaModel: Sendable {
 
     // MARK: Pieces
 
-    func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float]) {
+    func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], alongside side: SideWork? = nil) {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 if hasQ8Path(w.type) && (numerics == .llamaCpp || numerics == .q8) {
-                    matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
+                    matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool,
+                             alongside: side)
                 } else {
-                    matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool)
+                    matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool,
+                           alongside: side)
                 }
             }
         }

@@ -99,6 +99,11 @@ public final class LoRAAdapter: Sendable {
 
     public var isDoRA: Bool { entries.contains { $0.module.isDoRA } }
     public var byteCount: Int { entries.reduce(kernel.byteCount) { $0 + $1.module.byteCount } }
+
+    /// Bytes one module holds: its f32 arrays and its part of the kernel copy.
+    public func byteCount(layer: Int, target: LoRATarget) -> Int {
+        (module(layer: layer, target: target)?.byteCount ?? 0) + kernel.byteCount(slot: Self.slot(layer: layer, target: target))
+    }
 }
 
 public struct LoRALoadOptions: Sendable {

@@ -18,7 +18,8 @@ public struct LoRADescription: Sendable {
         public let isDoRA: Bool
         /// Elements of A, B and the DoRA magnitude vector (what training learned).
         public let parameters: Int
-        /// Bytes the module holds in memory (f32 arrays, DoRA factors included).
+        /// Bytes the module holds in memory: f32 arrays (DoRA factors included) and the forward pass's
+        /// copy (16-bit when exact, LoRAKernelWeights).
         public let bytes: Int
     }
 
@@ -44,7 +45,8 @@ public struct LoRADescription: Sendable {
         modules = adapter.modules.map { layer, target, m in
             Module(layer: layer, target: target, rank: m.rank, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
                    scale: m.scale, isDoRA: m.isDoRA,
-                   parameters: m.a.count + m.b.count + (m.magnitude?.count ?? 0), bytes: m.byteCount)
+                   parameters: m.a.count + m.b.count + (m.magnitude?.count ?? 0),
+                   bytes: adapter.byteCount(layer: layer, target: target))
         }
         var isDir: ObjCBool = false
         guard let path, FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -165,7 +167,7 @@ public struct LoRADescription: Sendable {
             out += "  " + row.joined(separator: "  ") + "\n"
         }
         out += "parameters: \(parameters)\n"
-        out += "bytes:      \(bytes) in memory (f32)" + (fileBytes.map { ", \($0) on disk" } ?? "") + "\n"
+        out += "bytes:      \(bytes) in memory (f32 and the forward pass's copy)" + (fileBytes.map { ", \($0) on disk" } ?? "") + "\n"
         return out
     }
 

@@ -92,6 +92,23 @@ func fixtureURL(_ name: String) throws -> URL {
         }
     }
 
+    /// Decoding one token at a time on two threads: a lone adapter row's term runs beside the base
+    /// product in the same pool call (AdapterPlan.alongside); DoRA's runs after it. Same references,
+    /// same bound as above.
+    @Test(arguments: [("plain", "lora_tiny_plain"), ("rslora", "lora_tiny_rslora"), ("dora", "lora_tiny_dora")])
+    func tokenByTokenOnTwoThreadsMatchesPEFT(_ name: String, _ dir: String) throws {
+        let twoThreads = try LlamaModel(path: try fixtureURL("lora_tiny_base.gguf").path, threads: 2)
+        let uses = [AdapterUse(try adapter(dir))]
+        let ref = try #require(fixture.logits[name])
+        for (s, seq) in fixture.sequences.enumerated() {
+            let cache = twoThreads.makeCache()
+            var steps: [[Float]] = []
+            for t in seq { steps.append(try twoThreads.forward([t], cache: cache, adapters: uses)) }
+            let d = maxDiff(steps, ref[s])
+            #expect(d <= 2e-4, "\(name) sequence \(s): max |Δ logit| \(d)")
+        }
+    }
+
     @Test func ggufLoRAMatchesLlamaCpp() throws {
         let plain = try adapter("lora_tiny_plain.gguf")
         let llamaLike = try LlamaModel(path: try fixtureURL("lora_tiny_base.gguf").path, threads: 1, numerics: .llamaCpp)

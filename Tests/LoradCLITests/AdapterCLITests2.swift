@@ -77,8 +77,8 @@ import Testing
         #expect(peftObj["compatible"] as? Bool == true)
         // Parameters: r·in + out·r per module.
         #expect(peftObj["parameters"] as? Int == expected.reduce(0) { $0 + $1.rank * ($1.inFeatures + $1.outFeatures) })
-        // Bytes held in memory: the f32 arrays plus the forward pass's packed copy, which is bf16 for
-        // this BF16 adapter (LoRAPacked): 4 + 2 bytes per parameter.
+        // Bytes held in memory: the f32 arrays plus the forward pass's copy, which is bf16 for this BF16
+        // adapter (LoRAKernelWeights; SmolLM2's widths need no padding): 4 + 2 bytes per parameter.
         #expect(peftObj["bytes"] as? Int == 6 * (peftObj["parameters"] as? Int ?? -1))
 
         // The GGUF fixture is the same adapter (alpha 8, F32); llama.cpp's scale alpha/rank is exact here.
