@@ -68,14 +68,15 @@ struct Bench: ParsableCommand {
             var fields: [(String, JSONValue)] = [("model", .string(report.model)), ("threads", .int(report.threads)),
                                                  ("numerics", .string(report.numerics))]
             for (k, v) in report.metrics {
-                fields.append((k, k.hasSuffix("rss_bytes") ? .int(Int(v)) : .double((v * 100).rounded() / 100)))
+                let digits = k.hasSuffix("_ratio") ? 1000.0 : 100.0
+                fields.append((k, k.hasSuffix("rss_bytes") ? .int(Int(v)) : .double((v * digits).rounded() / digits)))
             }
             print(JSONValue.object(fields).serialized())
         } else {
             print("model \(report.model), \(report.threads) threads, \(report.numerics) numerics")
             for (k, v) in report.metrics {
-                let unit = k == "ttft_ms" ? "ms" : k.hasSuffix("rss_bytes") ? "bytes" : "tokens/s"
-                let value = k.hasSuffix("rss_bytes") ? String(Int(v)) : String(format: "%.1f", v)
+                let unit = k == "ttft_ms" ? "ms" : k.hasSuffix("rss_bytes") ? "bytes" : k.hasSuffix("_ratio") ? "" : "tokens/s"
+                let value = k.hasSuffix("rss_bytes") ? String(Int(v)) : String(format: k.hasSuffix("_ratio") ? "%.3f" : "%.1f", v)
                 print("  " + k.padding(toLength: 18, withPad: " ", startingAt: 0) + " " + value + " " + unit)
             }
         }

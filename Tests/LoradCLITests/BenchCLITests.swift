@@ -12,7 +12,7 @@ import Testing
         #expect(obj["model"] as? String == "SmolLM2-135M-Instruct.Q4_1.gguf")
         #expect((obj["threads"] as? Int ?? 0) >= 1)
         for key in ["pp128", "pp512", "tg", "batch4", "batch16", "batch32", "ttft_ms",
-                    "adapter1_tg", "adapter1_pp512", "base2", "adapters2"] {
+                    "adapter1_tg", "adapter1_tg_ratio", "adapter1_pp512", "base2", "adapters2", "adapters2_ratio"] {
             let v = try #require(obj[key] as? Double, "missing \(key)")
             #expect(v > 0 && v.isFinite, "\(key) = \(v)")
         }
