@@ -353,8 +353,9 @@ int FN(matmul_rows)(int type, const void *w, int64_t rb, int64_t cols, int64_t r
 }
 
 // ---------------------------------------------------------------- LoRA rows
-// y[r] += scale · s_r · Bᵀᵀ·(A·x[r]) for the listed rows: A is rank × in, Bᵀ is rank × out, both in one element
-// type (f32, f16 or bf16 bits; LoRAPacked.swift). The rank is taken 64 at a time so t stays on the stack.
+// y[r] += scale · s_r · Bᵀᵀ·(A·x[r]) for the listed rows: A is rank × in, Bᵀ is rank × out (tiled, below),
+// both in one element type (f32, f16 or bf16 bits; LoRAKernelWeights.swift says why). The rank is taken
+// 64 at a time so t stays on the stack.
 // The element type is fixed per call, so each type gets its own loop (no switch in the inner loops).
 
 #ifndef F16X8
