@@ -141,7 +141,10 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                    pool: ComputePool? = nil, strategy: MatMulStrategy = .automatic,
                    kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(w.type.isComputable, "matmul: \(w.type) is not computable; the caller should have checked")
-    guard tokens > 0, w.rows > 0 else { return }
+    guard tokens > 0, w.rows > 0 else {
+        forEachTile(0, pool: nil, alongside: side) { _, _ in }  // the side work still runs
+        return
+    }
     let ys = yStride ?? w.rows
     let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
     let path = kernels.usable

@@ -122,7 +122,10 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                      _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
                      pool: ComputePool? = nil, kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(hasQ8Path(w.type) && w.cols % 32 == 0)
-    guard tokens > 0, w.rows > 0 else { return }
+    guard tokens > 0, w.rows > 0 else {
+        forEachTile(0, pool: nil, alongside: side) { _, _ in }  // the side work still runs
+        return
+    }
     let ys = yStride ?? w.rows
     let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
     let path = kernels.usable
