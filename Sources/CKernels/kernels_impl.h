@@ -385,8 +385,9 @@ INL float lora_ld1_bf16(const void *b, int64_t i) { return bf16tof32(((const uin
 // 8 values Bᵀ[k][8·ob .. 8·ob+7] (zero past `out`), so the axpys read one sequential stream instead
 // of `rank` streams `out` apart, which the hardware prefetcher follows better (one adapter on one row:
 // 0.43 -> 0.38 ms a step in a stand-alone test, with the 2 KiB prefetch 0.33 ms). Both streams are
-// prefetched 2 KiB ahead; past the end of a module that is the start of the next one in the adapter's
-// block (LoRAKernelWeights.swift).
+// prefetched 2 KiB ahead: near the end of A that is the start of the module's Bᵀ, near the end of Bᵀ
+// the next module's A in the adapter's block (LoRAKernelWeights.swift); past the last module it is
+// outside the block, which a prefetch never faults on.
 #define LORA_ROWS(NAME, LD8, LD1, ESIZE)                                                               \
 static void NAME(const void *a, const void *bt, int64_t rank, int64_t in, int64_t out, const float *x,  \
                  int64_t xs, const int32_t *rows, const float *scales, float scale, int64_t nrows, float *y,    \

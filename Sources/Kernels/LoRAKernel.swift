@@ -23,7 +23,8 @@ public func loraTiledBT(_ bt: [Float], rank: Int, outDim: Int) -> [Float] {
 }
 
 /// y[rows[j] * outDim + o] += scale · scales[j] · Σ_k Bᵀ[k][o] · (Σ_i a[k * inDim + i] · x[rows[j] * inDim + i]),
-/// with `bt` in the tiled layout of `loraTiledBT`.
+/// with `bt` in the tiled layout of `loraTiledBT`. The C kernel's entry point for tests; the forward
+/// pass reaches the same kernel through `LoRAJob` (LoRAKernelWeights.swift).
 public func loraRows(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPointer, rank: Int, inDim: Int, outDim: Int,
                      x: UnsafePointer<Float>, rows: UnsafePointer<Int32>, scales: UnsafePointer<Float>, scale: Float = 1,
                      count: Int, y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {

@@ -80,8 +80,9 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         var total = 0
         var slotBytes = [Int](repeating: 0, count: slotCount)
         func rounded(_ n: Int) -> Int { (n + 63) & ~63 }
-        for (slot, m) in sorted {
+        for (i, (slot, m)) in sorted.enumerated() {
             precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
+            precondition(i == 0 || sorted[i - 1].slot != slot, "LoRAKernelWeights: two modules for slot \(slot)")
             var plain = [Float](repeating: 0, count: m.b.count)
             for o in 0..<m.outDim {
                 for k in 0..<m.rank { plain[k * m.outDim + o] = m.b[o * m.rank + k] }
@@ -126,7 +127,8 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         block.deallocate()
     }
 
-    /// The element type the kernel reads for `slot`, or nil when the adapter has no module there.
+    /// The element type the kernel reads for `slot`, or nil when the adapter has no module there (for
+    /// tests and inspection).
     public func element(slot: Int) -> LoRAElement? {
         precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
         return slots[slot].a == nil ? nil : slots[slot].element
@@ -144,6 +146,7 @@ public final class LoRAKernelWeights: @unchecked Sendable {
     /// What the kernel reads for `slot`, decoded back to f32: A (rank × in) and plain Bᵀ (rank × out,
     /// untiled), or nil when the adapter has no module there. For tests: packing must change no value.
     func decoded(slot: Int) -> (a: [Float], bt: [Float])? {
+        precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
         let s = slots[slot]
         guard let a = s.a, let bt = s.bt else { return nil }
         func value(_ p: UnsafeRawPointer, _ i: Int) -> Float {
@@ -189,9 +192,6 @@ public final class LoRAKernelWeights: @unchecked Sendable {
 /// One adapter module applied to some rows: y[r] = dora ⊙ (y[r] + scale·s_r·B·(A·x[r])).
 /// Made by `LoRAKernelWeights.job`; holds raw pointers only (no reference counting per call).
 public struct LoRAJob {
-    /// Whether the module rescales its rows' whole output (DoRA), so its term cannot be computed apart
-    /// from the base product and added later.
-    public var isDoRA: Bool { slot.pointee.dora != nil }
 
     let slot: UnsafePointer<LoRAKernelWeights.Slot>
     let rows: UnsafePointer<Int32>
@@ -224,7 +224,7 @@ public struct LoRAJob {
 
 /// The jobs as independent work items, each job cut into chunks of 8 rows: for `loraApply`, or to run
 /// alongside a product (`SideWork`) when the jobs write elsewhere than the product's output. Every row
-/// must be in at most one job (items run in any order, on any thread).
+/// must appear at most once in all the jobs together (items run in any order, on any thread).
 public func loraWork(_ jobs: [LoRAJob], x: UnsafePointer<Float>, xs: Int, y: UnsafeMutablePointer<Float>, ys: Int,
                      path: KernelPath = .best) -> SideWork {
     // Rows per item: a decode step has one row per job; a prompt's rows are split so both threads
@@ -248,8 +248,9 @@ public func loraWork(_ jobs: [LoRAJob], x: UnsafePointer<Float>, xs: Int, y: Uns
 
 /// Applies every job to `y` (rows of stride `ys`) from `x` (rows of stride `xs`). With `disjoint`
 /// (no row in two jobs: one adapter per sequence) all jobs' items (`loraWork`) run in parallel;
-/// otherwise (stacked adapters) the jobs run one after another, each parallel over its rows, so no row
-/// is written by two threads and every row adds its terms in job order.
+/// otherwise (stacked adapters) the jobs run one after another, each parallel over its rows, and every
+/// row adds its terms in job order. Either way no job may list a row twice (the caller merges repeated
+/// uses of one adapter), so no row is written by two threads.
 public func loraApply(_ jobs: [LoRAJob], disjoint: Bool, x: UnsafePointer<Float>, xs: Int,
                       y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath = .best) {
     func run(_ work: SideWork) {

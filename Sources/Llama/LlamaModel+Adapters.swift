@@ -2,8 +2,9 @@
 //
 // The base product W·X runs once over every row of the batch. Then, for each adapter present, the
 // rows of the items that use it get s·B·(A·x) added: two thin products over only those rows, so one
-// batch mixes any number of adapters. A DoRA module rescales its rows' whole output by m/‖W+sBA‖
-// (FORMATS.md §5.4). The base weights are never written.
+// batch mixes any number of adapters. For a decode step's few adapter rows those products run during
+// the base product instead (`SideWork`, into scratch rows added afterwards). A DoRA module rescales
+// its rows' whole output by m/‖W+sBA‖ (FORMATS.md §5.4). The base weights are never written.
 
 import Kernels
 import LoRA
@@ -65,15 +66,25 @@ final class AdapterPlan {
     /// well on their own, and the scratch add would grow with them.
     static let sideRows = 8
 
-    /// Groups the batch's rows by adapter. Scale 0 drops the adapter, so the output is exactly the base's.
-    /// `widest` is the widest projection output (for the scratch rows).
+    /// Groups the batch's rows by adapter. `widest` is the widest projection output (for the scratch rows).
     init(_ batch: [BatchItem], offsets: [Int], widest: Int) {
         var order: [LoRAAdapter] = []
         var perAdapter: [[(row: Int32, scale: Float)]] = []
         var index: [ObjectIdentifier: Int] = [:]
         var disjoint = true
         for (i, item) in batch.enumerated() {
-            let uses = item.adapters.filter { $0.scale != 0 }
+            // One entry per distinct adapter of the item, scales summed (s1·BAx + s2·BAx = (s1+s2)·BAx):
+            // a job must list each row once, or two threads could add into the same row at once.
+            var uses: [(adapter: LoRAAdapter, scale: Float)] = []
+            for use in item.adapters {
+                if let j = uses.firstIndex(where: { $0.adapter === use.adapter }) {
+                    uses[j].scale += use.scale
+                } else {
+                    uses.append((use.adapter, use.scale))
+                }
+            }
+            // Scale 0 drops the adapter, so the output is exactly the base's.
+            uses.removeAll { $0.scale == 0 }
             if uses.count > 1 { disjoint = false }
             for use in uses {
                 let id = ObjectIdentifier(use.adapter)

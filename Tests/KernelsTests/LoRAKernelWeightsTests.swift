@@ -18,7 +18,8 @@ import Testing
 
     @Test func picksTheNarrowestExactTypeAndChangesNoValue() {
         let f16 = Self.module { f16ToF32(f32ToF16($0)) }
-        // 2^-20 is a bf16 but below f16's smallest subnormal: bf16 it must be.
+        // bf16 values scaled by 2^-20 keep 8 significant bits at magnitudes where f16's subnormal
+        // spacing (2^-24) is too coarse for them: bf16 it must be.
         let bf16 = Self.module { Float(bitPattern: $0.bitPattern & 0xffff_0000) * 0x1p-20 }
         let f32 = Self.module { $0 + 1e-7 }
         let w = LoRAKernelWeights(slotCount: 8, modules: [(5, f32), (0, f16), (2, bf16)])

@@ -176,6 +176,59 @@ func fixtureURL(_ name: String) throws -> URL {
         #expect(d <= bound)
     }
 
+    /// One decode step of several sequences on two threads, each after its own 7-token prefill, equals
+    /// each run alone. Without DoRA or stacking the adapters' terms run beside the base product as
+    /// several jobs into scratch rows, with a merged and a base sequence in the same batch; with them,
+    /// after it. Bound as in mergedInMixedBatch.
+    @Test(arguments: [false, true])
+    func decodeStepOnTwoThreadsEqualsAlone(withDoRAAndStacking: Bool) throws {
+        let twoThreads = try LlamaModel(path: try fixtureURL("lora_tiny_base.gguf").path, threads: 2)
+        let plain = try adapter("lora_tiny_plain"), rs = try adapter("lora_tiny_rslora")
+        let merged = try MergedAdapter(adapter: plain, base: base, storage: .f32)
+        var items: [(uses: [AdapterUse], merged: MergedAdapter?)] = [
+            ([], nil), ([AdapterUse(plain)], nil), ([AdapterUse(rs, scale: 0.5)], nil), ([AdapterUse(plain, scale: 0.3)], nil),
+            ([], merged)]
+        if withDoRAAndStacking {
+            items += [([AdapterUse(try adapter("lora_tiny_dora"))], nil), ([AdapterUse(plain), AdapterUse(rs, scale: -1)], nil)]
+        }
+        let seq = fixture.sequences[1]
+        let history = Array(seq.dropLast()), next = [seq.last!]
+        func prefilled(_ item: (uses: [AdapterUse], merged: MergedAdapter?)) throws -> KVCache {
+            let cache = twoThreads.makeCache()
+            _ = try twoThreads.forward(batch: [BatchItem(tokens: history, cache: cache, logits: .none, adapters: item.uses,
+                                                         merged: item.merged)])
+            return cache
+        }
+        let alone = try items.map { item in
+            try twoThreads.forward(batch: [BatchItem(tokens: next, cache: try prefilled(item), adapters: item.uses,
+                                                     merged: item.merged)])[0]
+        }
+        let caches = try items.map(prefilled)
+        let batch = try twoThreads.forward(batch: zip(items, caches).map {
+            BatchItem(tokens: next, cache: $1, adapters: $0.uses, merged: $0.merged)
+        })
+        for i in items.indices {
+            #expect(maxDiff([batch[i]], [alone[i]]) <= 1e-4, "item \(i)")
+        }
+        // The adapters really act in this step (so the comparison means something).
+        #expect(maxDiff([batch[1]], [batch[0]]) > 1e-2)
+    }
+
+    /// One adapter listed twice for a sequence is that adapter once with the scales summed, exactly:
+    /// the forward pass merges the uses (two uses of it would list every row twice in one job, which
+    /// two threads could then add into at once).
+    @Test func sameAdapterTwiceIsItsScalesSummed() throws {
+        let twoThreads = try LlamaModel(path: try fixtureURL("lora_tiny_base.gguf").path, threads: 2)
+        let plain = try adapter("lora_tiny_plain")
+        let seq = fixture.sequences[2]
+        let twice = try twoThreads.forward(seq, cache: twoThreads.makeCache(), logits: .all,
+                                           adapters: [AdapterUse(plain), AdapterUse(plain, scale: 0.5)])
+        let summed = try twoThreads.forward(seq, cache: twoThreads.makeCache(), logits: .all,
+                                            adapters: [AdapterUse(plain, scale: 1.5)])
+        let d = zip(twice, summed).map { abs($0 - $1) }.max()!
+        #expect(d == 0, "max |Δ logit| \(d)")
+    }
+
     /// A batch mixing a merged sequence, an unmerged one and a base one: each as alone.
     @Test func mergedInMixedBatch() throws {
         let plain = try adapter("lora_tiny_plain"), rs = try adapter("lora_tiny_rslora")
