@@ -177,7 +177,7 @@ public final class Engine: @unchecked Sendable {
         lock.lock()
         stopRequested = true
         lock.signal()
-        while !finishedRunning { lock.wait(until: Date().addingTimeInterval(0.05)) }
+        while !finishedRunning { _ = lock.wait(until: Date().addingTimeInterval(0.05)) }  // false = timed out: check again
         lock.unlock()
     }
 
