@@ -29,97 +29,91 @@
 #include "f16_soft.h"
 
 #define GROUP_BYTES 160
-
-int64_t lorad_q4_1x8_bytes(int64_t rows, int64_t cols) {
-    return (rows + 7) / 8 * (cols / 32) * GROUP_BYTES;
-}
-
-void lorad_q4_1x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst) {
-    const int64_t nb = cols / 32, groups = (rows + 7) / 8;
-    uint8_t *out = (uint8_t *)dst;
-    for (int64_t g = 0; g < groups; g++) {
-        for (int64_t b = 0; b < nb; b++, out += GROUP_BYTES) {
-            memset(out, 0, GROUP_BYTES);
-            for (int i = 0; i < 8 && 8 * g + i < rows; i++) {
-                const uint8_t *src = (const uint8_t *)w + (8 * g + i) * row_bytes + b * 20;
-                memcpy(out + 2 * i, src, 2);
-                memcpy(out + 16 + 2 * i, src + 2, 2);
-                for (int c = 0; c < 4; c++) memcpy(out + 32 + 32 * c + 4 * i, src + 4 + 4 * c, 4);
-            }
-        }
-    }
-}
-
-/// Element e of row i in a packed block: chunk (e mod 16) / 4, byte 4i + e mod 4, nibble e / 16.
-static inline int code_at(const uint8_t *blk, int i, int e) {
-    const uint8_t byte = blk[32 + 32 * ((e & 15) >> 2) + 4 * i + (e & 3)];
-    return e < 16 ? byte & 0x0F : byte >> 4;
-}
-
-void lorad_q4_1x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst) {
-    // The same arithmetic as the stored-layout decoder (kernels_impl.h): q · d + m, not fused.
-#pragma clang fp contract(off)
-    const int64_t nb = cols / 32;
-    for (int64_t r = r0; r < r1 && r < rows; r++) {
-        const int i = (int)(r & 7);
-        const uint8_t *grp = (const uint8_t *)packed + (r >> 3) * nb * GROUP_BYTES;
-        float *y = dst + (r - r0) * cols;
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = grp + b * GROUP_BYTES;
-            const float d = lorad_f16_at(blk + 2 * i), m = lorad_f16_at(blk + 16 + 2 * i);
-            for (int e = 0; e < 32; e++) y[32 * b + e] = (float)code_at(blk, i, e) * d + m;
-        }
-    }
-}
-
-// ---------------------------------------------------------------- Q8_0x8
-
 #define GROUP8_BYTES 272
 
-int64_t lorad_q8_0x8_bytes(int64_t rows, int64_t cols) {
-    return (rows + 7) / 8 * (cols / 32) * GROUP8_BYTES;
-}
+// What differs between the two layouts, for the repack and decode code they share: the stored block
+// (d, [m,] codes), the packed group (8 d's, [8 m's,] then the interleaved 4-byte code chunks).
+typedef struct {
+    int q4;              // 1: Q4_1 (nibble codes and a min m), 0: Q8_0 (signed byte codes)
+    int64_t group_bytes; // packed bytes per 8 rows × one block
+    int64_t src_block;   // stored bytes per block
+    int src_codes;       // offset of the codes in a stored block
+    int dst_codes;       // offset of the code chunks in a packed group
+    int chunks;          // 4-byte code chunks per row and block
+} x8_layout;
 
-void lorad_q8_0x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst) {
+static const x8_layout Q4_1X8 = {1, GROUP_BYTES, 20, 4, 32, 4};
+static const x8_layout Q8_0X8 = {0, GROUP8_BYTES, 34, 2, 16, 8};
+
+static void repack_x8(const x8_layout *L, const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst) {
     const int64_t nb = cols / 32, groups = (rows + 7) / 8;
     uint8_t *out = (uint8_t *)dst;
     for (int64_t g = 0; g < groups; g++) {
-        for (int64_t b = 0; b < nb; b++, out += GROUP8_BYTES) {
-            memset(out, 0, GROUP8_BYTES);
+        for (int64_t b = 0; b < nb; b++, out += L->group_bytes) {
+            memset(out, 0, (size_t)L->group_bytes);
             for (int i = 0; i < 8 && 8 * g + i < rows; i++) {
-                const uint8_t *src = (const uint8_t *)w + (8 * g + i) * row_bytes + b * 34;
+                const uint8_t *src = (const uint8_t *)w + (8 * g + i) * row_bytes + b * L->src_block;
                 memcpy(out + 2 * i, src, 2);
-                for (int k = 0; k < 8; k++) memcpy(out + 16 + 32 * k + 4 * i, src + 2 + 4 * k, 4);
+                if (L->q4) memcpy(out + 16 + 2 * i, src + 2, 2);
+                for (int c = 0; c < L->chunks; c++) memcpy(out + L->dst_codes + 32 * c + 4 * i, src + L->src_codes + 4 * c, 4);
             }
         }
     }
 }
 
-/// Code e of row i in a packed Q8_0 block: chunk e / 4, byte 4i + e mod 4.
-static inline int q8_code_at(const uint8_t *blk, int i, int e) {
+/// Code e of row i in a packed block. Q4_1: chunk (e mod 16) / 4, byte 4i + e mod 4, nibble e / 16.
+/// Q8_0: chunk e / 4, byte 4i + e mod 4.
+static inline int code_at(const x8_layout *L, const uint8_t *blk, int i, int e) {
+    if (L->q4) {
+        const uint8_t byte = blk[32 + 32 * ((e & 15) >> 2) + 4 * i + (e & 3)];
+        return e < 16 ? byte & 0x0F : byte >> 4;
+    }
     return (int8_t)blk[16 + 32 * (e >> 2) + 4 * i + (e & 3)];
 }
 
-void lorad_q8_0x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst) {
+static void dequantize_x8(const x8_layout *L, const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1,
+                          float *dst) {
+    // The same arithmetic as the stored-layout decoders (kernels_impl.h): q · d (+ m), not fused.
 #pragma clang fp contract(off)
     const int64_t nb = cols / 32;
     for (int64_t r = r0; r < r1 && r < rows; r++) {
         const int i = (int)(r & 7);
-        const uint8_t *grp = (const uint8_t *)packed + (r >> 3) * nb * GROUP8_BYTES;
+        const uint8_t *grp = (const uint8_t *)packed + (r >> 3) * nb * L->group_bytes;
         float *y = dst + (r - r0) * cols;
         for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = grp + b * GROUP8_BYTES;
+            const uint8_t *blk = grp + b * L->group_bytes;
             const float d = lorad_f16_at(blk + 2 * i);
-            for (int e = 0; e < 32; e++) y[32 * b + e] = (float)q8_code_at(blk, i, e) * d;
+            if (L->q4) {
+                const float m = lorad_f16_at(blk + 16 + 2 * i);
+                for (int e = 0; e < 32; e++) y[32 * b + e] = (float)code_at(L, blk, i, e) * d + m;
+            } else {
+                for (int e = 0; e < 32; e++) y[32 * b + e] = (float)code_at(L, blk, i, e) * d;
+            }
         }
     }
+}
+
+int64_t lorad_q4_1x8_bytes(int64_t rows, int64_t cols) { return (rows + 7) / 8 * (cols / 32) * GROUP_BYTES; }
+int64_t lorad_q8_0x8_bytes(int64_t rows, int64_t cols) { return (rows + 7) / 8 * (cols / 32) * GROUP8_BYTES; }
+
+void lorad_q4_1x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst) {
+    repack_x8(&Q4_1X8, w, row_bytes, rows, cols, dst);
+}
+void lorad_q8_0x8_repack(const void *w, int64_t row_bytes, int64_t rows, int64_t cols, void *dst) {
+    repack_x8(&Q8_0X8, w, row_bytes, rows, cols, dst);
+}
+void lorad_q4_1x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst) {
+    dequantize_x8(&Q4_1X8, packed, cols, rows, r0, r1, dst);
+}
+void lorad_q8_0x8_dequantize(const void *packed, int64_t cols, int64_t rows, int64_t r0, int64_t r1, float *dst) {
+    dequantize_x8(&Q8_0X8, packed, cols, rows, r0, r1, dst);
 }
 
 /// The plain reference of both layouts (and the kernel for CPUs without AVX2): row by row, token by
 /// token, Σ_b d_w·d_a·Σ code·q (+ m_w·s_a for Q4_1).
-static void portable_x8(int q4, const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
+static void portable_x8(const x8_layout *L, const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
                         const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    const int64_t nb = cols / 32, gb = q4 ? GROUP_BYTES : GROUP8_BYTES;
+    const int64_t nb = cols / 32, gb = L->group_bytes;
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *grp = (const uint8_t *)packed + g * nb * gb;
         for (int i = 0; i < 8 && 8 * g + i < rows; i++) {
@@ -129,9 +123,9 @@ static void portable_x8(int q4, const void *packed, int64_t cols, int64_t rows, 
                     const uint8_t *blk = grp + b * gb;
                     const lorad_q8_block *ab = a + t * nb + b;
                     int32_t sumi = 0;
-                    for (int e = 0; e < 32; e++) sumi += (q4 ? code_at(blk, i, e) : q8_code_at(blk, i, e)) * ab->q[e];
+                    for (int e = 0; e < 32; e++) sumi += code_at(L, blk, i, e) * ab->q[e];
                     acc += lorad_f16_at(blk + 2 * i) * ab->d * (float)sumi;
-                    if (q4) acc += lorad_f16_at(blk + 16 + 2 * i) * ab->s;
+                    if (L->q4) acc += lorad_f16_at(blk + 16 + 2 * i) * ab->s;
                 }
                 y[t * ys + 8 * g + i] = acc;
             }
@@ -141,13 +135,13 @@ static void portable_x8(int q4, const void *packed, int64_t cols, int64_t rows, 
 
 int lorad_portable_matmul_q8_q4_1x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
                                     const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    portable_x8(1, packed, cols, rows, g0, g1, a, T, y, ys);
+    portable_x8(&Q4_1X8, packed, cols, rows, g0, g1, a, T, y, ys);
     return 1;
 }
 
 int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
                                     const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    portable_x8(0, packed, cols, rows, g0, g1, a, T, y, ys);
+    portable_x8(&Q8_0X8, packed, cols, rows, g0, g1, a, T, y, ys);
     return 1;
 }
 

@@ -13,9 +13,6 @@
 #include "f16_soft.h"
 #include <math.h>
 
-
-
-
 #pragma clang fp contract(off)
 static inline void quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks) {
     for (int64_t b = 0; b < count / 32; b++) {

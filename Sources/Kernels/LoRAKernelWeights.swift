@@ -60,11 +60,12 @@ public final class LoRAKernelWeights: @unchecked Sendable {
     }
 
     public let slotCount: Int
-    /// Bytes of the block (A, Bᵀ and DoRA factors of every module).
-    public let byteCount: Int
     private let block: UnsafeMutableRawPointer
     private let slots: UnsafeMutablePointer<Slot>
     private let slotBytes: [Int]
+
+    /// Bytes of the block (A, Bᵀ and DoRA factors of every module).
+    public var byteCount: Int { slotBytes.reduce(0, +) }
 
     /// Bytes of the block that hold `slot`'s module (0 when there is none).
     public func byteCount(slot: Int) -> Int {
@@ -102,7 +103,6 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         }
         self.slotCount = slotCount
         self.slotBytes = slotBytes
-        byteCount = total
         block = .allocate(byteCount: max(total, 1), alignment: 64)
         slots = .allocate(capacity: max(slotCount, 1))
         slots.initialize(repeating: Slot(a: nil, bt: nil, element: .f32, rank: 0, inDim: 0, outDim: 0, scale: 0, dora: nil),
@@ -253,16 +253,9 @@ public func loraWork(_ jobs: [LoRAJob], x: UnsafePointer<Float>, xs: Int, y: Uns
 /// uses of one adapter), so no row is written by two threads.
 public func loraApply(_ jobs: [LoRAJob], disjoint: Bool, x: UnsafePointer<Float>, xs: Int,
                       y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath = .best) {
-    func run(_ work: SideWork) {
-        if work.count > 1, let pool, pool.threadCount > 1 {
-            pool.parallelFor(work.count, work.body)
-        } else {
-            for i in 0..<work.count { work.body(i) }
-        }
-    }
     if disjoint {
-        run(loraWork(jobs, x: x, xs: xs, y: y, ys: ys, path: path))
+        loraWork(jobs, x: x, xs: xs, y: y, ys: ys, path: path).run(on: pool)
     } else {
-        for job in jobs { run(loraWork([job], x: x, xs: xs, y: y, ys: ys, path: path)) }
+        for job in jobs { loraWork([job], x: x, xs: xs, y: y, ys: ys, path: path).run(on: pool) }
     }
 }

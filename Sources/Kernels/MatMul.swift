@@ -142,7 +142,7 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                    kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(w.type.isComputable, "matmul: \(w.type) is not computable; the caller should have checked")
     guard tokens > 0, w.rows > 0 else {
-        forEachTile(0, pool: nil, alongside: side) { _, _ in }  // the side work still runs
+        side?.run(on: nil)  // the side work still runs
         return
     }
     let ys = yStride ?? w.rows
@@ -174,23 +174,25 @@ public struct SideWork {
         self.count = count
         self.body = body
     }
+
+    /// Runs every item on `pool` (which runs them on the caller when it has no workers or one item),
+    /// or on the caller without a pool.
+    public func run(on pool: ComputePool?) {
+        if let pool { pool.parallelFor(count, body) } else { for i in 0..<count { body(i) } }
+    }
 }
 
 /// Runs `side`'s items, then `body(tile, thread)` for `tiles` tiles, on `pool`, or serially on the caller.
 @inline(__always)
 func forEachTile(_ tiles: Int, pool: ComputePool?, alongside side: SideWork? = nil, _ body: (Int, Int) -> Void) {
     let extra = side?.count ?? 0
-    if let pool, pool.threadCount > 1, tiles + extra > 1 {
-        if let side, extra > 0 {
-            pool.parallelFor(extra + tiles) { i, thread in
-                if i < extra { side.body(i) } else { body(i - extra, thread) }
-            }
-        } else {
-            pool.parallelFor(tiles, body)
-        }
+    func item(_ i: Int, _ thread: Int) {
+        if i < extra { side!.body(i) } else { body(i - extra, thread) }
+    }
+    if let pool {
+        pool.parallelFor(extra + tiles, item)
     } else {
-        for i in 0..<extra { side!.body(i) }
-        for i in 0..<tiles { body(i, 0) }
+        for i in 0..<(extra + tiles) { item(i, 0) }
     }
 }
 

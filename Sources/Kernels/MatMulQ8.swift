@@ -123,7 +123,7 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                      pool: ComputePool? = nil, kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(hasQ8Path(w.type) && w.cols % 32 == 0)
     guard tokens > 0, w.rows > 0 else {
-        forEachTile(0, pool: nil, alongside: side) { _, _ in }  // the side work still runs
+        side?.run(on: nil)  // the side work still runs
         return
     }
     let ys = yStride ?? w.rows

@@ -48,8 +48,7 @@ public struct Benchmark {
     mutating func median(_ body: (inout Benchmark) throws -> Double) rethrows -> Double {
         var xs: [Double] = []
         for _ in 0..<repetitions { xs.append(try body(&self)) }
-        xs.sort()
-        return xs[xs.count / 2]
+        return middle(xs)
     }
 
     public mutating func promptProcessing(_ n: Int, adapters: [AdapterUse] = []) throws -> Double {
@@ -74,8 +73,7 @@ public struct Benchmark {
             a.append(try adapted(&self))
             r.append(a.last! / b.last!)
         }
-        func mid(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        return (mid(b), mid(a), mid(r))
+        return (middle(b), middle(a), middle(r))
     }
 
     public mutating func generation(prompt: Int = 16, tokens: Int = 128, adapters: [AdapterUse] = []) throws -> Double {
@@ -203,6 +201,9 @@ public struct Benchmark {
         return report
     }
 }
+
+/// The median of a non-empty list (the upper middle one for an even count).
+func middle(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 func argmax(_ xs: [Float]) -> Int32 {
     var best = 0

@@ -50,17 +50,17 @@ struct MergedGroup {
 /// a projection's adapter terms cost no lookups, row copies or reference counting.
 final class AdapterPlan {
     /// The adapters in the order first met, each with its range in `rows`/`scales`.
-    let adapters: [LoRAAdapter]
+    private let adapters: [LoRAAdapter]
     private let ranges: [Range<Int>]
+    /// Every adapter row (all adapters' ranges together) and its scale.
     private let rows: UnsafeMutableBufferPointer<Int32>
     private let scales: UnsafeMutableBufferPointer<Float>
     /// No row uses two adapters, so every adapter's term can run in parallel.
-    let disjoint: Bool
-    /// For a few adapter rows among the first rows of the batch (a decode step of one or a few
-    /// sequences), their terms are computed during the base product (`SideWork`) into `scratch`, rows
-    /// 0...last of the batch at row · outDim, then added to the output.
-    private let side: Bool
-    private let scratch: UnsafeMutableBufferPointer<Float>
+    private let disjoint: Bool
+    /// Present when the terms run beside the base product (`SideWork`): a few adapter rows among the
+    /// first rows of the batch (a decode step of one or a few sequences), computed into this scratch,
+    /// rows 0...last of the batch at row · outDim, then added to the output.
+    private let scratch: UnsafeMutableBufferPointer<Float>?
 
     /// At most this many adapter rows run alongside the base product; more are enough work to split
     /// well on their own, and the scratch add would grow with them.
@@ -101,8 +101,9 @@ final class AdapterPlan {
             }
         }
         let all = perAdapter.joined()
-        rows = .allocate(capacity: max(all.count, 1))
-        scales = .allocate(capacity: max(all.count, 1))
+        // Exactly all.count long, with a base address even when empty (jobs point into it).
+        rows = UnsafeMutableBufferPointer(start: .allocate(capacity: max(all.count, 1)), count: all.count)
+        scales = UnsafeMutableBufferPointer(start: .allocate(capacity: max(all.count, 1)), count: all.count)
         var ranges: [Range<Int>] = []
         var at = 0
         for list in perAdapter {
@@ -117,20 +118,18 @@ final class AdapterPlan {
         self.ranges = ranges
         self.disjoint = disjoint
         // DoRA rescales the whole output row, so its term cannot be added after the product.
-        if let last = all.map({ Int($0.row) }).max(), disjoint, all.count <= Self.sideRows, last < 4 * Self.sideRows,
+        if let last = rows.max().map(Int.init), disjoint, all.count <= Self.sideRows, last < 4 * Self.sideRows,
            !order.contains(where: { $0.isDoRA }) {
-            side = true
             scratch = .allocate(capacity: (last + 1) * widest)
         } else {
-            side = false
-            scratch = .allocate(capacity: 1)
+            scratch = nil
         }
     }
 
     deinit {
         rows.deallocate()
         scales.deallocate()
-        scratch.deallocate()
+        scratch?.deallocate()
     }
 
     /// The adapters' jobs for (layer, target); they point into this plan and the adapters.
@@ -160,12 +159,12 @@ final class AdapterPlan {
 
     /// Whether these jobs run alongside the base product (`alongside`, then `addSide`): few rows, one
     /// adapter each, no DoRA.
-    func runsAlongside(_ jobs: [LoRAJob]) -> Bool { side && !jobs.isEmpty }
+    func runsAlongside(_ jobs: [LoRAJob]) -> Bool { scratch != nil && !jobs.isEmpty }
 
     /// Runs `product(work)` with the jobs' terms as its side work, written into zeroed scratch rows.
     func alongside(_ jobs: [LoRAJob], _ x: [Float], inDim: Int, outDim: Int, product: (SideWork) -> Void) {
-        let base = scratch.baseAddress!
-        for i in 0..<ranges.last!.upperBound { (base + Int(rows[i]) * outDim).update(repeating: 0, count: outDim) }
+        let base = scratch!.baseAddress!
+        for r in rows { (base + Int(r) * outDim).update(repeating: 0, count: outDim) }
         x.withUnsafeBufferPointer { xb in
             product(loraWork(jobs, x: xb.baseAddress!, xs: inDim, y: base, ys: outDim))
         }
@@ -173,15 +172,15 @@ final class AdapterPlan {
 
     /// y[r] += the scratch row r that `alongside` filled, for every adapter row.
     func addSide(_ y: inout [Float], outDim: Int) {
-        let base = scratch.baseAddress!
+        let base = scratch!.baseAddress!
         y.withUnsafeMutableBufferPointer { yb in
-            for i in 0..<ranges.last!.upperBound {
-                let r = Int(rows[i])
-                let d = base + r * outDim, out = yb.baseAddress! + r * outDim
+            for r in rows {
+                let d = base + Int(r) * outDim, out = yb.baseAddress! + Int(r) * outDim
                 for o in 0..<outDim { out[o] += d[o] }
             }
         }
-    }}
+    }
+}
 
 extension LlamaModel {
     /// Checks that a sequence's adapters fit this model and can be combined.

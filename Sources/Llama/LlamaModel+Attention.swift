@@ -46,11 +46,7 @@ extension LlamaModel {
                                           scratch: sb.baseAddress!, out: op.value + row * c.qDim + head * hd)
                     }
                 }
-                if threads > 1 && jobs > 1 {
-                    pool.parallelFor(jobs, body)
-                } else {
-                    for job in 0..<jobs { body(job) }
-                }
+                pool.parallelFor(jobs, body)  // serial on the caller for one job or a one-thread pool
             }
         }
     }

@@ -239,7 +239,7 @@ public final class LlamaModel: Sendable {
                         g.value[i] = v / (1 + expf(-v)) * u.value[i]
                     }
                 }
-                if threads > 1 && chunks > 1 { pool.parallelFor(chunks, body) } else { for c in 0..<chunks { body(c) } }
+                pool.parallelFor(chunks, body)  // serial on the caller for one chunk or a one-thread pool
             }
         }
     }
