@@ -39,10 +39,13 @@ extension LoRAAdapter {
                 ? "only adapter_model.bin (a PyTorch pickle) is present; save the adapter with safe_serialization=True"
                 : "adapter_model.safetensors is missing")
         }
-        guard let configData = fm.contents(atPath: configPath) else {
-            throw LoRAError.unreadable(path: configPath, reason: "cannot read the file")
+        let configData: [UInt8]
+        do {
+            configData = try ByteRegion.contents(ofRegularFile: configPath, maxBytes: 1 << 20)
+        } catch let e as MappedFileError {
+            throw LoRAError.unreadable(path: configPath, reason: e.reason)
         }
-        let config = try PEFTConfig.parse(Array(configData), path: configPath)
+        let config = try PEFTConfig.parse(configData, path: configPath)
         let file: SafetensorsFile
         do {
             file = try SafetensorsFile(path: weightsPath)

@@ -25,9 +25,11 @@ public final class ByteRegion: @unchecked Sendable {
     private let mapped: Bool
     public let path: String?
 
-    /// Maps `path` read-only. An empty file gives an empty region (mmap refuses length 0).
+    /// Maps `path` read-only. An empty file gives an empty region (mmap refuses length 0). Anything
+    /// but a regular file is refused without blocking: O_NONBLOCK makes opening a FIFO return at
+    /// once (a plain open waits for a writer, forever), and fstat then rejects it.
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
@@ -52,6 +54,30 @@ public final class ByteRegion: @unchecked Sendable {
         base = UnsafeRawPointer(p)
         count = size
         mapped = true
+    }
+
+    /// The whole content of the regular file `path`, at most `maxBytes`; anything else (a FIFO, a
+    /// device, a directory) is refused without blocking, as in init(path:).
+    public static func contents(ofRegularFile path: String, maxBytes: Int = 64 << 20) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw MappedFileError(path: path, reason: "not a regular file") }
+        guard Int(st.st_size) <= maxBytes else {
+            throw MappedFileError(path: path, reason: "\(st.st_size) bytes, more than the \(maxBytes) allowed")
+        }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < out.count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
+            if n == 0 { break }   // the file shrank while being read
+            done += n
+        }
+        return Array(out[0..<done])
     }
 
     /// Copies `bytes` into an owned, 64-byte aligned buffer.

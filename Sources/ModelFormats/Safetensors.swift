@@ -72,7 +72,7 @@ public final class SafetensorsFile: Sendable {
         guard n <= UInt64(Self.maxHeaderSize) else { throw SafetensorsError.headerTooLarge(n) }
         let headerSize = Int(n)
         guard 8 + headerSize <= size else {
-            throw SafetensorsError.truncated(what: "the \(headerSize)-byte header", needed: 8 + headerSize, fileSize: size)
+            throw SafetensorsError.headerPastEnd(fileSize: size)
         }
         let header = Array(UnsafeRawBufferPointer(rebasing: buf[8..<(8 + headerSize)]))
         guard header.first == UInt8(ascii: "{") else {

@@ -6,6 +6,8 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
     case truncated(what: String, needed: Int, fileSize: Int)
     /// The header length is above the 100,000,000-byte limit of the reference implementation.
     case headerTooLarge(UInt64)
+    /// The header length (first 8 bytes) runs past the end of the file.
+    case headerPastEnd(fileSize: Int)
     case headerNotUTF8
     /// The header does not start with `{` or is not a JSON object.
     case headerNotJSON(reason: String)
@@ -35,8 +37,12 @@ public enum SafetensorsError: Error, Equatable, Sendable, CustomStringConvertibl
         switch self {
         case .truncated(let what, let needed, let size):
             return "safetensors file truncated: \(what) needs \(needed) bytes but the file has \(size) (hint: an interrupted download or copy?)"
-        case .headerTooLarge(let n):
-            return "safetensors header length is \(n) bytes; at most 100000000 are allowed (hint: not a safetensors file?)"
+        // These two never echo the length: it is the file's first 8 bytes, and a path can lead to
+        // any file (a symlink), whose content must not reach a log or a client.
+        case .headerTooLarge:
+            return "not a safetensors file: its first 8 bytes are not a header length of at most 100000000 bytes"
+        case .headerPastEnd(let size):
+            return "not a safetensors file, or a truncated one: the header its first 8 bytes announce is longer than the file (\(size) bytes) (hint: an interrupted download or copy?)"
         case .headerNotUTF8:
             return "safetensors header is not valid UTF-8"
         case .headerNotJSON(let reason):

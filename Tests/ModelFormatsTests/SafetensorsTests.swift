@@ -55,9 +55,23 @@ private let twoTensors = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}
 
     @Test func badHeaderLength() {
         #expect(readError([1, 2, 3]) == .truncated(what: "the 8-byte header length", needed: 8, fileSize: 3))
-        #expect(readError(raw("{}", length: 200)) == .truncated(what: "the 200-byte header", needed: 208, fileSize: 10))
+        #expect(readError(raw("{}", length: 200)) == .headerPastEnd(fileSize: 10))
         #expect(readError(raw("{}", length: 100_000_001)) == .headerTooLarge(100_000_001))
         #expect(readError(raw("{}", length: UInt64.max)) == .headerTooLarge(UInt64.max))
+    }
+
+    /// A path can lead to any file (a symlink): the messages for a file that is not safetensors must
+    /// not repeat its first bytes, here read as the header length.
+    @Test func badHeaderLengthIsNotEchoed() {
+        let text = Array("password=hunter2".utf8)   // first 8 bytes as a little-endian length: huge
+        let small = raw("{}", length: 0x0102_0304)       // a plausible length past the end
+        for bytes in [text, small] {
+            let message = readError(bytes)?.description ?? ""
+            #expect(message.contains("not a safetensors file"), "\(message)")
+            for n in [UInt64(0x0102_0304), UInt64(0x0102_0304 + 8), text.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }] {
+                #expect(!message.contains(String(n)), "\(message)")
+            }
+        }
     }
 
     @Test func notJSON() {
