@@ -2,7 +2,8 @@
 // `llm_tokenizer_bpe_session::tokenize`):
 // - start from one symbol per byte (its byte-to-unicode character);
 // - repeatedly merge the adjacent pair with the lowest merge rank, the leftmost on equal rank, until no
-//   adjacent pair has a rank (a priority queue with stale entries skipped, as llama.cpp does);
+//   adjacent pair has a rank (a priority queue with stale entries skipped, as llama.cpp does; see
+//   `encode` for how staleness is told with one integer per candidate);
 // - each final symbol that is a token gives its id; one that is not gives the ids of its bytes' single
 //   characters, and a byte whose character is no token is dropped (SmolLM2 has 21 such bytes).
 // Symbols are numbered rather than compared as strings: a token's symbol id is its token id, and a
@@ -13,7 +14,7 @@
 
 struct BPE: Sendable {
     /// (left symbol << 32 | right symbol) -> (rank << 32 | merged symbol).
-    private let merges: [UInt64: UInt64]
+    private let merges: MergeTable
     /// The symbol of each byte's single character.
     private let byteSymbol: [Int32]
     /// The token of each byte's single character, or -1 (such bytes are dropped).
@@ -46,62 +47,92 @@ struct BPE: Sendable {
             // The first occurrence of a pair keeps its rank (llama.cpp uses map.emplace).
             if table[key] == nil { table[key] = value }
         }
-        merges = table
+        merges = MergeTable(table)
         vocabularySize = n
     }
 
     @inline(__always)
     private func lookup(_ left: Int32, _ right: Int32) -> (rank: Int32, merged: Int32)? {
-        guard let v = merges[UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))] else { return nil }
+        guard let v = merges.find(UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))) else { return nil }
         return (Int32(truncatingIfNeeded: v >> 32), Int32(truncatingIfNeeded: v))
     }
 
     /// Appends the ids of the piece `bytes[range]` to `output`.
+    ///
+    /// Symbol i starts at byte i of the piece and ends where the next live symbol starts; `next`/`prev`
+    /// link the live ones. The pair starting at a live symbol i has its rank and merged symbol in
+    /// `pairRank[i]`/`pairMerged[i]` (rank -1: no merge). The queue holds (rank << 32 | i) keys, so
+    /// the smallest key is the lowest rank, leftmost on equal rank. A key is stale unless
+    /// `pairRank[i]` still equals its rank: a rank names one pair of symbols, and the pair at i never
+    /// returns to an earlier value (its left symbol, then its right one, only grow), so an equal rank
+    /// means the very pair that was queued. One 8-byte key per candidate instead of the symbols keeps
+    /// the queue small for a huge piece (a megabyte-long word queues millions of candidates).
     func encode(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int32],
-                scratch s: inout BPEScratch) {
-        if range.count == 1 {
+                scratch s: BPEScratch) {
+        let n = range.count
+        if n == 1 {
             emit(symbol: byteSymbol[Int(bytes[range.lowerBound])], bytes, range, into: &output)
             return
         }
-        s.reset(count: range.count)
-        for (i, offset) in range.enumerated() {
-            s.symbol[i] = byteSymbol[Int(bytes[offset])]
-            s.start[i] = offset
-            s.length[i] = 1
-            s.prev[i] = Int32(i - 1)
-            s.next[i] = i + 1 < range.count ? Int32(i + 1) : -1
+        s.reserve(n)
+        let symbol = s.symbol, prev = s.prev, next = s.next, pairRank = s.pairRank, pairMerged = s.pairMerged
+        let base = range.lowerBound
+        byteSymbol.withUnsafeBufferPointer { byteSymbol in
+            for i in 0..<n {
+                symbol[i] = byteSymbol[Int(bytes[base + i])]
+                prev[i] = Int32(i - 1)
+                next[i] = Int32(i + 1)
+            }
         }
-        for i in 1..<range.count { push(left: Int32(i - 1), right: Int32(i), &s) }
-
-        while let pair = s.queue.pop() {
-            let l = Int(pair.left), r = Int(pair.right)
-            // Stale: one side was merged away, or changed since this pair was queued.
-            guard s.length[l] > 0, s.length[r] > 0, s.symbol[l] == pair.leftSymbol, s.symbol[r] == pair.rightSymbol
-            else { continue }
-            s.symbol[l] = pair.merged
-            s.length[l] += s.length[r]
-            s.length[r] = 0
-            s.next[l] = s.next[r]
-            if s.next[r] >= 0 { s.prev[Int(s.next[r])] = Int32(l) }
-            if s.prev[l] >= 0 { push(left: s.prev[l], right: Int32(l), &s) }
-            if s.next[l] >= 0 { push(left: Int32(l), right: s.next[l], &s) }
+        next[n - 1] = -1
+        pairRank[n - 1] = -1
+        var queue = MergeQueue()
+        swap(&queue, &s.queue)  // a unique local: no copy on write
+        queue.removeAll()
+        for i in 0..<(n - 1) {
+            if let m = lookup(symbol[i], symbol[i + 1]) {
+                pairRank[i] = m.rank
+                pairMerged[i] = m.merged
+                queue.appendUnordered(UInt64(UInt32(m.rank)) << 32 | UInt64(i))
+            } else {
+                pairRank[i] = -1
+            }
         }
+        queue.heapify()
 
-        var i: Int32 = 0
+        while let key = queue.pop() {
+            let l = Int(key & 0xFFFF_FFFF)
+            guard pairRank[l] == Int32(truncatingIfNeeded: key >> 32) else { continue }
+            let r = Int(next[l])
+            symbol[l] = pairMerged[l]
+            pairRank[r] = -1  // r is merged away
+            let after = next[r]
+            next[l] = after
+            if after >= 0 { prev[Int(after)] = Int32(l) }
+            // The pairs that start at l's left neighbour and at l are new.
+            var i = Int(prev[l])
+            for _ in 0..<2 {
+                if i >= 0 {
+                    let j = Int(next[i])
+                    if j >= 0, let m = lookup(symbol[i], symbol[j]) {
+                        pairRank[i] = m.rank
+                        pairMerged[i] = m.merged
+                        queue.push(UInt64(UInt32(m.rank)) << 32 | UInt64(i))
+                    } else {
+                        pairRank[i] = -1
+                    }
+                }
+                i = l
+            }
+        }
+        swap(&queue, &s.queue)
+
+        var i = 0
         while i >= 0 {
-            let k = Int(i)
-            let start = s.start[k]
-            emit(symbol: s.symbol[k], bytes, start..<(start + Int(s.length[k])), into: &output)
-            i = s.next[k]
+            let j = Int(next[i])
+            emit(symbol: symbol[i], bytes, (base + i)..<(j >= 0 ? base + j : range.upperBound), into: &output)
+            i = j
         }
-    }
-
-    @inline(__always)
-    private func push(left: Int32, right: Int32, _ s: inout BPEScratch) {
-        let ls = s.symbol[Int(left)], rs = s.symbol[Int(right)]
-        guard let m = lookup(ls, rs) else { return }
-        s.queue.push(MergeCandidate(rank: m.rank, left: left, right: right, leftSymbol: ls, rightSymbol: rs,
-                                    merged: m.merged))
     }
 
     /// A final symbol's id, or its bytes' ids when it is no token (bytes without a token are dropped).
@@ -143,76 +174,141 @@ struct BPE: Sendable {
     }
 }
 
-struct MergeCandidate {
-    var rank: Int32
-    var left: Int32
-    var right: Int32
-    var leftSymbol: Int32
-    var rightSymbol: Int32
-    var merged: Int32
-
-    /// Lower rank first, then the leftmost pair (llama.cpp `llm_bigram_bpe::comparator`).
-    @inline(__always)
-    func comesBefore(_ other: MergeCandidate) -> Bool {
-        rank != other.rank ? rank < other.rank : left < other.left
-    }
-}
-
-/// A binary min-heap of merge candidates.
+/// A 4-ary min-heap of UInt64 keys in one buffer that is kept across pieces. Four children side by
+/// side share a cache line and the tree is half as deep as a binary one, which matters once a huge
+/// piece's queue no longer fits in cache.
 struct MergeQueue {
-    private(set) var items: [MergeCandidate] = []
+    private var items: [UInt64] = []
 
     mutating func removeAll() { items.removeAll(keepingCapacity: true) }
 
-    mutating func push(_ item: MergeCandidate) {
-        items.append(item)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child].comesBefore(items[parent]) else { break }
-            items.swapAt(child, parent)
-            child = parent
+    /// Adds without ordering; `heapify` must follow before `pop`.
+    mutating func appendUnordered(_ key: UInt64) { items.append(key) }
+
+    /// Orders the items as a heap in O(count) (Floyd's bottom-up construction).
+    mutating func heapify() {
+        let count = items.count
+        guard count > 1 else { return }
+        items.withUnsafeMutableBufferPointer { h in
+            for start in stride(from: (count - 2) / 4, through: 0, by: -1) { Self.siftDown(h, start, count) }
         }
     }
 
-    mutating func pop() -> MergeCandidate? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1, right = left + 1
-                var first = parent
-                if left < items.count && items[left].comesBefore(items[first]) { first = left }
-                if right < items.count && items[right].comesBefore(items[first]) { first = right }
-                if first == parent { break }
-                items.swapAt(parent, first)
-                parent = first
+    mutating func push(_ key: UInt64) {
+        items.append(key)
+        items.withUnsafeMutableBufferPointer { h in
+            var child = h.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 4
+                guard key < h[parent] else { break }
+                h[child] = h[parent]
+                child = parent
             }
+            h[child] = key
         }
-        return top
+    }
+
+    mutating func pop() -> UInt64? {
+        guard let last = items.popLast() else { return nil }
+        let count = items.count
+        if count == 0 { return last }
+        return items.withUnsafeMutableBufferPointer { h in
+            let top = h[0]
+            h[0] = last
+            Self.siftDown(h, 0, count)
+            return top
+        }
+    }
+
+    @inline(__always)
+    private static func siftDown(_ h: UnsafeMutableBufferPointer<UInt64>, _ start: Int, _ count: Int) {
+        let key = h[start]
+        var parent = start
+        while true {
+            let first = 4 * parent + 1
+            guard first < count else { break }
+            var child = first
+            var smallest = h[first]
+            for c in (first + 1)..<min(first + 4, count) where h[c] < smallest {
+                child = c
+                smallest = h[c]
+            }
+            guard smallest < key else { break }
+            h[parent] = smallest
+            parent = child
+        }
+        h[parent] = key
     }
 }
 
-/// Reusable buffers for `BPE.encode` (one per encode call, reused across its pieces).
-struct BPEScratch {
-    var symbol: [Int32] = []
-    var start: [Int] = []
-    var length: [Int32] = []
-    var prev: [Int32] = []
-    var next: [Int32] = []
+/// Reusable buffers for `BPE.encode`, one per encode call and reused across its pieces. A class with
+/// raw buffers, so the merge loop pays no copy-on-write or exclusivity checks.
+final class BPEScratch {
+    private(set) var capacity = 0
+    private(set) var symbol = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
+    private(set) var prev = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
+    private(set) var next = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
+    private(set) var pairRank = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
+    private(set) var pairMerged = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
     var queue = MergeQueue()
 
-    mutating func reset(count: Int) {
-        if symbol.count < count {
-            let grow = count - symbol.count
-            symbol += repeatElement(0, count: grow)
-            start += repeatElement(0, count: grow)
-            length += repeatElement(0, count: grow)
-            prev += repeatElement(0, count: grow)
-            next += repeatElement(0, count: grow)
+    /// Makes room for a piece of `count` bytes.
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        let grown = max(count, 2 * capacity, 64)
+        for p in [symbol, prev, next, pairRank, pairMerged] { p.deallocate() }
+        symbol = .allocate(capacity: grown)
+        prev = .allocate(capacity: grown)
+        next = .allocate(capacity: grown)
+        pairRank = .allocate(capacity: grown)
+        pairMerged = .allocate(capacity: grown)
+        capacity = grown
+    }
+
+    deinit {
+        for p in [symbol, prev, next, pairRank, pairMerged] { p.deallocate() }
+    }
+}
+
+/// The merge table: (left << 32 | right) -> (rank << 32 | merged), open addressing with linear probing
+/// and a multiplicative hash, each key beside its value so a probe reads one cache line. Swift's
+/// Dictionary hashes with SipHash, which cost more than the rest of a short piece's BPE.
+struct MergeTable: Sendable {
+    private let slots: [UInt64]  // key, value, key, value, ...
+    private let shift: UInt64
+    private static let empty = UInt64.max  // (-1, -1): symbols are never negative
+
+    init(_ entries: [UInt64: UInt64]) {
+        var bits: UInt64 = 4
+        while (1 << bits) < 2 * max(entries.count, 1) { bits += 1 }  // load factor at most 1/2
+        let size = 1 << Int(bits)
+        var slots = [UInt64](repeating: Self.empty, count: 2 * size)
+        shift = 64 - bits
+        for (key, value) in entries {
+            var slot = Self.slot(key, shift)
+            while slots[2 * slot] != Self.empty { slot = (slot + 1) & (size - 1) }
+            slots[2 * slot] = key
+            slots[2 * slot + 1] = value
         }
-        queue.removeAll()
+        self.slots = slots
+    }
+
+    @inline(__always)
+    private static func slot(_ key: UInt64, _ shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    @inline(__always)
+    func find(_ key: UInt64) -> UInt64? {
+        slots.withUnsafeBufferPointer { s in
+            let mask = s.count / 2 - 1
+            var slot = Self.slot(key, shift)
+            while true {
+                let found = s[2 * slot]
+                if found == key { return s[2 * slot + 1] }
+                if found == Self.empty { return nil }
+                slot = (slot + 1) & mask
+            }
+        }
     }
 }

@@ -92,10 +92,20 @@ enum PreTokenizer {
         s.offsets.removeAll(keepingCapacity: true)
         s.values.removeAll(keepingCapacity: true)
         s.classes.removeAll(keepingCapacity: true)
+        s.offsets.reserveCapacity(range.count + 1)
+        s.values.reserveCapacity(range.count)
+        s.classes.reserveCapacity(range.count)
         var i = range.lowerBound
         let end = range.upperBound
         while i < end {
             let b0 = UInt32(bytes[i])
+            if b0 < 0x80 {  // most text: no decoding, class from the ASCII table
+                s.offsets.append(i)
+                s.values.append(b0)
+                s.classes.append(ScalarClass.ascii[Int(b0)])
+                i += 1
+                continue
+            }
             var value: UInt32
             var length: Int
             switch b0 {

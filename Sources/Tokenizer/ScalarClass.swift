@@ -49,7 +49,7 @@ enum ScalarClass: UInt8 {
         }
     }
 
-    private static let ascii: [ScalarClass] = (0..<128).map { v -> ScalarClass in
+    static let ascii: [ScalarClass] = (0..<128).map { v -> ScalarClass in
         switch v {
         case 0x09...0x0D, 0x20: return .whitespace
         case 0x30...0x39: return .number

@@ -12,7 +12,7 @@ import ModelFormats
 
 public final class Tokenizer: Sendable {
     public let vocabulary: Vocabulary
-    private let splitter: SpecialTokenSplitter
+    let splitter: SpecialTokenSplitter
     private let bpe: BPE
     private let pieces: PieceTable
 
@@ -61,21 +61,28 @@ public final class Tokenizer: Sendable {
         var text = text
         text.withUTF8 { bytes in
             output.reserveCapacity(bytes.count / 3 + 2)
-            var preScratch = PreTokenizerScratch()
-            var bpeScratch = BPEScratch()
-            for fragment in splitter.split(bytes, parseSpecial: parseSpecial) {
-                switch fragment {
-                case .token(let id):
-                    output.append(id)
-                case .text(let range):
-                    PreTokenizer.split(bytes, range, scratch: &preScratch) { piece in
-                        bpe.encode(bytes, piece, into: &output, scratch: &bpeScratch)
-                    }
-                }
-            }
+            var scratch = EncodeScratch()
+            appendIDs(bytes, 0..<bytes.count, SpecialTokenSelection(parseSpecial: parseSpecial), into: &output,
+                      scratch: &scratch)
         }
         if addEOS ?? vocabulary.addEOS, let eos { output.append(eos) }
         return output
+    }
+
+    /// Appends the ids of `bytes[range]`, cutting the special tokens `selection` names.
+    func appendIDs(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ selection: SpecialTokenSelection,
+                   into output: inout [Int32], scratch: inout EncodeScratch) {
+        let bpeScratch = scratch.bpe
+        for fragment in splitter.split(bytes, range, selection) {
+            switch fragment {
+            case .token(let id):
+                output.append(id)
+            case .text(let range):
+                PreTokenizer.split(bytes, range, scratch: &scratch.pre) { piece in
+                    bpe.encode(bytes, piece, into: &output, scratch: bpeScratch)
+                }
+            }
+        }
     }
 
     /// The raw bytes of `ids`, as llama.cpp's detokenizer gives them (may be invalid UTF-8).
@@ -106,6 +113,12 @@ public final class Tokenizer: Sendable {
         StreamingDecoder(tokenizer: self, renderSpecial: renderSpecial)
     }
 
+    /// Reusable buffers of one encode call.
+    struct EncodeScratch {
+        var pre = PreTokenizerScratch()
+        let bpe = BPEScratch()
+    }
+
     // MARK: Internal hooks for tests
 
     /// The pieces the pre-tokenizer cuts `text` into (no special-token handling).
@@ -124,8 +137,8 @@ public final class Tokenizer: Sendable {
     /// BPE of one piece, fast and reference versions.
     func bpeFast(_ piece: [UInt8]) -> [Int32] {
         var out: [Int32] = []
-        var scratch = BPEScratch()
-        piece.withUnsafeBufferPointer { bpe.encode($0, 0..<$0.count, into: &out, scratch: &scratch) }
+        let scratch = BPEScratch()
+        piece.withUnsafeBufferPointer { bpe.encode($0, 0..<$0.count, into: &out, scratch: scratch) }
         return out
     }
 

@@ -94,4 +94,32 @@ struct BPETests {
         }
         #expect(checked > 1000)
     }
+
+    @Test("the queue-based loop equals the plain reference on long pathological pieces")
+    func fastEqualsReferenceLong() throws {
+        // Long pieces queue thousands of candidates, most of them going stale, and runs of one
+        // character tie on rank at every position: what the staleness rule and the leftmost-first
+        // order must get right. 1500-3000 bytes keeps the quadratic reference quick.
+        let t = try RealModel.tokenizer()
+        var rng = SplitMix64(seed: 3)
+        func random(_ alphabet: String, _ n: Int) -> [UInt8] {
+            let a = Array(alphabet.utf8)
+            return (0..<n).map { _ in a[Int(rng.next() % UInt64(a.count))] }
+        }
+        let pieces: [(String, [UInt8])] = [
+            ("a-run", Array(repeating: UInt8(ascii: "a"), count: 3001)),
+            ("space-run", Array(repeating: 0x20, count: 2999)),
+            ("newline-run", Array(repeating: 0x0A, count: 1500)),
+            ("ab-run", Array(String(repeating: "ab", count: 1200).utf8)),
+            ("abc-run", Array(String(repeating: "abc", count: 700).utf8)),
+            ("letters", random("abcdefghijklmnopqrstuvwxyz", 3000)),
+            ("few-letters", random("aeinst", 3000)),
+            ("punctuation", random("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", 2500)),
+            ("dashes-equals", random("-=", 2000)),
+            ("digits", random("0123456789", 2000)),
+        ]
+        for (name, bytes) in pieces {
+            #expect(t.bpeFast(bytes) == t.bpeReference(bytes), "\(name)")
+        }
+    }
 }
