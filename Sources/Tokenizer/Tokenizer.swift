@@ -1,7 +1,8 @@
 // lorad's tokenizer: llama.cpp's byte-level BPE with the smollm pre-tokenizer, giving the same ids as
 // llama.cpp (golden tests: scripts/goldens/tokenizer.py). The stages live in their own files:
 // SpecialTokenSplitter (special tokens) -> PreTokenizer (pieces) -> BPE (ids); PieceTable and
-// StreamingDecoder go back. Everything is immutable after init, so one Tokenizer serves all threads.
+// StreamingDecoder go back. TokenCountBound bounds the count from below without encoding.
+// Everything is immutable after init, so one Tokenizer serves all threads.
 //
 // Text and bytes: a Swift String is always valid UTF-8, so encoding never meets invalid input. Decoding
 // can: ids may end in the middle of a character, and bytes without a token are dropped on the way in
@@ -15,6 +16,7 @@ public final class Tokenizer: Sendable {
     let splitter: SpecialTokenSplitter
     private let bpe: BPE
     private let pieces: PieceTable
+    let countBound: TokenCountBound
 
     /// The pre-tokenizers lorad implements, by `tokenizer.ggml.pre` value.
     public static let supportedPreTokenizers: Set<String> = ["smollm"]
@@ -35,6 +37,7 @@ public final class Tokenizer: Sendable {
         self.splitter = SpecialTokenSplitter(vocabulary: vocabulary)
         self.bpe = BPE(vocabulary: vocabulary, merges: configuration.merges)
         self.pieces = PieceTable(vocabulary: vocabulary)
+        self.countBound = TokenCountBound(vocabulary: vocabulary)
     }
 
     public var vocabularySize: Int { vocabulary.count }
