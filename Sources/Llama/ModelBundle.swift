@@ -46,13 +46,16 @@ public final class ModelBundle: Sendable {
         return AdapterUse(try LoRAAdapter.load(path: path, name: name, base: baseInfo(), options: options), scale: scale)
     }
 
-    /// Renders `messages` with the chat template and tokenizes the result with special tokens on.
-    public func chatPrompt(_ messages: [ChatMessage]) throws -> [Int32] {
+    /// Renders `messages` with the chat template, the contents protected (special-token text in a
+    /// message is plain text; the template's own control tokens stay), ready to encode or to bound.
+    public func renderChat(_ messages: [ChatMessage]) throws -> ChatPrompt {
         guard let chatTemplate else { throw ModelBundleError.noChatTemplate }
-        let text = try chatTemplate.render(messages: messages, addGenerationPrompt: true,
-                                           bosToken: tokenizer.bos.flatMap(tokenizer.tokenText) ?? "",
-                                           eosToken: tokenizer.eos.flatMap(tokenizer.tokenText) ?? "")
-        return tokenizer.encode(text, parseSpecial: true)
+        return try tokenizer.renderChat(messages, template: chatTemplate)
+    }
+
+    /// The ids of `messages` rendered with the chat template, the contents protected (see `renderChat`).
+    public func chatPrompt(_ messages: [ChatMessage]) throws -> [Int32] {
+        tokenizer.encode(try renderChat(messages))
     }
 }
 

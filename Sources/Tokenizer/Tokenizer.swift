@@ -1,7 +1,8 @@
 // lorad's tokenizer: llama.cpp's byte-level BPE with the smollm pre-tokenizer, giving the same ids as
 // llama.cpp (golden tests: scripts/goldens/tokenizer.py). The stages live in their own files:
 // SpecialTokenSplitter (special tokens) -> PreTokenizer (pieces) -> BPE (ids); PieceTable and
-// StreamingDecoder go back. TokenCountBound bounds the count from below without encoding.
+// StreamingDecoder go back. ChatPromptEncoding renders and encodes chat prompts whose message contents
+// cannot forge control tokens; TokenCountBound bounds the count from below without encoding.
 // Everything is immutable after init, so one Tokenizer serves all threads.
 //
 // Text and bytes: a Swift String is always valid UTF-8, so encoding never meets invalid input. Decoding
