@@ -66,6 +66,8 @@ import Testing
             write_buffer_bytes = "256KiB"
             slow_reader_timeout_seconds = 10
             drain_timeout_seconds = 0
+            max_connections = 500
+            max_connections_per_uid = 50
             [engine]
             max_sequences = 8
             kv_budget = "256MiB"
@@ -98,6 +100,8 @@ import Testing
         e.server.writeBufferBytes = 256 << 10
         e.server.slowReaderTimeout = .seconds(10)
         e.server.drainTimeout = .zero
+        e.server.maxConnections = 500
+        e.server.maxConnectionsPerUID = 50
         e.engine.maxSequences = 8
         e.engine.kvBudgetBytes = 256 << 20
         e.engine.queueLimit = 0
@@ -181,7 +185,8 @@ import Testing
             key: "server.sockett",
             known: ["socket", "socket_mode", "socket_group", "tcp", "tcp_allow_remote", "max_body_bytes",
                     "max_header_bytes", "idle_timeout_seconds", "read_timeout_seconds", "write_buffer_bytes",
-                    "slow_reader_timeout_seconds", "drain_timeout_seconds"],
+                    "slow_reader_timeout_seconds", "drain_timeout_seconds", "max_connections",
+                    "max_connections_per_uid"],
             suggestion: "server.socket")])
         #expect(error.description.hasPrefix(
             "x.toml: unknown key server.sockett (did you mean server.socket? known keys in [server]: socket, socket_mode, "))

@@ -54,6 +54,25 @@ package final class DaemonClient {
         }
     }
 
+    /// Sends as much of `bytes` as the socket takes within `seconds` without blocking past that (for
+    /// tests of a peer that stops reading); returns how many bytes went out.
+    package func sendWhileAccepted(_ bytes: [UInt8], seconds: Double) -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        var off = 0
+        while off < bytes.count && Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&p, 1, 50) == 1 else { continue }
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 { off += n } else if errno != EAGAIN && errno != EINTR { break }
+        }
+        return off
+    }
+
+    /// Shuts down the sending side: the daemon sees EOF but can still answer (a half-close).
+    package func shutdownWrite() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Sends a request with a JSON body (or none).
     package func request(method: String, path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) throws {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: lorad\r\nConnection: close\r\n"

@@ -87,6 +87,8 @@ extension ConfigKey {
             ConfigKey("server", "write_buffer_bytes", .live, \.server.writeBufferBytes, .byteSize(4 << 10...1 << 30)),
             ConfigKey("server", "slow_reader_timeout_seconds", .live, \.server.slowReaderTimeout, .seconds(1...3600)),
             ConfigKey("server", "drain_timeout_seconds", .live, \.server.drainTimeout, .seconds(0...3600)),
+            ConfigKey("server", "max_connections", .live, \.server.maxConnections, .integer(0...1_000_000)),
+            ConfigKey("server", "max_connections_per_uid", .live, \.server.maxConnectionsPerUID, .integer(0...1_000_000)),
 
             ConfigKey("engine", "max_sequences", .restart, \.engine.maxSequences, .integer(1...1024)),
             ConfigKey("engine", "kv_budget", .restart, \.engine.kvBudgetBytes, .byteSize(1 << 20...1 << 40)),

@@ -71,6 +71,12 @@ public struct ServerConfig: Sendable, Equatable {
         public var slowReaderTimeout: Duration = .seconds(30)
         /// On SIGTERM, running requests get this long to finish before they are cut off.
         public var drainTimeout: Duration = .seconds(30)
+        /// Client connections open at once; past it new ones get a short 503 and are closed. 0: from
+        /// the file-descriptor limit (see `ConnectionLimits`).
+        public var maxConnections = 0
+        /// Connections one peer uid may hold on the Unix socket, so one runaway local client cannot
+        /// take every slot. 0: three quarters of the connection limit.
+        public var maxConnectionsPerUID = 0
 
         public init() {}
     }

@@ -90,6 +90,11 @@ public final class ServerMetrics: Sendable {
         static var rejected: MetricNameDescriptor {
             lorad("rejected_requests", "total", "Requests refused without being run, by reason (queue_full, adapter_queue_full, draining, ...).")
         }
+        static var connectionsRefused: MetricNameDescriptor {
+            lorad("connections_refused", "total",
+                  "Connections closed at accept with a 503, by reason (max_connections, max_connections_per_uid).")
+        }
+        static var connectionsOpen: MetricNameDescriptor { lorad("connections_open", "", "Client connections open now.") }
         static var rss: MetricNameDescriptor { process("resident_memory", "bytes", "Resident memory of the daemon in bytes.") }
         static var openFDs: MetricNameDescriptor { process("open_fds", "", "Open file descriptors.") }
         static var startTime: MetricNameDescriptor {
@@ -109,6 +114,7 @@ public final class ServerMetrics: Sendable {
     private let prefixMisses: Counter
     private let prefixReusedTokens: Counter
     private let adaptersLoadedGauge: Gauge
+    private let connectionsOpenGauge: Gauge
     private let residentMemory: Gauge
     private let openFDs: Gauge
     private let cpuSeconds: Counter
@@ -128,6 +134,7 @@ public final class ServerMetrics: Sendable {
         prefixMisses = registry.makeCounter(descriptor: Family.prefixMisses)
         prefixReusedTokens = registry.makeCounter(descriptor: Family.prefixReused)
         adaptersLoadedGauge = registry.makeGauge(descriptor: Family.adaptersLoaded)
+        connectionsOpenGauge = registry.makeGauge(descriptor: Family.connectionsOpen)
         residentMemory = registry.makeGauge(descriptor: Family.rss)
         openFDs = registry.makeGauge(descriptor: Family.openFDs)
         cpuSeconds = registry.makeCounter(descriptor: Family.cpu)
@@ -152,6 +159,17 @@ public final class ServerMetrics: Sendable {
     /// A request was refused before running (429, 503 while draining): `reason` is a short fixed word.
     public func rejected(reason: String) {
         registry.makeCounter(descriptor: Family.rejected, labels: [("reason", Self.label(reason))]).increment()
+    }
+
+    // MARK: - Connections
+
+    /// A connection was turned away at accept: `reason` is the limit it hit.
+    public func connectionRefused(reason: String) {
+        registry.makeCounter(descriptor: Family.connectionsRefused, labels: [("reason", Self.label(reason))]).increment()
+    }
+
+    public func setConnectionsOpen(_ n: Int) {
+        connectionsOpenGauge.set(Int64(n))
     }
 
     // MARK: - Tokens and latency

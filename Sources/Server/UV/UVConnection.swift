@@ -47,9 +47,14 @@ package final class UVConnection: UVHandleOwner, CustomStringConvertible {
 
     /// Bytes as they arrive, in order.
     package var onRead: (([UInt8]) -> Void)?
-    /// The peer closed its side. Afterwards the connection is closed, unless the handler called
+    /// The peer closed its side. Afterwards the connection is closed, unless the handler set
+    /// `closeOnEOF` to false (a half-close: the peer still reads what is written) or called
     /// shutdownAndClose() (which flushes queued writes first) or close().
     package var onEOF: (() -> Void)?
+    /// Whether EOF closes the connection after onEOF returns. HTTP lets a client shut down its
+    /// sending side after a complete request and still read the answer; the owner then closes when
+    /// it is done.
+    package var closeOnEOF = true
     /// A read or write failed ("read: ECONNRESET (connection reset by peer)"); the connection closes.
     package var onError: ((String) -> Void)?
     /// The connection is closed and its resources are released; called once, asynchronously.
@@ -63,6 +68,15 @@ package final class UVConnection: UVHandleOwner, CustomStringConvertible {
     package var pendingWriteBytes: Int {
         guard let handle else { return 0 }
         return Int(uv_stream_get_write_queue_size(handle))
+    }
+
+    /// True when the peer of a Unix-socket connection has closed entirely (not only its sending
+    /// side); see UVSockets.peerHungUp. Always false for TCP.
+    package var peerHungUp: Bool {
+        guard isUnix, let handle else { return false }
+        var fd: uv_os_fd_t = -1
+        guard uv_fileno(uvCast(handle), &fd) == 0 else { return false }
+        return UVSockets.peerHungUp(fd)
     }
 
     /// Takes ownership of a stream that uv_accept just filled.
@@ -116,7 +130,7 @@ package final class UVConnection: UVHandleOwner, CustomStringConvertible {
         } else if count == Int(UV_EOF.rawValue) {
             isReading = false   // libuv stopped reading at EOF
             onEOF?()
-            if state == .open { close() }
+            if state == .open && closeOnEOF { close() }
         } else if count < 0 {
             fail(UVError(code: Int32(clamping: count), operation: "read"))
         }

@@ -197,4 +197,15 @@ extension UVSockets {
         }
         return status == 0 ? describe(storage, length: length) : nil
     }
+
+    /// Whether the peer of a connected socket is gone entirely rather than only done sending: after
+    /// its EOF, a Unix socket whose peer closed reports POLLHUP (both directions are shut), while one
+    /// whose peer called shutdown(SHUT_WR) reports only POLLRDHUP. For TCP the two look alike until
+    /// a write fails, so this answers false there.
+    static func peerHungUp(_ fd: Int32) -> Bool {
+        guard fd >= 0 else { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&p, 1, 0) == 1 else { return false }
+        return p.revents & Int16(POLLHUP | POLLERR) != 0
+    }
 }

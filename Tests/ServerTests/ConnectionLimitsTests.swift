@@ -1,0 +1,57 @@
+// Connection limits derived from the configuration and the fd limit, the rate-limited refusal log,
+// and the percent-decoding of request paths: the pure parts of the hostile-client fixes.
+
+import Foundation
+import Testing
+@testable import Server
+
+struct ConnectionLimitsTests {
+    @Test func automaticLimitsFollowTheFileLimit() {
+        // 0 means automatic: the fd limit less the reserve, at most the ceiling; per uid, three quarters.
+        let a = ConnectionLimits(maxConnections: 0, maxConnectionsPerUID: 0, fileLimit: 1024)
+        #expect(a.total == 1024 - ConnectionLimits.reservedDescriptors)
+        #expect(a.perUID == a.total * 3 / 4)
+        let big = ConnectionLimits(maxConnections: 0, maxConnectionsPerUID: 0, fileLimit: 1 << 20)
+        #expect(big.total == ConnectionLimits.automaticCeiling)
+        // A tiny fd limit still leaves a few connections.
+        #expect(ConnectionLimits(maxConnections: 0, maxConnectionsPerUID: 0, fileLimit: 100).total == 16)
+        // Explicit values win.
+        let e = ConnectionLimits(maxConnections: 10, maxConnectionsPerUID: 2, fileLimit: 1024)
+        #expect(e.total == 10 && e.perUID == 2)
+    }
+
+    @Test func refusalIsA503ThatSaysWhy() throws {
+        let text = String(decoding: ConnectionLimits.refusal("too many"), as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 503 "))
+        #expect(text.contains("Retry-After: 1\r\n"))
+        #expect(text.lowercased().contains("connection: close\r\n"))
+        #expect(text.contains("too many") && text.contains("too_many_connections"))
+    }
+
+    @Test func refusalsAreLoggedAtMostOncePerInterval() {
+        var log = RefusalLog()
+        let t0 = Date(timeIntervalSince1970: 1000)
+        #expect(log.note("x", now: t0) != nil)
+        #expect(log.note("x", now: t0.addingTimeInterval(1)) == nil)
+        #expect(log.note("x", now: t0.addingTimeInterval(2)) == nil)
+        let later = log.note("x", now: t0.addingTimeInterval(RefusalLog.logInterval + 0.5))
+        #expect(later?.contains("2 more since the last such line") == true, "\(later ?? "nil")")
+    }
+
+    @Test(arguments: [
+        ("/healthz", "/healthz"),
+        ("/v1/models/demo%40v1", "/v1/models/demo@v1"),
+        ("/%68ealthz", "/healthz"),
+        ("/a%2Fb", "/a/b"),
+        ("/caf%C3%A9", "/café"),
+        ("/%7e%7E", "/~~"),
+    ])
+    func percentDecoding(raw: String, decoded: String) {
+        #expect(PercentDecoding.decode(raw) == decoded)
+    }
+
+    @Test(arguments: ["/%", "/%4", "/%zz", "/a%00b", "/%C3", "/%FF%FE"])
+    func badPercentEncodingIsRefused(raw: String) {
+        #expect(PercentDecoding.decode(raw) == nil)
+    }
+}
