@@ -1,12 +1,14 @@
 // The daemon: everything that lives on the loop thread (DESIGN.md §2). It owns the listeners, the
 // connections, the adapter catalog and the streams of running generations; it hands requests to
-// the engine thread and drains the engine's outbox when a uv_async wakes it. It never computes:
-// prompts are tokenized here (cheap), forward passes run on the engine thread.
+// the engine thread and drains the engine's outbox when a uv_async wakes it. It never computes or
+// reads files: forward passes run on the engine thread, adapter and configuration files are read on
+// the loader thread, large prompts are tokenized on the prompt thread (see Generation.swift).
 //
 // Life cycle: the model is loaded and the adapters scanned BEFORE any socket exists (or before a
 // passed socket is adopted), so a client never connects to a daemon that cannot answer; then READY
 // goes to systemd. SIGTERM/SIGINT drain: listeners close, new requests are refused, running ones
-// finish until `drainTimeout`, then the rest are cut and `run()` returns. SIGHUP rescans adapters.
+// finish until `drainTimeout`, then the rest are cut and `run()` returns. SIGHUP re-reads the
+// configuration and rescans the adapters, both on the loader thread (the loop never reads a file).
 
 import Foundation
 import HTTP
@@ -37,9 +39,23 @@ package final class Daemon {
 
     private var listeners: [UVListener] = []
     private var connections: [UInt64: HTTPConnection] = [:]
+    /// Open connections per peer uid (Unix socket only), for `ConnectionLimits.perUID`.
+    private var connectionsByUID: [UInt32: Int] = [:]
+    private var refusalLog = RefusalLog()
+    var connectionLimits: ConnectionLimits {
+        ConnectionLimits(maxConnections: config.server.maxConnections, maxConnectionsPerUID: config.server.maxConnectionsPerUID)
+    }
     private var nextConnectionID: UInt64 = 1
     var generations: [UInt64: GenerationStream] = [:]
     private var wake: UVAsync!
+    /// Results of off-loop work (adapter rescans, large prompts) come back through this.
+    private(set) var work: LoopWork!
+    /// The loader thread: every file read after start-up (DESIGN.md §2).
+    let loaderQueue = DispatchQueue(label: "lorad.loader")
+    /// Tokenizes prompts too large to tokenize on the loop without stalling it.
+    let promptQueue = DispatchQueue(label: "lorad.prompts")
+    private var rescanning = false
+    private var rescanAgain = false
     private var signals: [UVSignal] = []
     private var watchdog: UVTimer?
     private var drainTimer: UVTimer?
@@ -80,6 +96,7 @@ package final class Daemon {
         ec.prefillChunk = config.engine.prefillChunk
         ec.prefixCache = config.engine.prefixCache
         wake = try UVAsync(loop: loop) { [unowned self] in drainEngine() }
+        work = try LoopWork(loop: loop)
         let wakeHandle = wake!
         engine = Engine(model: bundle.model, tokenizer: bundle.tokenizer, config: ec, wake: { wakeHandle.send() })
     }
@@ -104,7 +121,8 @@ package final class Daemon {
 
     private func reportCatalog() {
         for f in catalog.failures {
-            log(.error, "adapter \(f.name.isEmpty ? f.path : f.name) skipped: \(f.reason) (\(f.path))")
+            let what = f.keptPrevious ? "not reloaded, still serving the copy loaded before" : "skipped"
+            log(.error, "adapter \(f.name.isEmpty ? f.path : f.name) \(what): \(f.reason) (\(f.path))")
             metrics.adapterLoadFailed(name: f.name.isEmpty ? "(directory)" : f.name)
         }
         metrics.setAdaptersLoaded(catalog.entries.count)
@@ -118,12 +136,16 @@ package final class Daemon {
     package func run() throws {
         UVLoop.ignoreSIGPIPE()
         Self.unblockSignals()
+        let fileLimit = ConnectionLimits.raiseOpenFileLimit()
+        let limits = connectionLimits
+        log(.info, "open-file limit \(fileLimit); at most \(limits.total) connections, \(limits.perUID) per local user")
         engine.start()
         do {
             try openListeners()
         } catch {
             engine.shutdown()
             wake.close()
+            work.close()
             loop.closeAll()
             throw error
         }
@@ -183,16 +205,36 @@ package final class Daemon {
             stream.close()
             return
         }
+        let limits = connectionLimits
+        let uid = stream.peerCredentials?.uid
+        if connections.count >= limits.total {
+            return refuse(stream, reason: "max_connections",
+                          "the server has \(connections.count) connections open, its limit (server.max_connections); retry shortly")
+        }
+        if let uid, connectionsByUID[uid, default: 0] >= limits.perUID {
+            return refuse(stream, reason: "max_connections_per_uid",
+                          "uid \(uid) has \(limits.perUID) connections open, the limit for one user (server.max_connections_per_uid); close idle ones or reuse them")
+        }
         let id = nextConnectionID
         nextConnectionID += 1
         do {
             let c = try HTTPConnection(id: id, stream: stream, daemon: self)
             connections[id] = c
+            if let uid { connectionsByUID[uid, default: 0] += 1 }
+            metrics.setConnectionsOpen(connections.count)
             c.start()
         } catch {
             log(.error, "connection setup failed: \(error)")
             stream.close()
         }
+    }
+
+    /// Answers a connection past a limit with a 503 and closes it; nothing of it is read.
+    private func refuse(_ stream: UVConnection, reason: String, _ message: String) {
+        metrics.connectionRefused(reason: reason)
+        if let line = refusalLog.note("\(message) [\(stream)]") { log(.warning, line) }
+        stream.write(ConnectionLimits.refusal(message))
+        stream.shutdownAndClose()
     }
 
     func connectionLost(_ c: HTTPConnection) {
@@ -204,7 +246,11 @@ package final class Daemon {
 
     func connectionClosed(_ c: HTTPConnection) {
         connectionLost(c)
-        connections[c.id] = nil
+        if connections.removeValue(forKey: c.id) != nil, let uid = c.stream.peerCredentials?.uid {
+            let n = connectionsByUID[uid, default: 1] - 1
+            connectionsByUID[uid] = n > 0 ? n : nil
+        }
+        metrics.setConnectionsOpen(connections.count)
         if state == .draining { finishDrainIfIdle() }
     }
 
@@ -260,6 +306,7 @@ package final class Daemon {
         watchdog?.stop()
         for s in signals { s.close() }
         signals.removeAll()
+        work.close()
         // A repeated SIGTERM while the process winds down must not kill it with status 143: the
         // drain already bounds how long stopping takes. (After the watchers stop: libuv restores
         // the default action when the last watcher of a signal goes.)
@@ -272,37 +319,83 @@ package final class Daemon {
     /// configuration stays, and the log says why.
     private func reload() {
         _ = notifier?.reloading()
-        if let configPath {
+        guard let configPath else { return rescanAdapters() }
+        // The file is read on the loader thread like every other file after start-up; on a reload it
+        // must be a regular file (a FIFO would block the reader, and an empty read would look like
+        // an empty configuration).
+        let overrides = self.overrides
+        work.run(on: loaderQueue, { () -> Result<ServerConfig, ConfigReloadFailure> in
+            var st = stat()
+            guard stat(configPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                return .failure(ConfigReloadFailure(description: "not a regular file (a reload re-reads the file given at start-up)"))
+            }
             do {
                 var fresh = try ServerConfig.load(path: configPath)
                 // Flags given at start-up still win over the file.
                 try fresh.apply(overrides)
-                let diff = config.reloadableDifferences(from: fresh)
-                if !diff.needRestart.isEmpty {
-                    log(.warning, "SIGHUP: these changes need a restart and were not applied: \(diff.needRestart.joined(separator: ", "))")
-                }
-                if !diff.applied.isEmpty {
-                    config = config.applyingReloadable(from: fresh)
-                    engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
-                    LogSetup.setLevel(config.log.level)
-                    logger.logLevel = config.log.level
-                    log(.notice, "SIGHUP: applied \(diff.applied.joined(separator: ", "))")
-                }
+                return .success(fresh)
             } catch {
-                log(.error, "SIGHUP: \(configPath) not reloaded, keeping the running configuration: \(error)")
+                return .failure(ConfigReloadFailure(description: "\(error)"))
             }
+        }, then: { [unowned self] result in
+            guard state != .draining else { return }
+            switch result {
+            case .success(let fresh): applyReloaded(fresh)
+            case .failure(let e):
+                log(.error, "SIGHUP: \(configPath) not reloaded, keeping the running configuration: \(e)")
+            }
+            rescanAdapters()
+        })
+    }
+
+    private func applyReloaded(_ fresh: ServerConfig) {
+        let diff = config.reloadableDifferences(from: fresh)
+        if !diff.needRestart.isEmpty {
+            log(.warning, "SIGHUP: these changes need a restart and were not applied: \(diff.needRestart.joined(separator: ", "))")
         }
-        log(.notice, "SIGHUP: rescanning \(config.adapters.dir)")
-        catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo,
-                                      reserved: [servedName, "base"])
-        reportCatalog()
-        _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)")
+        if !diff.applied.isEmpty {
+            config = config.applyingReloadable(from: fresh)
+            engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
+            LogSetup.setLevel(config.log.level)
+            logger.logLevel = config.log.level
+            log(.notice, "SIGHUP: applied \(diff.applied.joined(separator: ", "))")
+        }
+    }
+
+    /// Rescans the adapters directory on the loader thread and swaps the new catalog in when it is
+    /// done; the loop keeps serving meanwhile. A SIGHUP during a rescan queues one more.
+    func rescanAdapters() {
+        guard !rescanning else {
+            rescanAgain = true
+            return
+        }
+        rescanning = true
+        let directory = config.adapters.dir, base = baseInfo, previous = catalog
+        let reserved: Set<String> = [servedName, "base"]
+        log(.notice, "SIGHUP: rescanning \(directory)")
+        work.run(on: loaderQueue, {
+            AdapterCatalog.scan(directory: directory, base: base, reserved: reserved, previous: previous)
+        }, then: { [unowned self] fresh in
+            rescanning = false
+            guard state != .draining else { return }
+            catalog = fresh
+            reportCatalog()
+            _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)")
+            if rescanAgain {
+                rescanAgain = false
+                rescanAdapters()
+            }
+        })
     }
 
     func nextRequestID() -> UInt64 {
         requestCounter += 1
         return requestCounter
     }
+}
+
+struct ConfigReloadFailure: Error, CustomStringConvertible {
+    let description: String
 }
 
 package enum DaemonError: Error, CustomStringConvertible {

@@ -1,10 +1,15 @@
 // Chat and text completions: from a decoded request to an engine submission, and from engine
 // events back to the client, whole (one JSON body) or streamed (Server-Sent Events in OpenAI's
-// chunk shape, ending with `data: [DONE]`). Loop thread only.
+// chunk shape, ending with `data: [DONE]`).
 //
-// `model` resolves to the base (the served name) or an adapter (`name`, `name@v1`); the `adapters`
-// extension stacks more adapters with their scales. Prompt length is checked here against the
-// context so the client gets a 400 with both numbers before anything is queued.
+// A request is first prepared: decoded, its `model` resolved to the base (the served name) or an
+// adapter (`name`, `name@v1`) with the `adapters` extension stacking more, its prompt rendered and
+// tokenized and checked against the context, so the client gets a 400 with both numbers before
+// anything is queued. Preparing is a pure function of the body and immutable state (the model, a
+// snapshot of the catalog), so a large body is prepared on the prompt thread while the loop goes on
+// serving; a small one (most requests) is prepared inline. A prompt is refused from its length in
+// bytes alone when even the fewest tokens it could make cannot fit, before any tokenizing.
+// Everything else here runs on the loop thread.
 
 import Foundation
 import HTTP
@@ -14,69 +19,153 @@ import LoRA
 import ModelFormats
 import Tokenizer
 
+/// A request ready for the engine, or the error to answer.
+enum PreparedGeneration: @unchecked Sendable {
+    // @unchecked: GenerationRequest, [AdapterUse] and the token ids are immutable values.
+    case ready(Ready)
+    case failed(OpenAIError, label: String)
+
+    struct Ready {
+        let request: GenerationRequest
+        /// The model's name for logs, metrics and the queue key.
+        let label: String
+        let uses: [AdapterUse]
+        let prompt: [Int32]
+        let echoText: String?
+    }
+}
+
+/// Immutable state a preparation reads, so that it can run on any thread.
+struct PreparationContext: @unchecked Sendable {
+    // @unchecked: ModelBundle is immutable; the catalog is a value snapshot of immutable entries.
+    let bundle: ModelBundle
+    let catalog: AdapterCatalog
+    let servedName: String
+    let contextLimit: Int
+    let maxTokensDefault: Int?
+}
+
 extension Daemon {
+    /// Bodies up to this size are prepared on the loop: tokenizing them costs microseconds, less than
+    /// a trip to the prompt thread and back.
+    static let inlinePreparationBytes = 4096
+
     func startGeneration(_ request: HTTPRequest, _ conn: HTTPConnection, started: Date, endpoint: GenerationRequest.Endpoint) {
-        let path = endpoint.path
+        let context = PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
+                                         contextLimit: engine.contextLimit, maxTokensDefault: config.engine.maxTokensDefault)
+        let body = request.body
+        if body.count <= Self.inlinePreparationBytes {
+            return submitGeneration(Self.prepareGeneration(body: body, endpoint: endpoint, context), request, conn,
+                                    started: started, endpoint: endpoint)
+        }
+        work.run(on: promptQueue, {
+            Self.prepareGeneration(body: body, endpoint: endpoint, context)
+        }, then: { [unowned self] prepared in
+            guard !conn.isClosed else {
+                return logRequest(request, status: 499, endpoint: endpoint.path, adapter: "", started: started,
+                                  extra: "the client left while its prompt was prepared")
+            }
+            submitGeneration(prepared, request, conn, started: started, endpoint: endpoint)
+        })
+    }
+
+    /// Decodes, resolves and tokenizes one generation request. Pure: runs on the loop or the prompt thread.
+    static func prepareGeneration(body: [UInt8], endpoint: GenerationRequest.Endpoint,
+                                  _ c: PreparationContext) -> PreparedGeneration {
         let r: GenerationRequest
         do {
-            r = try OpenAIDecode.generationRequest(body: request.body, endpoint: endpoint,
-                                                  vocabularySize: bundle.model.config.vocabularySize)
+            r = try OpenAIDecode.generationRequest(body: body, endpoint: endpoint,
+                                                  vocabularySize: c.bundle.model.config.vocabularySize)
         } catch {
-            return fail(error, request, conn, endpoint: path, started: started)
+            return .failed(error, label: "")
         }
-        guard state == .serving else {
-            return fail(.unavailable("the server is shutting down", retryAfter: 5), request, conn, endpoint: path,
-                        adapter: r.model, started: started)
-        }
-        // Model and adapters.
+        // Model and adapters. One rule for repeats: each adapter is applied once, whether it is named
+        // by `model` or in `adapters`, under any spelling (demo, demo@v1).
         var uses: [AdapterUse] = []
+        var applied: [String: String] = [:]   // adapter name -> the field that applied it
         let label: String
-        if r.model == servedName {
-            label = servedName
-        } else if let e = catalog.lookup(r.model) {
+        if r.model == c.servedName {
+            label = c.servedName
+        } else if let e = c.catalog.lookup(r.model) {
             uses.append(AdapterUse(e.adapter))
+            applied[e.name] = "model"
             label = e.name
         } else {
-            return fail(.notFound(model: r.model), request, conn, endpoint: path, started: started)
+            return .failed(.notFound(model: r.model), label: "")
         }
         for (i, extra) in r.adapters.enumerated() {
-            guard let e = catalog.lookup(extra.name) else {
+            let param = "adapters[\(i)].name"
+            guard let e = c.catalog.lookup(extra.name) else {
                 var err = OpenAIError.notFound(model: extra.name)
-                err.param = "adapters[\(i)].name"
-                return fail(err, request, conn, endpoint: path, adapter: label, started: started)
+                err.param = param
+                return .failed(err, label: label)
             }
+            if let first = applied[e.name] {
+                return .failed(.badRequest(param: param, message: "\(param) names \(e.name), which \(first) already applies; "
+                                            + "give each adapter once (its scale sets how strongly it applies)"), label: label)
+            }
+            applied[e.name] = param
             uses.append(AdapterUse(e.adapter, scale: extra.scale))
         }
         // Prompt.
+        let tokenizer = c.bundle.tokenizer
+        let limit = c.contextLimit
         let prompt: [Int32]
         var echoText: String? = nil
         do {
             switch r.prompt {
             case .chat(let messages):
-                prompt = try chatTokens(messages)
+                let rendered = try renderChat(c.bundle, messages)
+                let least = tokenizer.minimumTokenCount(rendered)
+                if least >= limit {
+                    return .failed(.contextTooLong(promptTokens: least, limit: limit, endpoint: endpoint, atLeast: true), label: label)
+                }
+                prompt = tokenizer.encode(rendered)
             case .text(let text):
-                prompt = bundle.tokenizer.encode(text, parseSpecial: true)
+                let least = tokenizer.minimumTokenCount(text, parseSpecial: r.parseSpecial)
+                if least >= limit {
+                    return .failed(.contextTooLong(promptTokens: least, limit: limit, endpoint: endpoint, atLeast: true), label: label)
+                }
+                prompt = tokenizer.encode(text, parseSpecial: r.parseSpecial)
                 echoText = text
             case .tokens(let ids):
                 prompt = ids
-                echoText = bundle.tokenizer.decode(ids)
+                echoText = tokenizer.decode(ids)
             }
         } catch let e as OpenAIError {
-            return fail(e, request, conn, endpoint: path, adapter: label, started: started)
+            return .failed(e, label: label)
         } catch {
-            return fail(.internal("\(error)"), request, conn, endpoint: path, adapter: label, started: started)
+            return .failed(.internal("\(error)"), label: label)
         }
-        let limit = engine.contextLimit
         if prompt.count >= limit || (r.sampling.maxTokens.map { prompt.count + $0 > limit } ?? false) {
-            return fail(.contextTooLong(promptTokens: prompt.count, maxTokens: r.sampling.maxTokens, limit: limit),
-                        request, conn, endpoint: path, adapter: label, started: started)
+            return .failed(.contextTooLong(promptTokens: prompt.count, maxTokens: r.sampling.maxTokens, limit: limit,
+                                           endpoint: endpoint), label: label)
         }
-        var sampling = r.sampling
-        if sampling.maxTokens == nil, let d = config.engine.maxTokensDefault { sampling.maxTokens = d }
+        var request = r
+        if request.sampling.maxTokens == nil, let d = c.maxTokensDefault { request.sampling.maxTokens = d }
         // Raw log-probabilities are computed only when asked for (they cost a softmax per token).
-        sampling.topLogprobs = r.logprobs ? r.topLogprobs : nil
+        request.sampling.topLogprobs = r.logprobs ? r.topLogprobs : nil
+        return .ready(.init(request: request, label: label, uses: uses, prompt: prompt, echoText: echoText))
+    }
+
+    /// Queues a prepared request in the engine and starts its response (loop thread).
+    private func submitGeneration(_ prepared: PreparedGeneration, _ request: HTTPRequest, _ conn: HTTPConnection,
+                                  started: Date, endpoint: GenerationRequest.Endpoint) {
+        let path = endpoint.path
+        let p: PreparedGeneration.Ready
+        switch prepared {
+        case .failed(let e, let label):
+            return fail(e, request, conn, endpoint: path, adapter: label, started: started)
+        case .ready(let ready):
+            p = ready
+        }
+        guard state == .serving else {
+            return fail(.unavailable("the server is shutting down", retryAfter: 5), request, conn, endpoint: path,
+                        adapter: p.label, started: started)
+        }
+        let r = p.request
         let wantsPromptLogprobs = endpoint == .completion && r.echo && r.logprobs
-        let submission = EngineRequest(queueKey: label, adapters: uses, prompt: prompt, sampling: sampling,
+        let submission = EngineRequest(queueKey: p.label, adapters: p.uses, prompt: p.prompt, sampling: r.sampling,
                                        promptLogprobs: wantsPromptLogprobs)
         let id: UInt64
         do {
@@ -90,18 +179,18 @@ extension Daemon {
             case .shuttingDown:
                 e = .unavailable(error.description, retryAfter: 5)
             case .promptTooLong(let n, let l):
-                e = .contextTooLong(promptTokens: n, maxTokens: r.sampling.maxTokens, limit: l)
+                e = .contextTooLong(promptTokens: n, maxTokens: r.sampling.maxTokens, limit: l, endpoint: endpoint)
             case .emptyPrompt:
                 e = .badRequest(param: endpoint == .chat ? "messages" : "prompt", message: "the prompt is empty")
             default:
                 e = .badRequest(param: nil, message: error.description)
             }
-            return fail(e, request, conn, endpoint: path, adapter: label, started: started)
+            return fail(e, request, conn, endpoint: path, adapter: p.label, started: started)
         }
         let prefix = endpoint == .chat ? "chatcmpl-" : "cmpl-"
         let g = GenerationStream(daemon: self, connection: conn, http: request, request: r, engineID: id,
                                  responseID: prefix + String(format: "%016llx", nextRequestID() ^ UInt64(createdAt) << 20),
-                                 label: label, prompt: prompt, echoText: echoText, started: started)
+                                 label: p.label, prompt: p.prompt, echoText: p.echoText, started: started)
         generations[id] = g
         conn.generationID = id
         g.begin()

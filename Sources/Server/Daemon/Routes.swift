@@ -17,14 +17,28 @@ extension Daemon {
         "/tokenize": ["POST"], "/detokenize": ["POST"],
     ]
 
+    /// The methods RFC 9110 defines (plus PATCH, RFC 5789): one of these not allowed on a path gets
+    /// 405 with Allow; any other method is one this server does not implement, 501 (§15.6.2).
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+
     func handle(_ request: HTTPRequest, on conn: HTTPConnection) {
-        let path = request.path
         let started = Date()
+        guard Self.knownMethods.contains(request.method) else {
+            var e = OpenAIError(status: 501, message: "the method \(OpenAIError.excerpt(request.method, limit: 32)) is not implemented; lorad answers GET and POST",
+                                type: "invalid_request_error")
+            e.code = "not_implemented"
+            return fail(e, request, conn, endpoint: "(unknown)", started: started)
+        }
+        // Routes match the decoded path, so /v1/models/demo%40v1 names demo@v1 (RFC 3986 §2.1).
+        guard let path = PercentDecoding.decode(request.path) else {
+            return fail(.badRequest(param: nil, message: "the request path has a bad percent-encoding (expected %XX hex pairs that decode to UTF-8 without NUL)"),
+                        request, conn, endpoint: "(unknown)", started: started)
+        }
         if path.hasPrefix("/v1/models/") && request.method == "GET" {
             return respondModel(String(path.dropFirst("/v1/models/".count)), request, conn, started)
         }
         guard let methods = Self.routes[path] else {
-            return fail(.notFound(path: path), request, conn, endpoint: "(unknown)", started: started)
+            return fail(.notFound(path: OpenAIError.excerpt(path)), request, conn, endpoint: "(unknown)", started: started)
         }
         guard methods.contains(request.method) else {
             var e = OpenAIError(status: 405, message: "\(request.method) is not allowed on \(path); use \(methods.sorted().joined(separator: ", "))",
@@ -84,27 +98,46 @@ extension Daemon {
 
     // MARK: Tokenize
 
+    /// /tokenize: prepared like a generation (inline when small, else on the prompt thread).
     private func handleTokenize(_ request: HTTPRequest, _ conn: HTTPConnection, _ started: Date) {
         let endpoint = "/tokenize"
+        let context = PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
+                                         contextLimit: engine.contextLimit, maxTokensDefault: nil)
+        let body = request.body
+        let answer: (Result<[UInt8], OpenAIError>) -> Void = { [unowned self] result in
+            switch result {
+            case .success(let json): respondJSON(200, json, request, conn, endpoint: endpoint, started: started)
+            case .failure(let e): fail(e, request, conn, endpoint: endpoint, started: started)
+            }
+        }
+        if body.count <= Self.inlinePreparationBytes { return answer(Self.tokenize(body: body, context)) }
+        work.run(on: promptQueue, { Self.tokenize(body: body, context) }, then: { result in
+            guard !conn.isClosed else { return }
+            answer(result)
+        })
+    }
+
+    /// The /tokenize answer for `body`. Pure: any thread.
+    static func tokenize(body: [UInt8], _ c: PreparationContext) -> Result<[UInt8], OpenAIError> {
         do {
-            let r = try OpenAIDecode.tokenizeRequest(body: request.body)
-            if let m = r.model, m != servedName, catalog.lookup(m) == nil {
+            let r = try OpenAIDecode.tokenizeRequest(body: body)
+            if let m = r.model, m != c.servedName, c.catalog.lookup(m) == nil {
                 throw OpenAIError.notFound(model: m)
             }
+            let tokenizer = c.bundle.tokenizer
             let tokens: [Int32]
             switch r.input {
             case .text(let text):
-                tokens = bundle.tokenizer.encode(text, parseSpecial: true, addBOS: r.addSpecialTokens ? nil : false)
+                tokens = tokenizer.encode(text, parseSpecial: r.parseSpecial, addBOS: r.addSpecialTokens ? nil : false)
             case .chat(let messages):
-                tokens = try chatTokens(messages)
+                tokens = try chatTokens(c.bundle, messages)
             }
-            let strings = r.returnTokenStrings ? tokens.map { bundle.tokenizer.tokenText($0) ?? "" } : nil
-            respondJSON(200, OpenAIEncode.tokenize(tokens: tokens, maxModelLength: engine.contextLimit, tokenStrings: strings),
-                        request, conn, endpoint: endpoint, started: started)
+            let strings = r.returnTokenStrings ? tokens.map { tokenizer.tokenText($0) ?? "" } : nil
+            return .success(OpenAIEncode.tokenize(tokens: tokens, maxModelLength: c.contextLimit, tokenStrings: strings))
         } catch let e as OpenAIError {
-            fail(e, request, conn, endpoint: endpoint, started: started)
+            return .failure(e)
         } catch {
-            fail(.internal("\(error)"), request, conn, endpoint: endpoint, started: started)
+            return .failure(.internal("\(error)"))
         }
     }
 
@@ -125,9 +158,15 @@ extension Daemon {
         }
     }
 
-    func chatTokens(_ messages: [ChatMessage]) throws -> [Int32] {
+    /// The prompt of a chat: messages rendered by the template, contents as plain text. Any thread.
+    static func chatTokens(_ bundle: ModelBundle, _ messages: [ChatMessage]) throws -> [Int32] {
+        bundle.tokenizer.encode(try renderChat(bundle, messages))
+    }
+
+    /// The rendered chat, ready to bound or encode; template failures become 400s naming messages.
+    static func renderChat(_ bundle: ModelBundle, _ messages: [ChatMessage]) throws -> ChatPrompt {
         do {
-            return try bundle.chatPrompt(messages)
+            return try bundle.renderChat(messages)
         } catch let e as ModelBundleError {
             throw OpenAIError.badRequest(param: "messages", message: "\(e)")
         } catch {
@@ -166,7 +205,7 @@ extension Daemon {
                     detail: String? = nil, extra: String = "") {
         metrics.requestFinished(endpoint: endpoint, status: status, adapter: adapter)
         let ms = Int(Date().timeIntervalSince(started) * 1000)
-        var line = "\(request.method) \(request.path) \(status) \(ms)ms"
+        var line = "\(OpenAIError.excerpt(request.method, limit: 32)) \(OpenAIError.excerpt(request.path)) \(status) \(ms)ms"
         if !adapter.isEmpty { line += " model=\(adapter)" }
         if !extra.isEmpty { line += " " + extra }
         if let detail { line += " error=\(detail.debugDescription)" }

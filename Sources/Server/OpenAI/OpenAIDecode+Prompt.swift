@@ -154,10 +154,17 @@ extension OpenAIDecode {
             throw .badRequest(param: "prompt", message: "prompt (a string) or messages (an array of chat messages) is required")
         }
         let isPrompt = if case .text = input { true } else { false }
-        return TokenizeRequest(model: model, input: input,
-                               addSpecialTokens: try f.bool("add_special_tokens") ?? isPrompt,
-                               addGenerationPrompt: try f.bool("add_generation_prompt") ?? true,
-                               returnTokenStrings: try f.bool("return_token_strs") ?? false)
+        var r = TokenizeRequest(model: model, input: input,
+                                addSpecialTokens: try f.bool("add_special_tokens") ?? isPrompt,
+                                addGenerationPrompt: try f.bool("add_generation_prompt") ?? true,
+                                returnTokenStrings: try f.bool("return_token_strs") ?? false)
+        if let p = try f.bool("parse_special") {
+            guard isPrompt else {
+                throw .badRequest(param: "parse_special", message: "parse_special applies to prompt only; message contents are always plain text")
+            }
+            r.parseSpecial = p
+        }
+        return r
     }
 
     /// `{"model"?, "tokens": [int]}`.

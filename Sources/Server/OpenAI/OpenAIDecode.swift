@@ -73,9 +73,16 @@ public enum OpenAIDecode {
         } catch {
             throw names.openAIError(error)
         }
-        return GenerationRequest(endpoint: endpoint, model: model, prompt: prompt, sampling: s, stream: stream,
-                                 includeUsage: includeUsage, logprobs: logprobs, topLogprobs: topLogprobs, echo: echo,
-                                 adapters: try readAdapters(f), user: try f.string("user"), n: 1)
+        var request = GenerationRequest(endpoint: endpoint, model: model, prompt: prompt, sampling: s, stream: stream,
+                                        includeUsage: includeUsage, logprobs: logprobs, topLogprobs: topLogprobs, echo: echo,
+                                        adapters: try readAdapters(f), user: try f.string("user"), n: 1)
+        if endpoint == .completion {
+            request.parseSpecial = try f.bool("parse_special") ?? false
+        } else if f.has("parse_special") {
+            throw .badRequest(param: "parse_special",
+                              message: "parse_special applies to /v1/completions only; chat message contents are always plain text (the chat template alone makes control tokens)")
+        }
+        return request
     }
 
     // MARK: - Fields that change what the client gets, which lorad cannot do
@@ -162,8 +169,8 @@ public enum OpenAIDecode {
     /// `max_tokens`, or for chat also OpenAI's newer `max_completion_tokens` (they must agree when
     /// both are given). nil: no cap.
     static func readMaxTokens(_ f: OpenAIFields, endpoint: GenerationRequest.Endpoint, names: inout SamplingNames) throws(OpenAIError) -> Int? {
-        let expected = "an integer >= 1"
         let range = 1...Int(Int32.max)
+        let expected = "an integer from 1 to \(range.upperBound) (the prompt and max_tokens together must also fit the context)"
         let legacy = try f.integer("max_tokens", in: range, expected: expected)
         guard endpoint == .chat, let current = try f.integer("max_completion_tokens", in: range, expected: expected) else {
             return legacy

@@ -62,7 +62,7 @@ public struct OpenAIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 404 for a model (base or adapter) that does not exist or that this caller may not use; the
     /// two look the same on purpose (DESIGN.md §7), with OpenAI's wording and code.
     public static func notFound(model: String) -> OpenAIError {
-        OpenAIError(status: 404, message: "The model `\(model)` does not exist or you do not have access to it.",
+        OpenAIError(status: 404, message: "The model `\(excerpt(model))` does not exist or you do not have access to it.",
                     type: "invalid_request_error", code: "model_not_found")
     }
 
@@ -92,11 +92,16 @@ public struct OpenAIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 400 with OpenAI's context-length wording, which clients parse for the two numbers.
     /// `maxTokens` is the requested completion cap, nil when the request set none (then only the
     /// prompt is too long).
+    /// `atLeast`: the prompt was refused before tokenizing it, from its length in bytes, so
+    /// `promptTokens` is a lower bound.
     public static func contextTooLong(promptTokens: Int, maxTokens: Int? = nil, limit: Int,
-                                      endpoint: GenerationRequest.Endpoint = .chat) -> OpenAIError {
+                                      endpoint: GenerationRequest.Endpoint = .chat, atLeast: Bool = false) -> OpenAIError {
         let what = endpoint == .chat ? "messages" : "prompt"
         let message: String
-        if let maxTokens {
+        if atLeast {
+            message = "This model's maximum context length is \(limit) tokens. However, your \(what) is too long "
+                + "to fit: it has at least \(promptTokens) tokens. Please reduce the length of the \(what)."
+        } else if let maxTokens {
             message = "This model's maximum context length is \(limit) tokens. However, you requested "
                 + "\(promptTokens + maxTokens) tokens (\(promptTokens) in the \(what), \(maxTokens) in the completion). "
                 + "Please reduce the length of the \(what) or completion."
@@ -117,6 +122,13 @@ public struct OpenAIError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// A short rendering of a JSON value for "found ..." (quoted strings, numbers as written,
     /// long values cut with an ellipsis).
+    /// A client's string cut to `limit` characters for a message or a log line: a name is echoed
+    /// so the client can see what it sent, but a 100 KB "name" must not become a 100 KB log line.
+    public static func excerpt(_ text: String, limit: Int = 96) -> String {
+        guard text.count > limit else { return text }
+        return String(text.prefix(limit)) + "… (\(text.utf8.count) bytes)"
+    }
+
     static func describe(_ value: JSONValue) -> String {
         let text = value.serialized()
         let limit = 48

@@ -62,6 +62,10 @@ public struct GenerationRequest: Sendable, Equatable {
     public var user: String?
     /// Always 1: other values are rejected.
     public var n: Int
+    /// Completions extension `parse_special`: special-token text in `prompt` ("<|im_start|>") becomes
+    /// control tokens. Off by default, so text from an end user cannot forge a turn; chat messages'
+    /// contents are always plain text.
+    public var parseSpecial = false
 
     public init(endpoint: Endpoint, model: String, prompt: OpenAIPrompt, sampling: SamplingParameters = OpenAIDecode.defaultSampling,
                 stream: Bool = false, includeUsage: Bool = false, logprobs: Bool = false, topLogprobs: Int = 0,
@@ -98,6 +102,8 @@ public struct TokenizeRequest: Sendable, Equatable {
     public var addGenerationPrompt: Bool
     /// Also return each token's text (`token_strs`).
     public var returnTokenStrings: Bool
+    /// `prompt` only: special-token text becomes control tokens (as completions' `parse_special`).
+    public var parseSpecial = false
 
     public init(model: String?, input: Input, addSpecialTokens: Bool, addGenerationPrompt: Bool = true,
                 returnTokenStrings: Bool = false) {
