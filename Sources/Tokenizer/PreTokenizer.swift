@@ -15,7 +15,7 @@
 // - code points of no class llama.cpp knows (unassigned, or newer than its tables) count as symbols.
 // Code point classes come from ScalarClass.swift.
 
-/// Reusable buffers for `PreTokenizer.split`, so that encoding a long text does not allocate per piece.
+/// Buffers for `PreTokenizer.splitReference`.
 struct PreTokenizerScratch {
     var offsets: [Int] = []          // byte offset of each scalar, then the end offset
     var values: [UInt32] = []
@@ -24,8 +24,106 @@ struct PreTokenizerScratch {
 
 enum PreTokenizer {
     /// Calls `body` with the byte range of each piece of `bytes[range]` (valid UTF-8), in order.
-    static func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, scratch: inout PreTokenizerScratch,
-                      _ body: (Range<Int>) -> Void) {
+    ///
+    /// One pass over the bytes, decoding each scalar where the matcher looks at it, with no buffer:
+    /// memory stays flat however long the text (a buffer of every scalar cost 13 bytes per input byte,
+    /// and caches missed once a large prompt's buffers outgrew them). A number scalar is a piece of
+    /// its own (step 1) and, for step 2, ends the stretch it is in: `cls` answers nil there, exactly as
+    /// at the end of the text. `splitReference` is the two-step version over decoded arrays that
+    /// this one must agree with (tests compare them).
+    static func split(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ body: (Range<Int>) -> Void) {
+        let end = range.upperBound
+        let space: UInt8 = 0x20, apostrophe: UInt8 = 0x27
+        /// The class and byte length of the scalar at `i`.
+        @inline(__always) func scalar(_ i: Int) -> (cls: ScalarClass, length: Int) {
+            let b0 = bytes[i]
+            if b0 < 0x80 { return (ScalarClass.ascii[Int(b0)], 1) }
+            let (value, length) = decode(bytes, i, end)
+            return (Unicode.Scalar(value).map(ScalarClass.init) ?? .other, length)
+        }
+        /// The class at `i` inside the current stretch: nil at the end and at a number.
+        @inline(__always) func cls(_ i: Int) -> ScalarClass? {
+            guard i < end else { return nil }
+            let c = scalar(i).cls
+            return c == .number ? nil : c
+        }
+
+        var pos = range.lowerBound
+        while pos < end {
+            let start = pos
+            let (first, firstLength) = scalar(pos)
+            if first == .number {  // step 1
+                pos += firstLength
+                body(start..<pos)
+                continue
+            }
+            let b = bytes[pos]
+            // 's|'t|'re|'ve|'m|'ll|'d (ASCII letters, so bytes can be compared directly)
+            if b == apostrophe && pos + 1 < end {
+                switch bytes[pos + 1] {
+                case 0x73, 0x74, 0x6D, 0x64:  // s t m d
+                    pos += 2; body(start..<pos); continue
+                case let next where pos + 2 < end:
+                    let next2 = bytes[pos + 2]
+                    if (next == 0x72 && next2 == 0x65) || (next == 0x76 && next2 == 0x65) || (next == 0x6C && next2 == 0x6C) {
+                        pos += 3; body(start..<pos); continue  // re ve ll
+                    }
+                default: break
+                }
+            }
+            // The class of the first character after an optional leading space.
+            let lead = b == space ? cls(pos + 1) : first
+            switch lead {
+            case .letter?, .number?, .other?:
+                // ` ?\p{L}+`, ` ?\p{N}+` or ` ?[^\s\p{L}\p{N}]+`: a run of the same class.
+                if b == space { pos += 1 }
+                while pos < end {
+                    let (c, length) = scalar(pos)
+                    guard c == lead else { break }
+                    pos += length
+                }
+                body(start..<pos)
+            case .whitespace?, nil:
+                // \s+(?!\S), then the single-whitespace case: a run of n > 1 before a non-space
+                // (not the stretch's end) gives its first n-1.
+                var run = 0, last = pos, after = pos
+                while after < end {
+                    let (c, length) = scalar(after)
+                    guard c == .whitespace else { break }
+                    last = after
+                    after += length
+                    run += 1
+                }
+                if run > 1 && cls(after) != nil {
+                    pos = last
+                } else {
+                    pos = run > 0 ? after : pos + firstLength
+                }
+                body(start..<pos)
+            }
+        }
+    }
+
+    /// The scalar value and byte length of the UTF-8 sequence at `i` (never reading at or past `end`).
+    @inline(__always)
+    private static func decode(_ bytes: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int) -> (UInt32, Int) {
+        let b0 = UInt32(bytes[i])
+        var value: UInt32
+        var length: Int
+        switch b0 {
+        case 0..<0x80: return (b0, 1)
+        case 0xC0..<0xE0: value = b0 & 0x1F; length = 2
+        case 0xE0..<0xF0: value = b0 & 0x0F; length = 3
+        default: value = b0 & 0x07; length = 4
+        }
+        length = min(length, end - i)
+        for k in 1..<max(length, 1) { value = (value << 6) | (UInt32(bytes[i + k]) & 0x3F) }
+        return (value, length)
+    }
+
+    /// The reference: step 1 and step 2 over arrays of every decoded scalar.
+    static func splitReference(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>,
+                               scratch: inout PreTokenizerScratch, _ body: (Range<Int>) -> Void) {
         decodeScalars(bytes, range, into: &scratch)
         let n = scratch.values.count
         // Step 1: number code points are pieces of their own; step 2 runs on the stretches between them.
@@ -92,20 +190,10 @@ enum PreTokenizer {
         s.offsets.removeAll(keepingCapacity: true)
         s.values.removeAll(keepingCapacity: true)
         s.classes.removeAll(keepingCapacity: true)
-        s.offsets.reserveCapacity(range.count + 1)
-        s.values.reserveCapacity(range.count)
-        s.classes.reserveCapacity(range.count)
         var i = range.lowerBound
         let end = range.upperBound
         while i < end {
             let b0 = UInt32(bytes[i])
-            if b0 < 0x80 {  // most text: no decoding, class from the ASCII table
-                s.offsets.append(i)
-                s.values.append(b0)
-                s.classes.append(ScalarClass.ascii[Int(b0)])
-                i += 1
-                continue
-            }
             var value: UInt32
             var length: Int
             switch b0 {

@@ -82,7 +82,7 @@ public final class Tokenizer: Sendable {
             case .token(let id):
                 output.append(id)
             case .text(let range):
-                PreTokenizer.split(bytes, range, scratch: &scratch.pre) { piece in
+                PreTokenizer.split(bytes, range) { piece in
                     bpe.encode(bytes, piece, into: &output, scratch: bpeScratch)
                 }
             }
@@ -119,19 +119,29 @@ public final class Tokenizer: Sendable {
 
     /// Reusable buffers of one encode call.
     struct EncodeScratch {
-        var pre = PreTokenizerScratch()
         let bpe = BPEScratch()
     }
 
     // MARK: Internal hooks for tests
 
-    /// The pieces the pre-tokenizer cuts `text` into (no special-token handling).
+    /// The pieces the pre-tokenizer cuts `text` into (no special-token handling), fast and reference.
     func preTokenize(_ text: String) -> [String] {
+        var text = text
+        return text.withUTF8 { bytes in
+            var out: [String] = []
+            PreTokenizer.split(bytes, 0..<bytes.count) { range in
+                out.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
+            }
+            return out
+        }
+    }
+
+    func preTokenizeReference(_ text: String) -> [String] {
         var text = text
         return text.withUTF8 { bytes in
             var scratch = PreTokenizerScratch()
             var out: [String] = []
-            PreTokenizer.split(bytes, 0..<bytes.count, scratch: &scratch) { range in
+            PreTokenizer.splitReference(bytes, 0..<bytes.count, scratch: &scratch) { range in
                 out.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self))
             }
             return out

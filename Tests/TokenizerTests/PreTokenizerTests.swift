@@ -87,4 +87,22 @@ struct PreTokenizerTests {
             #expect(!pieces.contains(""), "\(text.debugDescription)")
         }
     }
+
+    @Test("the one-pass splitter equals the two-step reference on random text")
+    func fastEqualsReference() throws {
+        // Both sides of every rule: contractions cut by a number or the end, a space before each
+        // class, whitespace runs before a letter, a number, a symbol or the end, multi-byte letters,
+        // numbers and spaces, and code points llama.cpp's tables do not know.
+        let tokenizer = try tinyTokenizer()
+        var rng = SplitMix64(seed: 12)
+        let alphabet: [String] = ["a", "Z", "1", "7", " ", " ", "  ", "\t", "\n", "\r\n", "'", "'s", "'t", "'re", "'ve",
+                                  "'ll", "'d", "'m", "'r", "'l", "s", "e", "l", "!", ".", "-", "\u{a0}", "\u{e9}",
+                                  "\u{4e2d}", "\u{1f600}", "\u{200d}", "\u{301}", "\u{663}", "\u{2167}", "\u{3000}",
+                                  "\u{a7cb}", "\u{2028}", "\u{85}", "\u{0}", "\u{10fffd}"]
+        for _ in 0..<3000 {
+            let text = (0..<Int(rng.next() % 40)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }.joined()
+            let fast = tokenizer.preTokenize(text).map { Array($0.utf8) }
+            #expect(fast == tokenizer.preTokenizeReference(text).map { Array($0.utf8) }, "\(text.debugDescription)")
+        }
+    }
 }
