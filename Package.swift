@@ -21,6 +21,9 @@ let package = Package(
                        providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // libedit for `lorad chat`'s line editing; only ChatREPL's LineEditor imports it.
+        .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit", pkgConfig: "libedit",
+                       providers: [.apt(["libedit-dev"])]),
 
         // SIMD kernels in C: AVX2/FMA/F16C functions (per-function target attributes, chosen at run
         // time from CPUID) beside portable ones, so one binary runs on any x86-64.
@@ -50,9 +53,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
+        // backends (the model in process, or a daemon over its socket).
+        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ModelFormats", "Server"]),
+
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server",
+            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -68,6 +75,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Engine", "Llama", "ModelFormats"]),
+        .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
     ],
     swiftLanguageModes: [.v6]

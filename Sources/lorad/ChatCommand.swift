@@ -1,79 +1,77 @@
-// `lorad chat`: an interactive conversation. Ctrl-C stops the reply being written, Ctrl-D quits.
+// `lorad chat`: an interactive conversation with the model loaded here or, with --socket, with a
+// running daemon. The loop, the line editor, the slash commands and both backends are in ChatREPL.
 import ArgumentParser
+import ChatREPL
 import Foundation
-import Llama
-import Tokenizer
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Set by the SIGINT handler, read by the generation loop (a plain flag: the handler may only
-/// store to it).
-nonisolated(unsafe) private let interrupted = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
 
 struct Chat: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Chat with the model interactively (Ctrl-C stops a reply, Ctrl-D quits).")
+        abstract: "Chat with the model interactively (Ctrl-C stops a reply, Ctrl-D quits).",
+        discussion: """
+            On a terminal, lines are edited with emacs keys (libedit; ~/.editrc is read, `bind -v` \
+            for vi keys) and Up/Down recall earlier lines, kept in --history-file. Ctrl-C at the \
+            prompt clears the line; during a reply it stops the reply, which stays in the \
+            conversation as far as it got. Ctrl-D on an empty line quits. When standard input is not \
+            a terminal, lines are read as they come (one message per line).
 
-    @Option(help: "A system message to start the conversation with.")
+            Commands: /help, /bye (also /exit, /quit), /clear (forget the conversation, keep the \
+            system message), /adapter [NAME] (show or switch: an --adapter's name, with --socket a \
+            model the daemon serves; base or none for the base model), /system [TEXT] (show or \
+            replace the system message). //text sends "/text".
+
+            With --socket the daemon answers: each turn sends the whole conversation to its \
+            /v1/chat/completions, streamed, and Ctrl-C closes that request (the daemon cancels it).
+            """)
+
+    @Option(help: ArgumentHelp("A system message to start the conversation with.", valueName: "text"))
     var system: String?
+
+    @Option(help: ArgumentHelp("Chat through a running daemon's socket instead of loading the model here.",
+                               valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("model-name"), help: ArgumentHelp(
+        "With --socket: an adapter name, or the base's served name (default: the daemon's base model).",
+        valueName: "name"))
+    var modelName: String?
+
+    @Option(help: ArgumentHelp(
+        "Where line history is kept (default: $XDG_STATE_HOME/lorad/chat_history, else ~/.local/state/lorad/chat_history).",
+        valueName: "path"))
+    var historyFile: String?
+
+    @Flag(help: "Keep line history for this session only.")
+    var noHistoryFile = false
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var sampling: SamplingOptions
 
-    func run() throws {
-        let bundle = loadBundle(modelOptions, runtime)
-        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters,
-                                  adapters: loadAdapters(bundle, runtime))
-        interrupted.pointee = 0
-        signal(SIGINT) { _ in interrupted.pointee = 1 }
-
-        var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
-        // The cache keeps the conversation so far; each turn only the new tokens are computed.
-        let cache = bundle.model.makeCache(contextLimit: runtime.context)
-        var cached: [Int32] = []
-        let name = URL(fileURLWithPath: modelOptions.resolvedPath).lastPathComponent
-        FileHandle.standardError.write(Data("lorad chat on \(name): type a message; Ctrl-C stops a reply, Ctrl-D quits.\n".utf8))
-        while true {
-            emit("> ")
-            interrupted.pointee = 0
-            guard let line = readLine() else {
-                emit("\n")
-                return
-            }
-            let text = line.trimmingCharacters(in: .whitespaces)
-            if text.isEmpty { continue }
-            messages.append(ChatMessage(role: "user", content: text))
-            var ids: [Int32]
-            do {
-                ids = try bundle.chatPrompt(messages)
-            } catch {
-                fail("\(error)")
-            }
-            // Reuse the cached prefix: the rendered conversation only grows at its end.
-            var common = 0
-            while common < min(ids.count, cached.count) && ids[common] == cached[common] { common += 1 }
-            if common == ids.count { common -= 1 }  // at least one token must be run
-            cache.truncate(to: common)
-            cached = Array(ids[..<common])
-            let fresh = Array(ids[common...])
-            do {
-                let result = try generator.generate(prompt: fresh, cache: cache) { piece in
-                    emit(piece)
-                    return interrupted.pointee == 0
-                }
-                emit(result.cancelled ? " [stopped]\n" : "\n")
-                // The last sampled token was never run through the model, so the cache ends before it.
-                cached += fresh + result.tokens.dropLast()
-                messages.append(ChatMessage(role: "assistant", content: result.text))
-            } catch let error as GenerationError {
-                FileHandle.standardError.write(Data("error: \(error) (start a new chat to clear the context)\n".utf8))
-                messages.removeLast()
-            } catch {
-                fail("\(error)")
-            }
+    func validate() throws {
+        if socket == nil, modelName != nil {
+            throw ValidationError("--model-name names one of a daemon's models: use it with --socket PATH (here, load adapters with --adapter PATH)")
         }
+        if socket != nil, modelOptions.model != nil || !runtime.adapters.isEmpty || runtime.threads != nil
+            || runtime.context != nil || runtime.chatTemplate != nil {
+            throw ValidationError("with --socket the daemon's model answers: --model, --adapter, --threads, --context and --chat-template apply to a model loaded here; pick the daemon's adapter with --model-name NAME")
+        }
+    }
+
+    func run() throws {
+        let backend: ChatBackend
+        if let socket {
+            do {
+                backend = try DaemonChatBackend(socket: socket, model: modelName, parameters: sampling.parameters)
+            } catch {
+                fail("\(error)")
+            }
+        } else {
+            let bundle = loadBundle(modelOptions, runtime)
+            backend = LocalChatBackend(bundle: bundle, parameters: sampling.parameters,
+                                       adapters: loadAdapters(bundle, runtime), contextLimit: runtime.context,
+                                       modelName: URL(fileURLWithPath: modelOptions.resolvedPath).lastPathComponent)
+        }
+        let history = noHistoryFile ? nil : (historyFile ?? defaultChatHistoryPath())
+        ChatSession(backend: backend, reader: makeLineReader(prompt: "> ", historyFile: history), system: system).run()
     }
 }
