@@ -2,8 +2,8 @@
 // `llm_tokenizer_bpe_session::tokenize`):
 // - start from one symbol per byte (its byte-to-unicode character);
 // - repeatedly merge the adjacent pair with the lowest merge rank, the leftmost on equal rank, until no
-//   adjacent pair has a rank (a priority queue with stale entries skipped, as llama.cpp does; see
-//   `encode` for how staleness is told with one integer per candidate);
+//   adjacent pair has a rank (candidates queued, stale ones skipped, as llama.cpp does; see `encode`
+//   for how staleness is told with one integer per candidate, and MergeQueues.swift for the queues);
 // - each final symbol that is a token gives its id; one that is not gives the ids of its bytes' single
 //   characters, and a byte whose character is no token is dropped (SmolLM2 has 21 such bytes).
 // Symbols are numbered rather than compared as strings: a token's symbol id is its token id, and a
@@ -20,6 +20,8 @@ struct BPE: Sendable {
     /// The token of each byte's single character, or -1 (such bytes are dropped).
     let byteToken: [Int32]
     private let vocabularySize: Int32
+    /// Ranks run from 0 to rankCount - 1 (a merge's line in the table).
+    private let rankCount: Int
 
     init(vocabulary: Vocabulary, merges mergeTexts: [String]) {
         let n = Int32(vocabulary.count)
@@ -49,6 +51,7 @@ struct BPE: Sendable {
         }
         merges = MergeTable(table)
         vocabularySize = n
+        rankCount = mergeTexts.count
     }
 
     @inline(__always)
@@ -57,16 +60,20 @@ struct BPE: Sendable {
         return (Int32(truncatingIfNeeded: v >> 32), Int32(truncatingIfNeeded: v))
     }
 
+    /// Pieces at least this long queue their candidates in rank buckets instead of one heap.
+    static let bucketThreshold = 1024
+
     /// Appends the ids of the piece `bytes[range]` to `output`.
     ///
     /// Symbol i starts at byte i of the piece and ends where the next live symbol starts; `next`/`prev`
     /// link the live ones. The pair starting at a live symbol i has its rank and merged symbol in
-    /// `pairRank[i]`/`pairMerged[i]` (rank -1: no merge). The queue holds (rank << 32 | i) keys, so
-    /// the smallest key is the lowest rank, leftmost on equal rank. A key is stale unless
-    /// `pairRank[i]` still equals its rank: a rank names one pair of symbols, and the pair at i never
-    /// returns to an earlier value (its left symbol, then its right one, only grow), so an equal rank
-    /// means the very pair that was queued. One 8-byte key per candidate instead of the symbols keeps
-    /// the queue small for a huge piece (a megabyte-long word queues millions of candidates).
+    /// `pairRank[i]`/`pairMerged[i]` (rank -1: no merge). Candidates are (rank, i), taken lowest rank
+    /// first, leftmost on equal rank. A candidate is stale unless `pairRank[i]` still equals its rank:
+    /// a rank names one pair of symbols, and the pair at i never returns to an earlier value (its left
+    /// symbol, then its right one, only grow), so an equal rank means the very pair that was queued.
+    /// A short piece queues (rank << 32 | i) keys in one heap; a long one (a megabyte-long word queues
+    /// millions of candidates, and a heap that size misses the cache on every level) queues positions
+    /// in one bucket per rank (MergeQueues.swift). Both take the same candidates in the same order.
     func encode(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, into output: inout [Int32],
                 scratch s: BPEScratch) {
         let n = range.count
@@ -86,30 +93,24 @@ struct BPE: Sendable {
         }
         next[n - 1] = -1
         pairRank[n - 1] = -1
-        var queue = MergeQueue()
-        swap(&queue, &s.queue)  // a unique local: no copy on write
-        queue.removeAll()
         for i in 0..<(n - 1) {
             if let m = lookup(symbol[i], symbol[i + 1]) {
                 pairRank[i] = m.rank
                 pairMerged[i] = m.merged
-                queue.appendUnordered(UInt64(UInt32(m.rank)) << 32 | UInt64(i))
             } else {
                 pairRank[i] = -1
             }
         }
-        queue.heapify()
 
-        while let key = queue.pop() {
-            let l = Int(key & 0xFFFF_FFFF)
-            guard pairRank[l] == Int32(truncatingIfNeeded: key >> 32) else { continue }
+        /// Merges the valid candidate at l with its right neighbour and reports the new pairs that
+        /// start at l's left neighbour and at l (index, rank) for queueing.
+        @inline(__always) func merge(_ l: Int, _ queue: (Int, Int32) -> Void) {
             let r = Int(next[l])
             symbol[l] = pairMerged[l]
             pairRank[r] = -1  // r is merged away
             let after = next[r]
             next[l] = after
             if after >= 0 { prev[Int(after)] = Int32(l) }
-            // The pairs that start at l's left neighbour and at l are new.
             var i = Int(prev[l])
             for _ in 0..<2 {
                 if i >= 0 {
@@ -117,7 +118,7 @@ struct BPE: Sendable {
                     if j >= 0, let m = lookup(symbol[i], symbol[j]) {
                         pairRank[i] = m.rank
                         pairMerged[i] = m.merged
-                        queue.push(UInt64(UInt32(m.rank)) << 32 | UInt64(i))
+                        queue(i, m.rank)
                     } else {
                         pairRank[i] = -1
                     }
@@ -125,7 +126,38 @@ struct BPE: Sendable {
                 i = l
             }
         }
-        swap(&queue, &s.queue)
+
+        if n < Self.bucketThreshold {
+            var queue = MergeQueue()
+            swap(&queue, &s.queue)  // a unique local: no copy on write
+            queue.removeAll()
+            for i in 0..<(n - 1) where pairRank[i] >= 0 {
+                queue.appendUnordered(UInt64(UInt32(pairRank[i])) << 32 | UInt64(i))
+            }
+            queue.heapify()
+            while let key = queue.pop() {
+                let l = Int(key & 0xFFFF_FFFF)
+                guard pairRank[l] == Int32(truncatingIfNeeded: key >> 32) else { continue }
+                merge(l) { i, rank in queue.push(UInt64(UInt32(rank)) << 32 | UInt64(i)) }
+            }
+            swap(&queue, &s.queue)
+        } else {
+            var buckets = s.takeBuckets(rankCount: rankCount)  // a unique local, given back below
+            defer { s.rankBuckets = buckets }
+            for i in 0..<(n - 1) where pairRank[i] >= 0 { buckets.push(Int32(i), rank: Int(pairRank[i])) }
+            while let rank = buckets.lowestRank() {
+                // Take this rank's candidates left to right until a merge queues a lower rank.
+                while let l = buckets.popLeftmost(rank: rank) {
+                    guard pairRank[Int(l)] == Int32(rank) else { continue }
+                    var lower = false
+                    merge(Int(l)) { i, r in
+                        buckets.push(Int32(i), rank: Int(r))
+                        if Int(r) < rank { lower = true }
+                    }
+                    if lower { break }
+                }
+            }
+        }
 
         var i = 0
         while i >= 0 {
@@ -174,73 +206,6 @@ struct BPE: Sendable {
     }
 }
 
-/// A 4-ary min-heap of UInt64 keys in one buffer that is kept across pieces. Four children side by
-/// side share a cache line and the tree is half as deep as a binary one, which matters once a huge
-/// piece's queue no longer fits in cache.
-struct MergeQueue {
-    private var items: [UInt64] = []
-
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
-
-    /// Adds without ordering; `heapify` must follow before `pop`.
-    mutating func appendUnordered(_ key: UInt64) { items.append(key) }
-
-    /// Orders the items as a heap in O(count) (Floyd's bottom-up construction).
-    mutating func heapify() {
-        let count = items.count
-        guard count > 1 else { return }
-        items.withUnsafeMutableBufferPointer { h in
-            for start in stride(from: (count - 2) / 4, through: 0, by: -1) { Self.siftDown(h, start, count) }
-        }
-    }
-
-    mutating func push(_ key: UInt64) {
-        items.append(key)
-        items.withUnsafeMutableBufferPointer { h in
-            var child = h.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 4
-                guard key < h[parent] else { break }
-                h[child] = h[parent]
-                child = parent
-            }
-            h[child] = key
-        }
-    }
-
-    mutating func pop() -> UInt64? {
-        guard let last = items.popLast() else { return nil }
-        let count = items.count
-        if count == 0 { return last }
-        return items.withUnsafeMutableBufferPointer { h in
-            let top = h[0]
-            h[0] = last
-            Self.siftDown(h, 0, count)
-            return top
-        }
-    }
-
-    @inline(__always)
-    private static func siftDown(_ h: UnsafeMutableBufferPointer<UInt64>, _ start: Int, _ count: Int) {
-        let key = h[start]
-        var parent = start
-        while true {
-            let first = 4 * parent + 1
-            guard first < count else { break }
-            var child = first
-            var smallest = h[first]
-            for c in (first + 1)..<min(first + 4, count) where h[c] < smallest {
-                child = c
-                smallest = h[c]
-            }
-            guard smallest < key else { break }
-            h[parent] = smallest
-            parent = child
-        }
-        h[parent] = key
-    }
-}
-
 /// Reusable buffers for `BPE.encode`, one per encode call and reused across its pieces. A class with
 /// raw buffers, so the merge loop pays no copy-on-write or exclusivity checks.
 final class BPEScratch {
@@ -251,6 +216,14 @@ final class BPEScratch {
     private(set) var pairRank = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
     private(set) var pairMerged = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
     var queue = MergeQueue()
+    /// The rank buckets for long pieces, made on first use and kept for the call's other pieces.
+    var rankBuckets: RankBuckets?
+
+    func takeBuckets(rankCount: Int) -> RankBuckets {
+        defer { rankBuckets = nil }
+        if let b = rankBuckets, b.rankCount == rankCount { return b }
+        return RankBuckets(rankCount: rankCount)
+    }
 
     /// Makes room for a piece of `count` bytes.
     func reserve(_ count: Int) {

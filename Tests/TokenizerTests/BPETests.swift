@@ -73,6 +73,13 @@ struct BPETests {
             let word = Array((0..<(1 + Int(rng.next() % 30))).map { _ in letters[Int(rng.next() % 3)] }.map { UInt8($0.asciiValue!) })
             #expect(t.bpeFast(word) == t.bpeReference(word), "\(String(decoding: word, as: UTF8.self))")
         }
+        // Words past BPE.bucketThreshold take the rank-bucket queue: on three letters nearly every
+        // merge queues pairs out of position order into buckets that already hold entries.
+        for _ in 0..<20 {
+            let length = BPE.bucketThreshold + Int(rng.next() % 1000)
+            let word = (0..<length).map { _ in UInt8(letters[Int(rng.next() % 3)].asciiValue!) }
+            #expect(t.bpeFast(word) == t.bpeReference(word), "a \(length)-letter word")
+        }
     }
 
     @Test("the queue-based loop equals the plain reference on the real vocabulary")
@@ -97,9 +104,10 @@ struct BPETests {
 
     @Test("the queue-based loop equals the plain reference on long pathological pieces")
     func fastEqualsReferenceLong() throws {
-        // Long pieces queue thousands of candidates, most of them going stale, and runs of one
-        // character tie on rank at every position: what the staleness rule and the leftmost-first
-        // order must get right. 1500-3000 bytes keeps the quadratic reference quick.
+        // Long pieces (past BPE.bucketThreshold: the rank-bucket queue) queue thousands of candidates,
+        // most of them going stale, and runs of one character tie on rank at every position: what
+        // the staleness rule and the leftmost-first order must get right. 1500-3000 bytes keeps the
+        // quadratic reference quick.
         let t = try RealModel.tokenizer()
         var rng = SplitMix64(seed: 3)
         func random(_ alphabet: String, _ n: Int) -> [UInt8] {
@@ -120,6 +128,39 @@ struct BPETests {
         ]
         for (name, bytes) in pieces {
             #expect(t.bpeFast(bytes) == t.bpeReference(bytes), "\(name)")
+        }
+    }
+
+    @Test("the rank-bucket queue takes candidates in the heap's order under random pushes and pops")
+    func bucketsEqualHeap() {
+        // Few ranks and positions, so buckets get pushes in and out of position order, below and
+        // above what was taken, and empty and refill.
+        var rng = SplitMix64(seed: 4)
+        for round in 0..<50 {
+            let ranks = 1 + round % 7 * 20, positions = 1 + round % 5 * 40
+            var heap = MergeQueue()
+            var buckets = RankBuckets(rankCount: ranks)
+            var pending = Set<UInt64>()  // no (rank, position) twice, as in BPE
+            for _ in 0..<2000 {
+                if rng.next() % 3 != 0 {
+                    let rank = Int(rng.next() % UInt64(ranks)), position = Int32(rng.next() % UInt64(positions))
+                    let key = UInt64(rank) << 32 | UInt64(position)
+                    guard pending.insert(key).inserted else { continue }
+                    heap.push(key)
+                    buckets.push(position, rank: rank)
+                } else {
+                    var taken: UInt64?
+                    while let rank = buckets.lowestRank() {
+                        if let position = buckets.popLeftmost(rank: rank) {
+                            taken = UInt64(rank) << 32 | UInt64(position)
+                            break
+                        }
+                    }
+                    let expected = heap.pop()
+                    #expect(taken == expected)
+                    if let expected { pending.remove(expected) }
+                }
+            }
         }
     }
 }
