@@ -13,12 +13,15 @@
 //   adapter on all seven projections), baseN and adaptersN (N sequences decoding together, on the base
 //   or each on its own adapter), and adapter1_tg_ratio, adaptersN_ratio: the medians of the per-pair
 //   ratios adapter/base, the pairs measured in alternation (`paired`).
+// - tokenizer (only when asked for by name, `--only tokenizer`): encode throughput in MB/s on prose
+//   and pathological texts, 64 KiB to 8 MiB (TokenizerBenchmark.swift). It needs `tokenizer`.
 // Tokens are drawn at random from the vocabulary (llama-bench does the same); greedy argmax picks
 // the next token, so sampling cost is included the way a server would pay it.
 
 import Foundation
 import Kernels
 import LoRA
+import Tokenizer
 
 public struct BenchmarkReport: Sendable {
     public var model: String
@@ -32,11 +35,14 @@ public struct BenchmarkReport: Sendable {
 
 public struct Benchmark {
     public let model: LlamaModel
+    /// The model's tokenizer, for the `tokenizer` figure.
+    public let tokenizer: Tokenizer?
     public var repetitions: Int
     private var rng = SplitMix64(seed: 0x10AD)
 
-    public init(model: LlamaModel, repetitions: Int = 1) {
+    public init(model: LlamaModel, tokenizer: Tokenizer? = nil, repetitions: Int = 1) {
         self.model = model
+        self.tokenizer = tokenizer
         self.repetitions = max(1, repetitions)
     }
 
@@ -147,9 +153,10 @@ public struct Benchmark {
         return LoRAAdapter(name: name, layerCount: c.layerCount, source: "synthetic", modules: modules)
     }
 
-    /// The timed figures `run` can measure, in its order (the adapter ones need `syntheticAdapters`).
+    /// The timed figures `run` can measure, in its order (the adapter ones need `syntheticAdapters`;
+    /// `tokenizer` runs only when named in `only`: it measures the tokenizer, not the model).
     public static let figures = ["tg", "pp128", "pp512", "batch4", "batch16", "batch32", "ttft_ms",
-                                 "adapter1_tg", "adapter1_pp512", "baseN", "adaptersN"]
+                                 "adapter1_tg", "adapter1_pp512", "baseN", "adaptersN", "tokenizer"]
 
     /// Every figure of the report, or only those in `only` (names from `figures`; for profiling one
     /// figure). `syntheticAdapters` > 0 adds the adapter figures.
@@ -197,8 +204,22 @@ public struct Benchmark {
                 record("adapters\(n)", try batched(sequences: n) { [AdapterUse(adapters[$0])] })
             }
         }
+        if only?.contains("tokenizer") == true {
+            guard let tokenizer else { throw BenchmarkError.noTokenizer }
+            for (key, value) in TokenizerBenchmark(tokenizer: tokenizer, repetitions: repetitions).run(progress: progress) {
+                report.metrics.append((key, value))
+            }
+        }
         record("peak_rss_bytes", Double(peakResidentBytes() ?? 0))
         return report
+    }
+}
+
+public enum BenchmarkError: Error, CustomStringConvertible {
+    case noTokenizer
+
+    public var description: String {
+        "the tokenizer figure needs the model's tokenizer (Benchmark(model:tokenizer:))"
     }
 }
 

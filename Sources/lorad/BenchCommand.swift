@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Llama
 import ModelFormats
+import Tokenizer
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,12 +49,15 @@ struct Bench: ParsableCommand {
     func run() throws {
         let path = modelOptions.resolvedPath
         let model: LlamaModel
+        let tokenizer: Tokenizer
         do {
-            model = try LlamaModel(path: path, threads: threads, numerics: LlamaModel.Numerics(rawValue: numerics)!)
+            let gguf = try GGUFFile(path: path)
+            model = try LlamaModel(gguf: gguf, threads: threads, numerics: LlamaModel.Numerics(rawValue: numerics)!)
+            tokenizer = try Tokenizer(gguf: gguf)
         } catch {
             fail("\(path): \(error)")
         }
-        var bench = Benchmark(model: model, repetitions: repetitions)
+        var bench = Benchmark(model: model, tokenizer: tokenizer, repetitions: repetitions)
         let name = URL(fileURLWithPath: path).lastPathComponent
         let report: BenchmarkReport
         do {
@@ -75,9 +79,11 @@ struct Bench: ParsableCommand {
         } else {
             print("model \(report.model), \(report.threads) threads, \(report.numerics) numerics")
             for (k, v) in report.metrics {
-                let unit = k == "ttft_ms" ? "ms" : k.hasSuffix("rss_bytes") ? "bytes" : k.hasSuffix("_ratio") ? "" : "tokens/s"
+                let unit = k == "ttft_ms" ? "ms" : k.hasSuffix("rss_bytes") ? "bytes" : k.hasSuffix("_ratio") ? ""
+                    : k.hasPrefix("tokenizer_") ? "MB/s" : "tokens/s"
                 let value = k.hasSuffix("rss_bytes") ? String(Int(v)) : String(format: k.hasSuffix("_ratio") ? "%.3f" : "%.1f", v)
-                print("  " + k.padding(toLength: 18, withPad: " ", startingAt: 0) + " " + value + " " + unit)
+                print("  " + k.padding(toLength: k.hasPrefix("tokenizer_") ? 34 : 18, withPad: " ", startingAt: 0)
+                      + " " + value + " " + unit)
             }
         }
     }
