@@ -19,6 +19,8 @@ public struct BaseModelInfo: Sendable {
     public let baseRow: @Sendable (_ layer: Int, _ target: LoRATarget, _ row: Int) -> [Float]
     /// Stored type of each base matrix (for re-quantized merges); F32 when unknown.
     public let baseType: @Sendable (_ layer: Int, _ target: LoRATarget) -> TensorType
+    /// What the base calls itself (GGUF general.*), to check an adapter's declared base against.
+    public var identity = BaseModelIdentity()
 
     public init(architecture: String = "llama", layerCount: Int, headCount: Int, headCountKV: Int,
                 embeddingLength: Int, feedForwardLength: Int, headDim: Int? = nil,
@@ -111,6 +113,7 @@ public struct BaseModelInfo: Sendable {
                           initialized = n
                       }
                   })
+        identity = BaseModelIdentity(gguf: gguf)
     }
 }
 

@@ -64,9 +64,14 @@ public final class LoRAAdapter: Sendable {
 
     /// Modules must have distinct (layer, target) keys with 0 <= layer < layerCount (checked: a
     /// violation is a bug in lorad's own loaders).
+    /// The base model the adapter says it was trained for (PEFT `base_model_name_or_path`, a GGUF
+    /// LoRA's `general.base_model.0.name`), if it says.
+    public let declaredBase: String?
+
     public init(name: String, layerCount: Int, source: String,
-                modules: [(layer: Int, target: LoRATarget, module: LoRAModule)]) {
+                modules: [(layer: Int, target: LoRATarget, module: LoRAModule)], declaredBase: String? = nil) {
         self.name = name
+        self.declaredBase = declaredBase
         self.layerCount = layerCount
         self.source = source
         let sorted = modules.sorted { ($0.layer, $0.target.order) < ($1.layer, $1.target.order) }

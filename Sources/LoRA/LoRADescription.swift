@@ -108,8 +108,9 @@ public struct LoRADescription: Sendable {
         ]
     }
 
-    /// One JSON object: name, format, source, base (when given), compatible, config, totals, modules.
-    public func json(base: String? = nil) -> JSONValue {
+    /// One JSON object: name, format, source, base (when given), compatible, the declared-base
+    /// warning (null when there is none), config, totals, modules.
+    public func json(base: String? = nil, warning: String? = nil) -> JSONValue {
         let ranks = Set(modules.map(\.rank)).sorted()
         return .object([
             ("name", .string(name)),
@@ -117,6 +118,7 @@ public struct LoRADescription: Sendable {
             ("source", .string(source)),
             ("base", base.map { .string($0) } ?? .null),
             ("compatible", .bool(true)),
+            ("warning", warning.map { .string($0) } ?? .null),
             ("config", .object(config)),
             ("module_count", .int(modules.count)),
             ("layers", .array(Set(modules.map(\.layer)).sorted().map { .int($0) })),
@@ -144,12 +146,13 @@ public struct LoRADescription: Sendable {
     }
 
     /// A short header, the config, one table row per module, and the totals.
-    public func text(base: String? = nil) -> String {
+    public func text(base: String? = nil, warning: String? = nil) -> String {
         var out = ""
         out += "name:       \(name)\n"
         out += "format:     \(formatName)\n"
         out += "source:     \(source)\n"
-        if let base { out += "base:       \(base) (compatible)\n" }
+        if let base { out += "base:       \(base) (\(warning == nil ? "compatible" : "shapes fit"))\n" }
+        if let warning { out += "warning:    \(warning)\n" }
         if !config.isEmpty {
             out += "config:\n"
             for (k, v) in config { out += "  \(k): \(v.serialized())\n" }

@@ -22,7 +22,9 @@ extension LoRAAdapter {
             throw LoRAError.unreadable(path: path, reason: e.reason)
         }
         let modules = try buildGGUF(file: file, base: base, options: options)
-        return LoRAAdapter(name: name, layerCount: base.layerCount, source: "GGUF LoRA file \(path)", modules: modules)
+        let declared = ((try? file.string("general.base_model.0.name")) ?? nil) ?? ((try? file.string("general.base_model.0.repo_url")) ?? nil)
+        return LoRAAdapter(name: name, layerCount: base.layerCount, source: "GGUF LoRA file \(path)", modules: modules,
+                           declaredBase: declared)
     }
 
     static func buildGGUF(file: GGUFFile, base: BaseModelInfo,

@@ -55,7 +55,8 @@ extension LoRAAdapter {
             throw LoRAError.unreadable(path: weightsPath, reason: "\(error)")
         }
         let modules = try buildPEFT(config: config, file: file, base: base, options: options)
-        return LoRAAdapter(name: name, layerCount: base.layerCount, source: "PEFT directory \(directory)", modules: modules)
+        return LoRAAdapter(name: name, layerCount: base.layerCount, source: "PEFT directory \(directory)", modules: modules,
+                           declaredBase: config.baseModel)
     }
 
     /// The validated modules of a parsed config and safetensors file (exposed for tests and combine).

@@ -38,10 +38,11 @@ struct AdapterInspect: ParsableCommand {
         let base = openBase(modelOptions)
         let adapter = loadAdapterFile(path, base: base)
         let d = LoRADescription(adapter: adapter, path: path)
+        let warning = base.info.identity.mismatch(declared: adapter.declaredBase)
         if json {
-            print(d.json(base: base.path).serialized())
+            print(d.json(base: base.path, warning: warning).serialized())
         } else {
-            print(d.text(base: base.path), terminator: "")
+            print(d.text(base: base.path, warning: warning), terminator: "")
         }
     }
 }

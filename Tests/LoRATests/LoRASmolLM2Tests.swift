@@ -61,4 +61,28 @@ private let smolShapes = BaseModelInfo(layerCount: 30, headCount: 9, headCountKV
         let merged = try a.merged(base: base, storage: .baseType).first!
         #expect(merged.type == .q4_1 && merged.maxAbsError > 0 && merged.maxAbsError < 0.5)
     }
+
+    /// An adapter that names another base loads (the shapes fit) but is flagged; one trained on this
+    /// base, under the names PEFT and llama.cpp write, is not.
+    @Test func declaredBaseIsCheckedByName() throws {
+        guard let path = ProcessInfo.processInfo.environment["LORAD_TEST_MODEL"], !path.isEmpty else {
+            Issue.record("LORAD_TEST_MODEL is not set: set it to models/SmolLM2-135M-Instruct.Q4_1.gguf (`make model` fetches it)")
+            return
+        }
+        let identity = try BaseModelInfo(gguf: GGUFFile(path: path)).identity
+        #expect(identity.basename == "smollm2" && identity.sizeLabel == "135M")
+        for same in ["HuggingFaceTB/SmolLM2-135M-Instruct", "smollm2-135m", "/models/SmolLM2_135M_Instruct (dequantized)"] {
+            #expect(identity.mismatch(declared: same) == nil, "\(same)")
+        }
+        for other in ["meta-llama/Llama-3.2-1B", "HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B"] {
+            let warning = identity.mismatch(declared: other)
+            #expect(warning?.contains(other) == true && warning?.contains("smollm2 135M") == true, "\(other): \(warning ?? "nil")")
+        }
+        #expect(identity.mismatch(declared: nil) == nil && identity.mismatch(declared: "") == nil)
+        #expect(BaseModelIdentity().mismatch(declared: "meta-llama/Llama-3.2-1B") == nil, "nothing to compare with")
+        // The PEFT fixture declares SmolLM2-135M-Instruct.
+        let a = try LoRAAdapter.load(path: Fixtures.path("lora_smollm2_peft"), name: "p", base: BaseModelInfo(gguf: GGUFFile(path: path)))
+        #expect(a.declaredBase?.contains("SmolLM2-135M") == true)
+        #expect(identity.mismatch(declared: a.declaredBase) == nil)
+    }
 }
