@@ -7,8 +7,8 @@ import Server
 struct Ask: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Ask a running lorad daemon a question; the answer streams to stdout.")
 
-    @Option(name: .long, help: ArgumentHelp("The daemon's socket.", valueName: "path"))
-    var socket: String = ProcessInfo.processInfo.environment["LORAD_SOCKET"] ?? "/run/lorad/lorad.sock"
+    @Option(name: .long, help: ArgumentHelp("The daemon's socket (default: $LORAD_SOCKET, else \(LocalDefaults.checkoutSocket) if it exists, else \(LocalDefaults.systemSocket)).", valueName: "path"))
+    var socket: String = LocalDefaults.clientSocket()
     @Option(name: .long, help: ArgumentHelp("An adapter name, or the base's served name.", valueName: "name"))
     var model: String = "base"
     @Option(name: .long, help: ArgumentHelp("A system message to send first.", valueName: "text"))

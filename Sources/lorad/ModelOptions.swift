@@ -1,28 +1,24 @@
 // `--model`, shared by every command that opens a base model.
 import ArgumentParser
 import Foundation
-
-/// The default model path, relative to the working directory (a checkout after `make model`).
-let defaultModelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+import Server
 
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "GGUF file of the base model (default: $LORAD_MODEL, else \(defaultModelPath)).",
+        "GGUF file of the base model (default: $LORAD_MODEL, else \(LocalDefaults.checkoutModel) if it exists, "
+            + "else \(LocalDefaults.systemModel)).",
         valueName: "path"))
     var model: String?
 
-    /// The flag, then LORAD_MODEL, then the default.
-    var resolvedPath: String {
-        if let model { return model }
-        if let env = ProcessInfo.processInfo.environment["LORAD_MODEL"], !env.isEmpty { return env }
-        return defaultModelPath
-    }
+    /// The flag, then the rule every command follows (LocalDefaults).
+    var resolvedPath: String { model ?? LocalDefaults.modelPath() }
 }
 
 /// Prints an error to stderr and exits with `code`. Used for failures that are not usage errors
-/// (a bad file, a missing model): ArgumentParser reserves exit code 64 for usage errors.
+/// (a bad file, a missing model): ArgumentParser reserves exit code 64 for usage errors. The prefix
+/// is ArgumentParser's own ("Error: "), so every failure of every command reads the same.
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
     exit(code)
 }
 

@@ -32,10 +32,12 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         var cfg: ServerConfig
+        // $LORAD_MODEL, the checkout's models/, $LORAD_SOCKET: the rule every command follows.
+        let base = LocalDefaults.serverBase()
         let overrides = ConfigOverrides(model: model, adaptersDir: adapters, socket: socket, threads: threads, tcp: tcp,
                                         servedModelName: servedModelName, logLevel: logLevel, numerics: numerics)
         do {
-            cfg = try config.map { try ServerConfig.load(path: $0) } ?? ServerConfig.defaults
+            cfg = try config.map { try ServerConfig.load(path: $0, base: base) } ?? base
             try cfg.apply(overrides)
         } catch {
             fail("\(error)", code: 78)
@@ -55,7 +57,8 @@ struct Serve: ParsableCommand {
             fail("cannot load the model \(cfg.model.path): \(error)")
         }
         do {
-            let daemon = try Daemon(config: cfg, bundle: bundle, passedFDs: fds, configPath: config, overrides: overrides)
+            let daemon = try Daemon(config: cfg, bundle: bundle, passedFDs: fds, configPath: config, overrides: overrides,
+                                    configBase: base)
             try daemon.run()
         } catch {
             fail("\(error)")

@@ -36,7 +36,6 @@ import Testing
         expected.model.chatTemplate = "chatml"
         expected.server.socketGroup = "lorad"
         expected.server.tcp = TCPAddress.parse("127.0.0.1:8080")
-        expected.engine.maxTokensDefault = 512
         #expect(parsed == expected)
     }
 

@@ -33,7 +33,7 @@ import Testing
         #expect(c.engine.perAdapterQueueLimit == 64)
         #expect(c.engine.prefillChunk == 256)
         #expect(c.engine.prefixCache == true)
-        #expect(c.engine.maxTokensDefault == nil)
+        #expect(c.engine.maxTokensDefault == 512)
         #expect(c.log.level == .info)
     }
 
@@ -168,7 +168,7 @@ import Testing
         ("[engine]\nkv_budget = -1", "engine.kv_budget", "from 1MiB to 1TiB"),
         ("[engine]\nkv_budget = \"2TiB\"", "engine.kv_budget", "from 1MiB to 1TiB"),
         ("[engine]\nkv_budget = 4096", "engine.kv_budget", "from 1MiB"),
-        ("[engine]\nmax_tokens_default = 0", "engine.max_tokens_default", "from 1 to"),
+        ("[engine]\nmax_tokens_default = -1", "engine.max_tokens_default", "from 0 to"),
         ("[engine]\nprefill_chunk = 1", "engine.prefill_chunk", "from 16 to 65536"),
     ])
     func badValueByKey(toml: String, key: String, gist: String) throws {

@@ -55,3 +55,33 @@ struct ConnectionLimitsTests {
         #expect(PercentDecoding.decode(raw) == nil)
     }
 }
+
+/// One rule for where the model and the socket are (LocalDefaults), for every command.
+struct LocalDefaultsTests {
+    @Test func modelPath() {
+        let none: (String) -> Bool = { _ in false }
+        let checkout: (String) -> Bool = { $0 == LocalDefaults.checkoutModel }
+        #expect(LocalDefaults.modelPath(environment: ["LORAD_MODEL": "/m.gguf"], exists: checkout) == "/m.gguf")
+        #expect(LocalDefaults.modelPath(environment: ["LORAD_MODEL": ""], exists: checkout) == LocalDefaults.checkoutModel)
+        #expect(LocalDefaults.modelPath(environment: [:], exists: none) == LocalDefaults.systemModel)
+    }
+
+    @Test func socketPaths() {
+        let running: (String) -> Bool = { $0 == LocalDefaults.checkoutSocket }
+        #expect(LocalDefaults.clientSocket(environment: ["LORAD_SOCKET": "/s"], exists: running) == "/s")
+        #expect(LocalDefaults.clientSocket(environment: [:], exists: running) == LocalDefaults.checkoutSocket)
+        #expect(LocalDefaults.clientSocket(environment: [:], exists: { _ in false }) == LocalDefaults.systemSocket)
+    }
+
+    /// serve: the environment is the base the file and the flags go over.
+    @Test func serveLayersFileAndFlagsOverTheEnvironment() throws {
+        let base = LocalDefaults.serverBase(environment: ["LORAD_MODEL": "/env.gguf", "LORAD_SOCKET": "/env.sock"],
+                                            exists: { _ in false })
+        #expect(base.model.path == "/env.gguf" && base.server.socket == "/env.sock")
+        let fileSays = try ServerConfig.parse(toml: "[model]\npath = \"/file.gguf\"", source: "x", base: base)
+        #expect(fileSays.model.path == "/file.gguf" && fileSays.server.socket == "/env.sock")
+        var flagSays = fileSays
+        try flagSays.apply(ConfigOverrides(model: "/flag.gguf"))
+        #expect(flagSays.model.path == "/flag.gguf")
+    }
+}

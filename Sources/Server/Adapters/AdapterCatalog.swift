@@ -23,6 +23,8 @@ struct AdapterCatalog: @unchecked Sendable {
         let created: Int
         /// Identity of the files it was loaded from, to tell a changed adapter on a rescan.
         var stamps: [FileTree.Stamp] = []
+        /// Loaded, but it declares another base model (BaseModelIdentity.mismatch).
+        var warning: String? = nil
     }
 
     struct Failure: Equatable {
@@ -121,7 +123,8 @@ struct AdapterCatalog: @unchecked Sendable {
                     continue
                 }
                 let adapter = try LoRAAdapter.load(path: path, name: name, base: base)
-                catalog.entries[name] = Entry(name: name, adapter: adapter, path: path, created: now, stamps: stamps)
+                catalog.entries[name] = Entry(name: name, adapter: adapter, path: path, created: now, stamps: stamps,
+                                              warning: base.identity.mismatch(declared: adapter.declaredBase))
             } catch {
                 if let old {
                     catalog.entries[name] = old

@@ -96,7 +96,7 @@ extension ConfigKey {
             ConfigKey("engine", "per_adapter_queue_limit", .live, \.engine.perAdapterQueueLimit, .integer(0...1_000_000)),
             ConfigKey("engine", "prefill_chunk", .restart, \.engine.prefillChunk, .integer(16...65536)),
             ConfigKey("engine", "prefix_cache", .restart, \.engine.prefixCache, .boolean),
-            ConfigKey("engine", "max_tokens_default", .live, \.engine.maxTokensDefault, .integer(1...1 << 20)),
+            ConfigKey("engine", "max_tokens_default", .live, \.engine.maxTokensDefault, .integer(0...1 << 20)),
 
             ConfigKey("log", "level", .live, \.log.level,
                       .choice(Logger.Level.allCases.map { ($0.rawValue, $0) })),

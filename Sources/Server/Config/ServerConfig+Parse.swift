@@ -11,17 +11,18 @@ import TOMLKit
 
 extension ServerConfig {
     /// Reads and parses a TOML file. Keys it does not set keep their defaults.
-    public static func load(path: String) throws(ConfigError) -> ServerConfig {
+    /// Reads `path` over `base` (keys the file does not set keep base's values).
+    public static func load(path: String, base: ServerConfig = ServerConfig()) throws(ConfigError) -> ServerConfig {
         let text: String
         switch readTextFile(path) {
         case .success(let t): text = t
         case .failure(let failure): throw ConfigError(source: path, problems: [.unreadable(reason: failure.reason)])
         }
-        return try parse(toml: text, source: path)
+        return try parse(toml: text, source: path, base: base)
     }
 
     /// Parses TOML text; `source` names it in messages (a path, or "<test>").
-    public static func parse(toml: String, source: String) throws(ConfigError) -> ServerConfig {
+    public static func parse(toml: String, source: String, base: ServerConfig = ServerConfig()) throws(ConfigError) -> ServerConfig {
         // toml++ aborts on a few malformed inputs instead of reporting them (TOMLPrecheck.swift).
         if let hazard = TOMLPrecheck.firstHazard(in: toml) {
             // A date or time given to a known key is a bad value of that key, named as such.
@@ -44,7 +45,7 @@ extension ServerConfig {
         } catch {
             throw ConfigError(source: source, problems: [.syntax(line: 1, column: 1, message: "\(error)")])
         }
-        var config = ServerConfig()
+        var config = base
         var problems = config.assign(root: root)
         problems += config.validationProblems()
         if !problems.isEmpty { throw ConfigError(source: source, problems: problems) }

@@ -95,8 +95,10 @@ public struct ServerConfig: Sendable, Equatable {
         public var prefillChunk = 256
         /// Keep the KV of finished prompts and reuse the longest matching prefix.
         public var prefixCache = true
-        /// `max_tokens` for requests that give none; nil: until the context is full.
-        public var maxTokensDefault: Int? = nil
+        /// `max_tokens` for requests that give none (capped to what the context has left); 0: until
+        /// the context is full. 512, because a small model left to run at temperature 1 can fill a
+        /// 4096-token context with noise (OpenAI and vLLM cap by the context, llama-server by n_predict).
+        public var maxTokensDefault = 512
 
         public init() {}
     }

@@ -63,6 +63,8 @@ package final class Daemon {
     private let passedFDs: [Int32]
     private let configPath: String?
     private let overrides: ConfigOverrides
+    /// What the configuration file is read over on a reload (the environment's defaults).
+    private let configBase: ServerConfig
     private var requestCounter: UInt64 = 0
 
     enum State { case starting, serving, draining }
@@ -71,10 +73,11 @@ package final class Daemon {
     /// Loads nothing itself: `bundle` is the loaded model. `passedFDs` are listening sockets from
     /// systemd (LISTEN_FDS); without them the daemon binds `config.server.socket` (and `tcp`).
     package init(config: ServerConfig, bundle: ModelBundle, passedFDs: [Int32] = [], configPath: String? = nil,
-                 overrides: ConfigOverrides = ConfigOverrides(),
+                 overrides: ConfigOverrides = ConfigOverrides(), configBase: ServerConfig = ServerConfig(),
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.config = config
         self.overrides = overrides
+        self.configBase = configBase
         self.bundle = bundle
         self.passedFDs = passedFDs
         self.configPath = configPath
@@ -85,6 +88,7 @@ package final class Daemon {
         servedName = config.model.servedModelName
         catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo, reserved: [config.model.servedModelName, "base"])
         notifier = SystemdNotifier(environment: environment)
+        metrics.setKVBudget(bytes: config.engine.kvBudgetBytes)
         reportCatalog()
 
         var ec = EngineConfig()
@@ -125,6 +129,9 @@ package final class Daemon {
             log(.error, "adapter \(f.name.isEmpty ? f.path : f.name) \(what): \(f.reason) (\(f.path))")
             metrics.adapterLoadFailed(name: f.name.isEmpty ? "(directory)" : f.name)
         }
+        for name in catalog.sortedNames {
+            if let w = catalog.entries[name]?.warning { log(.warning, "adapter \(name): \(w)") }
+        }
         metrics.setAdaptersLoaded(catalog.entries.count)
         log(.info, "serving \(catalog.entries.count) adapter(s)\(catalog.entries.isEmpty ? "" : ": " + catalog.sortedNames.joined(separator: ", "))")
     }
@@ -161,7 +168,11 @@ package final class Daemon {
         }
         state = .serving
         let where_ = listeners.map(\.description).joined(separator: ", ")
-        log(.notice, "lorad ready on \(where_): model \(servedName) (\(bundle.model.config.layerCount) layers), \(catalog.entries.count) adapter(s)")
+        let m = bundle.model, c = m.config
+        log(.notice, "lorad ready on \(where_): model \(servedName) = \(bundle.gguf.path ?? "?") (llama, \(c.layerCount) layers, "
+            + "\(c.embeddingLength) wide, vocabulary \(c.vocabularySize)), context \(engine.contextLimit) of \(c.trainedContextLength) trained, "
+            + "\(m.pool.threadCount) thread(s), numerics \(m.numerics.rawValue), KV budget \(ByteSize.format(config.engine.kvBudgetBytes)), "
+            + "\(catalog.entries.count) adapter(s)\(catalog.entries.isEmpty ? "" : " (" + catalog.sortedNames.joined(separator: ", ") + ")")")
         _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s) on \(where_)")
         loop.run()
         // Drained (or stopped): close whatever is left.
@@ -323,14 +334,14 @@ package final class Daemon {
         // The file is read on the loader thread like every other file after start-up; on a reload it
         // must be a regular file (a FIFO would block the reader, and an empty read would look like
         // an empty configuration).
-        let overrides = self.overrides
+        let overrides = self.overrides, base = configBase
         work.run(on: loaderQueue, { () -> Result<ServerConfig, ConfigReloadFailure> in
             var st = stat()
             guard stat(configPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
                 return .failure(ConfigReloadFailure(description: "not a regular file (a reload re-reads the file given at start-up)"))
             }
             do {
-                var fresh = try ServerConfig.load(path: configPath)
+                var fresh = try ServerConfig.load(path: configPath, base: base)
                 // Flags given at start-up still win over the file.
                 try fresh.apply(overrides)
                 return .success(fresh)

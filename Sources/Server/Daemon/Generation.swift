@@ -42,7 +42,8 @@ struct PreparationContext: @unchecked Sendable {
     let catalog: AdapterCatalog
     let servedName: String
     let contextLimit: Int
-    let maxTokensDefault: Int?
+    /// 0: none.
+    let maxTokensDefault: Int
 }
 
 extension Daemon {
@@ -142,7 +143,9 @@ extension Daemon {
                                            endpoint: endpoint), label: label)
         }
         var request = r
-        if request.sampling.maxTokens == nil, let d = c.maxTokensDefault { request.sampling.maxTokens = d }
+        if request.sampling.maxTokens == nil, c.maxTokensDefault > 0 {
+            request.sampling.maxTokens = min(c.maxTokensDefault, limit - prompt.count)
+        }
         // Raw log-probabilities are computed only when asked for (they cost a softmax per token).
         request.sampling.topLogprobs = r.logprobs ? r.topLogprobs : nil
         return .ready(.init(request: request, label: label, uses: uses, prompt: prompt, echoText: echoText))
@@ -217,6 +220,8 @@ final class GenerationStream {
     private var lastTokenAt: Date?
     private var completionTokens = 0
     private var sentFirstChunk = false
+    /// The engine took the sequence in (its prompt is being or has been processed).
+    private var admitted = false
     /// Characters of text already streamed (completions' `text_offset` continues from here).
     private var streamedCharacters = 0
 
@@ -249,6 +254,8 @@ final class GenerationStream {
 
     /// The client went away; the engine has been told to cancel.
     func abandoned() {
+        // The work done still counts: the prompt once the engine admitted it, and every token made.
+        daemon.metrics.tokens(prompt: admitted ? prompt.count : 0, generated: completionTokens, adapter: label)
         daemon.logRequest(http, status: 499, endpoint: endpoint, adapter: label, started: started,
                           extra: "cancelled after \(completionTokens) token(s)")
     }
@@ -257,6 +264,7 @@ final class GenerationStream {
     func handle(_ event: EngineEvent) -> Bool {
         switch event {
         case .admitted(let cached):
+            admitted = true
             daemon.metrics.prefixCache(hit: cached > 0, reusedTokens: cached)
             return false
         case .promptLogprobs(let lp):

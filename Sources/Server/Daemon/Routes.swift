@@ -11,7 +11,7 @@ import Tokenizer
 
 extension Daemon {
     private static let routes: [String: Set<String>] = [
-        "/healthz": ["GET"], "/readyz": ["GET"], "/metrics": ["GET"],
+        "/healthz": ["GET"], "/health": ["GET"], "/readyz": ["GET"], "/metrics": ["GET"],
         "/v1/models": ["GET"],
         "/v1/chat/completions": ["POST"], "/v1/completions": ["POST"],
         "/tokenize": ["POST"], "/detokenize": ["POST"],
@@ -47,7 +47,7 @@ extension Daemon {
             return fail(e, request, conn, endpoint: path, started: started, extraHeaders: [("Allow", methods.sorted().joined(separator: ", "))])
         }
         switch path {
-        case "/healthz":
+        case "/healthz", "/health":   // /health: vLLM's and llama-server's name
             respondJSON(200, Array(#"{"status":"ok"}"#.utf8), request, conn, endpoint: path, started: started)
         case "/readyz":
             if state == .serving {
@@ -102,7 +102,7 @@ extension Daemon {
     private func handleTokenize(_ request: HTTPRequest, _ conn: HTTPConnection, _ started: Date) {
         let endpoint = "/tokenize"
         let context = PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
-                                         contextLimit: engine.contextLimit, maxTokensDefault: nil)
+                                         contextLimit: engine.contextLimit, maxTokensDefault: 0)
         let body = request.body
         let answer: (Result<[UInt8], OpenAIError>) -> Void = { [unowned self] result in
             switch result {
