@@ -29,6 +29,13 @@ static inline int lorad_el_set_signal(EditLine *el, int on) {
     return el_set(el, EL_SIGNAL, on);
 }
 
+/// Puts the terminal in the editor's mode now. el_gets itself does so only when it reads the first
+/// key, after printing the prompt, so keys typed right after the prompt appears would be echoed and
+/// line-buffered by the terminal (an arrow key shows as ^[[A, Ctrl-D ends the input).
+static inline int lorad_el_prepare_terminal(EditLine *el) {
+    return el_set(el, EL_PREP_TERM, 1);
+}
+
 static inline int lorad_el_set_getc(EditLine *el, el_rfunc_t fn) {
     return el_set(el, EL_GETCFN, fn);
 }

@@ -60,6 +60,7 @@ package final class LineEditor: LineReader {
 
     package func readLine() -> LineInput {
         var count: Int32 = 0
+        _ = lorad_el_prepare_terminal(editLine)
         guard let bytes = el_gets(editLine, &count) else {
             // No line: Ctrl-C (readCharacter failed on the interrupt), Ctrl-D on an empty line, or
             // the terminal went away.
