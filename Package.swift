@@ -61,7 +61,9 @@ let package = Package(
         .executableTarget(name: "lorad", dependencies: [
             "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], plugins: ["BuildInfo"]),
+        // Writes BuildInfo.swift (the git commit) into lorad before each build, for `lorad --version`.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
                     resources: [.copy("Fixtures")]),

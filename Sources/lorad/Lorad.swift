@@ -6,6 +6,7 @@ struct Lorad: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lorad",
         abstract: "Serve one shared base language model to many LoRA tenants.",
+        version: LoradVersion.line,
         subcommands: [
             Inspect.self,
             Tokenize.self,
