@@ -21,9 +21,9 @@ let package = Package(
                        providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        // libedit for `lorad chat`'s line editing; only ChatREPL's LineEditor imports it.
-        .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit", pkgConfig: "libedit",
-                       providers: [.apt(["libedit-dev"])]),
+        // libedit for `lorad chat`'s line editing, dlopen'ed at run time (only its header is needed
+        // to build, so no pkg-config link flags); only ChatREPL's LineEditor imports it.
+        .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit", providers: [.apt(["libedit-dev"])]),
 
         // SIMD kernels in C: AVX2/FMA/F16C functions (per-function target attributes, chosen at run
         // time from CPUID) beside portable ones, so one binary runs on any x86-64.

@@ -66,7 +66,7 @@ package final class ChatSession {
         } catch {
             messages.removeLast()
             write("\n")
-            note("error: \(error) (/clear starts the conversation over)")
+            note("Error: \(error) (/clear starts the conversation over)")
         }
     }
 
@@ -87,7 +87,7 @@ package final class ChatSession {
             do {
                 note("adapter: \(try backend.selectAdapter(name))")
             } catch {
-                note("error: \(error)")
+                note("Error: \(error)")
             }
         case .system(nil):
             note(system.map { "system: \($0)" } ?? "no system message (/system TEXT sets one)")

@@ -1,6 +1,7 @@
-// Line editing and history on a terminal through the system's libedit (BSD editline): emacs keys
-// by default, ~/.editrc honoured (`bind -v` for vi keys), Up/Down through this session's lines and
-// those of earlier sessions when a history file is given.
+// Line editing and history on a terminal through the system's libedit (BSD editline), loaded at
+// run time (CLibEdit): emacs keys by default, ~/.editrc honoured (`bind -v` for vi keys), Up/Down
+// through this session's lines and those of earlier sessions when a history file is given. Without
+// libedit2 on the host, init fails and chat reads plain lines.
 //
 // libedit reads its characters through `readCharacter` below rather than its own read(2) loop, so
 // that Ctrl-C is seen even when it arrives between two reads (Interrupt's self-pipe): the read
@@ -31,9 +32,9 @@ package final class LineEditor: LineReader {
         setlocale(LC_CTYPE, "")
         if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_CTYPE, "C.UTF-8") }
 
-        guard let editLine = lorad_el_init("lorad") else { return nil }
-        guard let history = history_init() else {
-            el_end(editLine)
+        guard lorad_libedit_load() == 1, let editLine = lorad_el_init("lorad") else { return nil }
+        guard let history = lorad_history_init() else {
+            lorad_el_end(editLine)
             return nil
         }
         self.editLine = editLine
@@ -49,19 +50,19 @@ package final class LineEditor: LineReader {
         _ = lorad_history_set_size(history, 1000)
         _ = lorad_history_set_unique(history, 1)
         _ = lorad_el_set_history(editLine, history)
-        _ = el_source(editLine, nil)  // ~/.editrc, if there is one
+        _ = lorad_el_source(editLine, nil)  // ~/.editrc, if there is one
         if let historyFile { _ = lorad_history_load(history, historyFile) }
     }
 
     deinit {
-        el_end(editLine)
-        history_end(history)
+        lorad_el_end(editLine)
+        lorad_history_end(history)
     }
 
     package func readLine() -> LineInput {
         var count: Int32 = 0
         _ = lorad_el_prepare_terminal(editLine)
-        guard let bytes = el_gets(editLine, &count) else {
+        guard let bytes = lorad_el_gets(editLine, &count) else {
             // No line: Ctrl-C (readCharacter failed on the interrupt), Ctrl-D on an empty line, or
             // the terminal went away.
             return Interrupt.isSet ? .interrupted : .end
@@ -87,7 +88,7 @@ package final class LineEditor: LineReader {
         if lorad_history_save(history, historyFile) < 0 && !warnedAboutHistory {
             warnedAboutHistory = true
             FileHandle.standardError.write(Data(
-                "warning: cannot write the history file \(historyFile) (--history-file PATH, or --no-history-file)\n".utf8))
+                "Warning: cannot write the history file \(historyFile) (--history-file PATH, or --no-history-file)\n".utf8))
         }
     }
 }
