@@ -39,8 +39,8 @@ run: model build
 	@mkdir -p run
 	@echo "lorad: serving $(MODEL) and adapters/ on $(SOCKET) (Ctrl-C stops it). Try, in another terminal:"
 	@echo "  curl --unix-socket $(SOCKET) http://lorad/v1/chat/completions -H 'Content-Type: application/json' \\"
-	@echo "    -d '{\"model\": \"demo\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'"
-	@echo "  $(BIN) ask --socket $(SOCKET) --model base 'What is the capital of France?'"
+	@echo "    -d '{\"model\": \"demo\", \"temperature\": 0, \"max_tokens\": 48, \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'"
+	@echo "  $(BIN) ask --socket $(SOCKET) --model base --temperature 0 --max-tokens 32 'What is the capital of France?'"
 	exec $(BIN) serve --model $(MODEL) --adapters adapters --socket $(SOCKET)
 
 # --disable-xctest: the suites use Swift Testing only. scripts/test-venv makes the Python environment
