@@ -39,13 +39,19 @@ enum CLI {
     }
 
     static func run(_ args: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> CLIResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary())
-        p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "LORAD_MODEL")
         for (k, v) in environment { env[k] = v }
-        p.environment = env
+        return try execute(try binary(), args, environment: env, stdin: stdin)
+    }
+
+    /// Runs `executable` with exactly `environment` (nil: this process's), feeding `stdin`.
+    static func execute(_ executable: String, _ args: [String], environment: [String: String]?,
+                        stdin: String? = nil) throws -> CLIResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        if let environment { p.environment = environment }
         let out = Pipe(), err = Pipe(), input = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -159,7 +159,7 @@ final class RawSocket {
     @Test func tcpOnLoopback() throws {
         let port = Int.random(in: 20000...60000)
         let d = try LiveDaemon(server: ["tcp = \"127.0.0.1:\(port)\""])
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

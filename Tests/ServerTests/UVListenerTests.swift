@@ -110,7 +110,7 @@ import Glibc
         defer { dir.remove() }
         let path = dir.file("stale.sock")
         // A socket file left behind by a process that died without unlinking it.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
@@ -186,7 +186,7 @@ import Glibc
         defer { dir.remove() }
         let path = dir.file("activated.sock")
         // What systemd does for a ListenStream= unit: socket, bind, listen, then pass the descriptor.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
@@ -214,7 +214,7 @@ import Glibc
     }
 
     @Test func adoptsAListeningTCPSocket() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
@@ -240,7 +240,7 @@ import Glibc
     @Test func refusesToAdoptWhatIsNotAListeningStreamSocket() throws {
         let loop = try UVLoop()
         defer { loop.closeAll() }
-        let unbound = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let unbound = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(unbound) }
         do {
             _ = try UVListener.adopt(loop: loop, fd: unbound)

@@ -19,7 +19,9 @@ package final class DaemonClient {
 
     /// Connects to the daemon's Unix socket at `path`.
     package init(socket path: String, timeoutSeconds: Int = 120) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        // CLOEXEC: a process this one starts (a test runner spawns daemons) must not inherit the
+        // connection, or closing it here would not close it and the daemon would never see the client go.
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw DaemonClientError(message: "socket: \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
