@@ -120,6 +120,7 @@ public final class Engine: @unchecked Sendable {
         let id = nextID
         nextID += 1
         queue.append(Pending(id: id, request: request), key: request.queueKey)
+        if request.startsPaused { pauseChanges[id] = true }
         currentStats.queuedRequests = queue.count
         lock.signal()
         return id

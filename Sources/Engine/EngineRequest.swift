@@ -15,6 +15,10 @@ public struct EngineRequest: Sendable {
     /// Compute the log-probability of every prompt token (completions with `echo` and `logprobs`).
     /// Such a request never reuses a cached prefix, since a reused prefix has no logits.
     public var promptLogprobs: Bool
+    /// Held from submission on, as if `setPaused(id, true)` had been called in the same instant: it
+    /// is prefilled and samples its first token, then waits. A pause sent after `submit` returns can
+    /// come too late: the engine thread may already have run it for many steps.
+    public var startsPaused = false
 
     public init(queueKey: String, adapters: [AdapterUse] = [], prompt: [Int32], sampling: SamplingParameters,
                 promptLogprobs: Bool = false) {

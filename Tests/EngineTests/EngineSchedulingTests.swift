@@ -70,9 +70,11 @@ import Llama
         let d = EngineDriver(t, config: config)
         #expect(d.engine.stats().kvBytesSequences == 0)
         // Paused from the start (as a slow reader would be), so it is surely live when cancelled:
-        // it prefills and samples its first token, then waits.
-        let long = try d.engine.submit(request(t, key: "a", maxTokens: 400))
-        d.engine.setPaused(long, true)
+        // it prefills and samples its first token, then waits. (Pausing after submit raced the
+        // engine thread, which could finish it first on a loaded machine.)
+        var held = request(t, key: "a", maxTokens: 400)
+        held.startsPaused = true
+        let long = try d.engine.submit(held)
         let short = try d.engine.submit(request(t, key: "b", maxTokens: 3))
         d.collect([short])
         let deadline = Date().addingTimeInterval(30)
@@ -98,8 +100,9 @@ import Llama
     @Test func pausedSequenceWaitsWhileOthersRun() throws {
         let t = try TinyFixtures.get()
         let d = EngineDriver(t)
-        let slow = try d.engine.submit(request(t, key: "a", maxTokens: 50))
-        d.engine.setPaused(slow, true)
+        var held = request(t, key: "a", maxTokens: 50)
+        held.startsPaused = true   // a setPaused after submit could come after many steps
+        let slow = try d.engine.submit(held)
         let fast = try d.engine.submit(request(t, key: "b", maxTokens: 20))
         d.collect([fast])
         let tokensWhilePaused = d.outcomes[slow]?.tokens.count ?? 0
