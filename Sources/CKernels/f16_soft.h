@@ -1,6 +1,6 @@
 // IEEE binary16 to f32 in plain C, exactly (subnormals, infinities and NaN payloads included), and f32
 // to binary16 rounding to nearest even, for code that cannot assume F16C. Private to CKernels; shared
-// by the portable, Q8, int16 and attention kernels.
+// by the portable, Q8 and attention kernels.
 #ifndef LORAD_F16_SOFT_H
 #define LORAD_F16_SOFT_H
 #include <stdint.h>

@@ -73,9 +73,6 @@ public enum MatMulStrategy: Sendable, CaseIterable {
     case fused
     /// Tiles of weight rows dequantized to f32, then `cblas_sgemm` against all tokens.
     case sgemm
-    /// Activations quantized to int16 per block of 32 (MatMulI16.swift); only for types with
-    /// `hasI16Path`, others use `.fused`.
-    case int16
 }
 
 /// Crossover constants and path choices, measured on the reference machine: 2 vCPUs of an AMD EPYC
@@ -83,19 +80,14 @@ public enum MatMulStrategy: Sendable, CaseIterable {
 /// machine was shared while tuning, so the scans use single-thread CPU time
 /// (MatMulBenchmarkTests.fusedSgemmCrossover; SmolLM2's Q4_1 layer shapes, GFLOP/s per thread).
 public enum MatMulTuning {
-    /// At and above this many tokens `.automatic` uses dequantize + sgemm when it would otherwise use
-    /// the int16 kernels (only if `useInt16`): int16 and sgemm were even at T=16 (44.5 vs 45.3 GFLOP/s)
-    /// and sgemm led by 20% at T=24 (54.1 vs 44.2).
-    public static let sgemmMinTokens = 20
     /// At and above this many tokens `.automatic` uses dequantize + sgemm instead of the f32 fused
     /// kernels. Scan with the final fused kernels (8-token tiles, nibbles widened from memory), 8
     /// layers' worth of distinct matrices so weights stream from memory:
     ///     T        8     16     24     32     48     64    128
     ///     fused   51.9   48.5   44.1   42.0   40.9   39.7   33.6
-    ///     int16   44.5   44.7   44.2   42.8   41.8   41.5   40.5
     ///     sgemm   30.3   44.7   53.7   58.1   65.4   68.6   80.9
     /// so fused below 20 tokens (16-sequence decode batches included), sgemm from 20.
-    public static let sgemmMinTokensFused = 20
+    public static let sgemmMinTokens = 20
     /// Weight rows one sgemm call multiplies. Below 128 tokens, 64 rows × 576-1536 floats = 147-393 KB
     /// decoded per tile, within L2 (512 KB per core), enough work per call to amortize OpenBLAS's
     /// packing and enough tiles to balance two threads on 192-row matrices.
@@ -108,22 +100,13 @@ public enum MatMulTuning {
         if tokens < 128 { return 64 }
         return max(64, min(256, rows / (2 * max(1, threads)) / 16 * 16))
     }
-    /// Whether `.automatic` uses the int16-activation kernels (for Q4_0/Q4_1/Q8_0) below the crossover.
-    /// No: with the weights in L2 (MatMulBenchmarkTests.inCacheKernelSpeed, one 576×576 Q4_1 matrix,
-    /// one thread) int16 runs at 17.5 GFLOP/s at T=1 against 17.7 for the exact f32 fused kernel (and
-    /// 34.4 vs 41.2 at T=4, 43.1 vs 40.7 at T=16). The machine has full-width FMA units (Zen 3), so
-    /// widening codes to int16 saves nothing over converting them to f32, and f32 keeps the model's
-    /// logits within 4e-5 nats of the float64 reference where int16 moved them by up to 0.0067.
-    public static let useInt16 = false
-
     /// A strategy forced for every `.automatic` call, from the environment variable
-    /// LORAD_MATMUL_STRATEGY (fused, int16 or sgemm), read once: for checking model-level numerics
+    /// LORAD_MATMUL_STRATEGY (fused or sgemm), read once: for checking model-level numerics
     /// and speed of one path (e.g. running LlamaGoldenTests with each). Unset or unknown: nil.
     public static let override: MatMulStrategy? = {
         guard let p = getenv("LORAD_MATMUL_STRATEGY") else { return nil }
         switch String(cString: p) {
         case "fused": return .fused
-        case "int16": return .int16
         case "sgemm": return .sgemm
         default: return nil
         }
@@ -150,15 +133,10 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
     let path = kernels.usable
     var chosen = strategy == .automatic ? MatMulTuning.override ?? .automatic : strategy
     if chosen == .automatic {
-        if MatMulTuning.useInt16 && hasI16Path(w.type) {
-            chosen = tokens >= MatMulTuning.sgemmMinTokens ? .sgemm : .int16
-        } else {
-            chosen = tokens >= MatMulTuning.sgemmMinTokensFused ? .sgemm : .fused
-        }
+        chosen = tokens >= MatMulTuning.sgemmMinTokens ? .sgemm : .fused
     }
     switch chosen {
     case .sgemm: matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
-    case .int16 where hasI16Path(w.type): matmulI16(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
     default: matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
     }
 }

@@ -5,7 +5,7 @@
 //
 // It prints ms per pass, tokens/s, weight GB/s and GFLOP/s and asserts nothing about speed (timings
 // depend on the machine and its load). By default it runs a quick subset (T = 1, 2 threads);
-// LORAD_BENCH=1 runs the full table (T = 1, 16, 128, 512; 1 and 2 threads; fused, int16, sgemm, Q8,
+// LORAD_BENCH=1 runs the full table (T = 1, 16, 128, 512; 1 and 2 threads; fused, sgemm, Q8,
 // portable) and the fused/sgemm crossover scan used for MatMulTuning. LORAD_BENCH_THREADS=n and
 // LORAD_BENCH_TOKENS=1,16 pick a subset. Release build:
 //   LORAD_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter MatMulBenchmarkTests --disable-xctest
@@ -54,7 +54,7 @@ import Testing
         return ms
     }
 
-    enum Path: String { case fused, int16, sgemm, q8, portable }
+    enum Path: String { case fused, sgemm, q8, portable }
 
     static func run(_ ms: [Matrix], path: Path, tokens: Int, pool: ComputePool?,
                     x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
@@ -62,7 +62,6 @@ import Testing
             switch path {
             case .fused: matmul(m.weight, x, tokens: tokens, y, pool: pool, strategy: .fused)
             case .sgemm: matmul(m.weight, x, tokens: tokens, y, pool: pool, strategy: .sgemm)
-            case .int16: matmul(m.weight, x, tokens: tokens, y, pool: pool, strategy: .int16)
             case .portable: matmul(m.weight, x, tokens: tokens, y, pool: pool, strategy: .fused, kernels: .portable)
             case .q8: matmulQ8(m.weight, x, tokens: tokens, y, pool: pool)
             }
@@ -105,7 +104,7 @@ import Testing
             for threads in threadCounts {
                 let pool = ComputePool(threads: threads)
                 for T in tokenCounts {
-                    var paths: [Path] = [.fused, .int16, .q8]
+                    var paths: [Path] = [.fused, .q8]
                     if T >= 16 { paths.append(.sgemm) }
                     if T == 1 { paths.append(.portable) }
                     if T >= 128 && !full { paths.removeAll { $0 == .fused } }
@@ -131,7 +130,7 @@ import Testing
         #expect(ran > 0)
     }
 
-    /// Fused, int16 and sgemm by token count on the layer matrices only, one thread, thread CPU time
+    /// Fused and sgemm by token count on the layer matrices only, one thread, thread CPU time
     /// (robust to a shared machine): the crossover for MatMulTuning.sgemmMinTokens.
     @Test func fusedSgemmCrossover() {
         let full = ProcessInfo.processInfo.environment["LORAD_BENCH"] == "1"
@@ -150,7 +149,7 @@ import Testing
         x.withUnsafeBufferPointer { xb in
             for T in counts {
                 var line = String(format: "  crossover T=%3d", T)
-                for path in [Path.fused, .int16, .sgemm] {
+                for path in [Path.fused, .sgemm] {
                     Self.run(ms, path: path, tokens: T, pool: pool, x: xb.baseAddress!, y: y)
                     var best = Double.infinity
                     for _ in 0..<3 {
@@ -181,7 +180,7 @@ extension MatMulBenchmarkTests {
         x.withUnsafeBufferPointer { xb in
             for T in [1, 2, 4, 16] {
                 var line = String(format: "  in-cache 576x576 %@ T=%2d", "\(type)", T)
-                for path in [Path.fused, .int16, .q8, .sgemm] {
+                for path in [Path.fused, .q8, .sgemm] {
                     var best = Double.infinity
                     for _ in 0..<5 {
                         best = min(best, Self.threadCPUSeconds {

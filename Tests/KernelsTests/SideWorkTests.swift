@@ -1,6 +1,6 @@
 // Side work (`SideWork`): items that run in a product's own pool call. Every item runs exactly once,
 // the product is the same as without them, and the items still run when the product has nothing to
-// do (zero tokens), on every driver: fused f32, sgemm, int16, and the 8-bit path from stored rows and
+// do (zero tokens), on every driver: fused f32, sgemm, and the 8-bit path from stored rows and
 // from a repacked copy.
 
 import Synchronization
@@ -27,10 +27,9 @@ import Testing
                     let products: [(String, (UnsafeMutablePointer<Float>, SideWork?) -> Void)] = [
                         ("fused", { matmul(w, xb.baseAddress!, tokens: tokens, $0, pool: pool, strategy: .fused, alongside: $1) }),
                         ("sgemm", { matmul(w, xb.baseAddress!, tokens: tokens, $0, pool: pool, strategy: .sgemm, alongside: $1) }),
-                        ("int16", { matmul(w, xb.baseAddress!, tokens: tokens, $0, pool: pool, strategy: .int16, alongside: $1) }),
                         ("q8", { matmulQ8(w, xb.baseAddress!, tokens: tokens, $0, pool: pool, alongside: $1) }),
                     ]
-                    for (driver, product) in products where (driver != "q8" && driver != "int16") || type == .q8_0 {
+                    for (driver, product) in products where driver != "q8" || type == .q8_0 {
                         var plainY = [Float](repeating: 0, count: tokens * rows), sideY = plainY
                         plainY.withUnsafeMutableBufferPointer { product($0.baseAddress!, nil) }
                         let runs = Mutex([Int](repeating: 0, count: items))

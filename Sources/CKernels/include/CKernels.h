@@ -100,20 +100,6 @@ int lorad_avx2_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, 
 int lorad_portable_matmul_q8_q8_0x8(const void *packed, int64_t cols, int64_t rows, int64_t g0, int64_t g1,
                                     const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
 
-// ---- int16-activation kernels (kernels_i16.c): optional numerics for Q4_0/Q4_1/Q8_0 ----
-
-/// One activation block: d = amax/32767 (f32), s = Σx (f32, exact inputs), q = round_half_even(x/d).
-typedef struct { float d; float s; int16_t q[32]; } lorad_q16_block;
-
-void lorad_avx2_quantize_q16(const float *x, int64_t count, lorad_q16_block *blocks);
-void lorad_portable_quantize_q16(const float *x, int64_t count, lorad_q16_block *blocks);
-
-/// y[t * y_stride + r] = W[r] · Q16(x_t) for Q4_0 (2), Q4_1 (3), Q8_0 (8); `a` holds tokens × (cols/32) blocks.
-int lorad_avx2_matmul_q16_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
-                               const lorad_q16_block *a, int64_t tokens, float *y, int64_t y_stride);
-int lorad_portable_matmul_q16_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
-                                   const lorad_q16_block *a, int64_t tokens, float *y, int64_t y_stride);
-
 #ifdef __cplusplus
 }
 #endif
