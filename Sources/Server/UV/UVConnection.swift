@@ -71,12 +71,12 @@ package final class UVConnection: UVHandleOwner, CustomStringConvertible {
     }
 
     /// True when the peer of a Unix-socket connection has closed entirely (not only its sending
-    /// side); see UVSockets.peerHungUp. Always false for TCP.
+    /// side); see POSIXSockets.peerHungUp. Always false for TCP.
     package var peerHungUp: Bool {
         guard isUnix, let handle else { return false }
         var fd: uv_os_fd_t = -1
         guard uv_fileno(uvCast(handle), &fd) == 0 else { return false }
-        return UVSockets.peerHungUp(fd)
+        return POSIXSockets.peerHungUp(fd)
     }
 
     /// Takes ownership of a stream that uv_accept just filled.
@@ -86,12 +86,12 @@ package final class UVConnection: UVHandleOwner, CustomStringConvertible {
         var fd: uv_os_fd_t = -1
         if uv_fileno(uvCast(handle), &fd) != 0 { fd = -1 }
         if isUnix {
-            let credentials = UVSockets.peerCredentials(of: fd)
+            let credentials = POSIXSockets.peerCredentials(of: fd)
             peerCredentials = credentials
             description = credentials.map { "unix peer pid \($0.pid) uid \($0.uid)" } ?? "unix peer"
         } else {
             peerCredentials = nil
-            description = "tcp peer " + (UVSockets.peerAddress(of: fd) ?? "(unknown)")
+            description = "tcp peer " + (POSIXSockets.peerAddress(of: fd) ?? "(unknown)")
         }
         UVHandles.adopt(uvCast(handle), by: self)
     }

@@ -70,22 +70,22 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
     package static func unix(loop: UVLoop, path: String, mode: Glibc.mode_t = 0o660, group: Glibc.gid_t? = nil,
                              backlog: Int32 = 128) throws(UVError) -> UVListener {
         try requireOpen(loop, "listen on \(path)")
-        let address = try UVSockets.unixAddress(path)
+        let address = try POSIXSockets.unixAddress(path)
         try removeStaleSocket(path, address)
 
-        let fd = socket(AF_UNIX, UVSockets.stream | UVSockets.cloexec, 0)
+        let fd = socket(AF_UNIX, POSIXSockets.stream | POSIXSockets.cloexec, 0)
         guard fd >= 0 else { throw UVError(errno: errno, operation: "socket for \(path)") }
         var bound = false
         func failure(_ operation: String, code: Int32 = errno, hint: String? = nil) -> UVError {
             if bound { unlink(path) }
-            UVSockets.closeDescriptor(fd)
+            POSIXSockets.closeDescriptor(fd)
             return UVError(errno: code, operation: operation, hint: hint)
         }
 
         // Owner bits only until the group is right; see the header. If fchmod on a socket is not
         // supported the umask still applies, and chmod below narrows the mode right after bind.
         _ = fchmod(fd, mode & 0o700)
-        guard UVSockets.withSockaddr(address, { bind(fd, $0, $1) }) == 0 else {
+        guard POSIXSockets.withSockaddr(address, { bind(fd, $0, $1) }) == 0 else {
             let code = errno
             throw failure("bind \(path)", code: code,
                           hint: code == EADDRINUSE ? "another process created \(path) at the same moment"
@@ -108,7 +108,7 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
         guard status == 0 else {
             UVHandles.discard(uvCast(pipe))
             unlink(path)
-            UVSockets.closeDescriptor(fd)
+            POSIXSockets.closeDescriptor(fd)
             throw UVError(code: status, operation: "open \(path) in libuv")
         }
         return UVListener(handle: uvCast(pipe), isUnix: true, backlog: backlog, address: path, port: nil,
@@ -119,20 +119,20 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
     /// to expose anything beyond loopback is the caller's decision.
     package static func tcp(loop: UVLoop, host: String, port: Int, backlog: Int32 = 128) throws(UVError) -> UVListener {
         try requireOpen(loop, "listen on \(host):\(port)")
-        let inet = try UVSockets.inetAddress(host: host, port: port)
-        let fd = socket(inet.family, UVSockets.stream | UVSockets.cloexec, 0)
+        let inet = try POSIXSockets.inetAddress(host: host, port: port)
+        let fd = socket(inet.family, POSIXSockets.stream | POSIXSockets.cloexec, 0)
         guard fd >= 0 else { throw UVError(errno: errno, operation: "socket for \(host):\(port)") }
         func failure(_ operation: String, hint: (Int32) -> String? = { _ in nil }) -> UVError {
             let code = errno
-            UVSockets.closeDescriptor(fd)
+            POSIXSockets.closeDescriptor(fd)
             return UVError(errno: code, operation: operation, hint: hint(code))
         }
         // A restarted daemon must be able to bind while old connections sit in TIME_WAIT.
         var one: Int32 = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         let status: Int32 = switch inet {
-        case .v4(let address): UVSockets.withSockaddr(address) { bind(fd, $0, $1) }
-        case .v6(let address): UVSockets.withSockaddr(address) { bind(fd, $0, $1) }
+        case .v4(let address): POSIXSockets.withSockaddr(address) { bind(fd, $0, $1) }
+        case .v6(let address): POSIXSockets.withSockaddr(address) { bind(fd, $0, $1) }
         }
         guard status == 0 else {
             throw failure("bind \(host):\(port)") { code in
@@ -141,7 +141,7 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
         }
         guard listen(fd, backlog) == 0 else { throw failure("listen on \(host):\(port)") }
         let local: (sockaddr_storage, socklen_t)
-        do { local = try UVSockets.localAddress(of: fd) } catch { UVSockets.closeDescriptor(fd); throw error }
+        do { local = try POSIXSockets.localAddress(of: fd) } catch { POSIXSockets.closeDescriptor(fd); throw error }
         return try open(loop: loop, fd: fd, family: inet.family, local: local, backlog: backlog,
                         closeOnFailure: true)
     }
@@ -153,12 +153,12 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
     /// rather than shrinking the Backlog= that systemd set.
     package static func adopt(loop: UVLoop, fd: Int32, backlog: Int32 = Int32(SOMAXCONN)) throws(UVError) -> UVListener {
         try requireOpen(loop, "adopt descriptor \(fd)")
-        let local = try UVSockets.localAddress(of: fd)
-        guard UVSockets.intOption(fd, SOL_SOCKET, SO_TYPE) == UVSockets.stream else {
+        let local = try POSIXSockets.localAddress(of: fd)
+        guard POSIXSockets.intOption(fd, SOL_SOCKET, SO_TYPE) == POSIXSockets.stream else {
             throw UVError(errno: EINVAL, operation: "adopt descriptor \(fd)",
                           hint: "it is not a stream socket; the systemd socket unit must use ListenStream=")
         }
-        guard UVSockets.intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1 else {
+        guard POSIXSockets.intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) == 1 else {
             throw UVError(errno: EINVAL, operation: "adopt descriptor \(fd)",
                           hint: "it is not listening; the systemd socket unit must not set Accept=yes")
         }
@@ -177,7 +177,7 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
     /// Wraps a listening descriptor in a pipe or TCP handle (no socket file to remove on close).
     private static func open(loop: UVLoop, fd: Int32, family: Int32, local: (sockaddr_storage, socklen_t),
                              backlog: Int32, closeOnFailure: Bool) throws(UVError) -> UVListener {
-        let address = UVSockets.describe(local.0, length: local.1)
+        let address = POSIXSockets.describe(local.0, length: local.1)
         let handle: UnsafeMutablePointer<uv_stream_t>
         let status: Int32
         if family == AF_UNIX {
@@ -193,11 +193,11 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
         }
         guard status == 0 else {
             UVHandles.discard(uvCast(handle))
-            if closeOnFailure { UVSockets.closeDescriptor(fd) }
+            if closeOnFailure { POSIXSockets.closeDescriptor(fd) }
             throw UVError(code: status, operation: "open \(address) in libuv")
         }
         return UVListener(handle: handle, isUnix: family == AF_UNIX, backlog: backlog, address: address,
-                          port: family == AF_UNIX ? nil : UVSockets.port(local.0), socketFile: nil)
+                          port: family == AF_UNIX ? nil : POSIXSockets.port(local.0), socketFile: nil)
     }
 
     private static func requireOpen(_ loop: UVLoop, _ operation: String) throws(UVError) {
@@ -215,7 +215,7 @@ package final class UVListener: UVHandleOwner, CustomStringConvertible {
             throw UVError(errno: EEXIST, operation: "bind \(path)",
                           hint: "\(path) exists and is not a socket; it was left alone: move it away or choose another socket path")
         }
-        switch try UVSockets.probeUnix(path, address: address) {
+        switch try POSIXSockets.probeUnix(path, address: address) {
         case .live:
             throw UVError(errno: EADDRINUSE, operation: "bind \(path)",
                           hint: "another process is listening on \(path); stop it first or choose another socket path")

@@ -13,7 +13,7 @@ import Glibc
 import Darwin
 #endif
 
-enum UVSockets {
+enum POSIXSockets {
     static let stream = Int32(SOCK_STREAM.rawValue)
     static let cloexec = Int32(SOCK_CLOEXEC.rawValue)
     static let nonblock = Int32(SOCK_NONBLOCK.rawValue)
@@ -156,7 +156,7 @@ enum UVSockets {
     }
 }
 
-extension UVSockets {
+extension POSIXSockets {
     /// The port of an IPv4 or IPv6 address; nil for other families.
     static func port(_ storage: sockaddr_storage) -> Int? {
         var copy = storage
@@ -170,7 +170,7 @@ extension UVSockets {
     }
 }
 
-extension UVSockets {
+extension POSIXSockets {
     /// Linux's struct ucred (pid_t, uid_t, gid_t), which Glibc only declares under _GNU_SOURCE.
     private struct PeerCredentials {
         var pid: Int32 = 0
