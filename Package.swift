@@ -53,13 +53,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The blocking client of a running daemon (one request per connection over its Unix socket),
+        // for `lorad ask`, chat's daemon backend and the live tests. Foundation and Glibc only.
+        .target(name: "LoradClient"),
+
         // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
         // backends (the model in process, or a daemon over its socket).
-        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ModelFormats", "Server"]),
+        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ModelFormats", "LoradClient"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server", "ChatREPL",
+            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server", "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
         // Writes BuildInfo.swift (the git commit) into lorad before each build, for `lorad --version`.
@@ -76,7 +80,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "HTTP", "Engine", "Llama", "ModelFormats"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "ModelFormats"]),
         .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
     ],

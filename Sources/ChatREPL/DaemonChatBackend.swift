@@ -6,7 +6,7 @@
 import Foundation
 import Llama
 import ModelFormats
-import Server
+import LoradClient
 import Tokenizer
 
 package final class DaemonChatBackend: ChatBackend {

@@ -1,6 +1,7 @@
 // `lorad ask "question"`: streams one chat answer from a running daemon over its Unix socket.
 import ArgumentParser
 import Foundation
+import LoradClient
 import ModelFormats
 import Server
 

@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 @testable import Server
+import LoradClient
 import ModelFormats
 #if canImport(Glibc)
 import Glibc

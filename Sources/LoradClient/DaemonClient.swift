@@ -1,6 +1,7 @@
-// A small blocking HTTP/1.1 client over a Unix socket (or loopback TCP), for `lorad ask` and the
-// tests: one request per connection ("Connection: close"), responses with Content-Length, chunked
-// encoding or read-to-close, and Server-Sent Events read line by line as they arrive.
+// A small blocking HTTP/1.1 client over a Unix socket (or loopback TCP), for `lorad ask`, `lorad chat
+// --socket` and the tests: one request per connection ("Connection: close"), responses with
+// Content-Length, chunked encoding or read-to-close, and Server-Sent Events read line by line as they
+// arrive. Its own target (LoradClient), so clients need not link the daemon.
 
 import Foundation
 #if canImport(Glibc)
