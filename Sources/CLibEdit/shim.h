@@ -1,7 +1,8 @@
 // libedit (BSD editline) for `lorad chat`'s line editing and history, loaded at run time with
-// dlopen: the installed binary must start on a host with only libopenblas and libuv (issue: the
-// first hour of a new user), and line editing is a comfort, not a requirement. Without libedit2,
-// lorad_libedit_load() answers 0 and chat reads plain lines, as it does when stdin is no terminal.
+// dlopen: the installed binary must start on a host with only libopenblas and libuv (a new user's
+// first run must not fail on a missing extra), and line editing is a comfort, not a requirement.
+// Without libedit2, lorad_libedit_load() answers 0 and chat reads plain lines, as it does when stdin
+// is no terminal.
 // el_set and history are variadic, which Swift cannot call, so each use gets one fixed-signature
 // wrapper here. Only ChatREPL's LineEditor imports this module (as `internal import`). The
 // header <histedit.h> (libedit-dev) is needed to build, for the types only; nothing links libedit.

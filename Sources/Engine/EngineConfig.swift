@@ -1,6 +1,6 @@
 // The engine's limits: how many sequences run at once, how much KV memory they may hold, how long
-// the queue may grow, how many prompt tokens one step may prefill. Defaults are the (and
-// close to vLLM's and llama-server's habits): 32 live sequences, 1 GiB of KV, 4096 tokens of context.
+// the queue may grow, how many prompt tokens one step may prefill. Defaults (close to vLLM's and
+// llama-server's habits): 32 live sequences, 1 GiB of KV, 4096 tokens of context.
 
 public struct EngineConfig: Sendable, Equatable {
     /// Sequences decoded together in one batch; more wait in the queue.

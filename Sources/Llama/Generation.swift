@@ -3,8 +3,9 @@
 // It ties together the pieces each owned elsewhere: the model's forward pass (LlamaModel), the
 // sequence's own KV cache, the sampler (penalties, truncation, draw), the streaming detokenizer
 // (whole UTF-8 characters only) and the stop-string matcher (held-back text, cut at the match).
-// The server's engine will drive many of these in one batch; this is the single-sequence form the
-// commands use, and the reference the batched engine is tested against.
+// The daemon's engine batches many sequences with its own per-sequence step (EngineSequence); this
+// is the single-sequence form the commands use, and the reference the batched engine is tested
+// against.
 
 import Foundation
 import Tokenizer

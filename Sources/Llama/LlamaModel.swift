@@ -4,11 +4,14 @@
 //              x += attn·Wo; h = rmsnorm(x)·ffn_norm; x += (silu(h·Wgate) ⊙ h·Wup)·Wdown
 //   logits = rmsnorm(x)·output_norm · Wout
 //
-// The model (config + weights) is immutable and shared; each sequence brings its own KVCache. A call
-// handles T new tokens of one sequence (prefill) or one token (decode). Numerics follow ggml where
-// it is cheap to (FORMATS.md §2.5): RMSNorm sums in double, the RoPE angle by repeated float
+// The model (config + weights) is immutable and shared; each sequence brings its own KVCache. One
+// call runs a batch of sequences, each with its own new tokens (a prompt chunk, or one token when
+// decoding) and its own adapters, whose low-rank terms are added to the projections they touch
+// (LlamaModel+Adapters.swift); `forward(_:cache:)` is the one-sequence form. Numerics follow ggml
+// where it is cheap to (FORMATS.md §2.5): RMSNorm sums in double, the RoPE angle by repeated float
 // multiplication. Activations stay f32 by default; `Numerics.llamaCpp` rounds them as llama.cpp does
-// (Q8_1/Q8_0 activations, f16 Q/K/V and attention weights).
+// (Q8_1/Q8_0 activations, f16 Q/K/V and attention weights) and `Numerics.q8` quantizes only the
+// products' activations, for speed.
 
 import Dispatch
 import Foundation

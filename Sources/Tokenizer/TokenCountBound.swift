@@ -1,5 +1,6 @@
 // A lower bound on how many tokens a text encodes to, computed without tokenizing: the daemon refuses a
-// prompt that cannot fit the context before paying for BPE on it (issue 13, finding 3).
+// prompt that cannot fit the context before paying for BPE on it, so a hostile prompt far too long
+// for the context costs one table lookup per byte.
 //
 // Why it holds: every byte of the text ends up in exactly one token or is dropped (Tokenizer.swift).
 // What a token covers:

@@ -7,8 +7,8 @@
 //
 // Names follow [a-z0-9][a-z0-9._-]{0,63} and the served base name is reserved. A request's `model`
 // is only ever looked up in this table: it never becomes a path. `name@v1` names the same adapter,
-// since a plain directory is version 1 of the registry layout (DESIGN.md §5); versioned registries
-// come with the registry issue.
+// since a plain directory is version 1 of the registry layout (DESIGN.md §5); directories holding
+// several versions of one adapter are not read yet (the adapter registry will read them).
 
 import Foundation
 import LoRA
