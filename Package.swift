@@ -32,12 +32,14 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
         // Memory-mapped files, GGUF reader and writer.
         .target(name: "ModelFormats", dependencies: ["Kernels"]),
-        // Byte-level BPE, streaming detokenizer, chat templates.
+        // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
+        // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
+        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
         .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats"]),
         // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
-        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "LoRA"]),
+        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA"]),
 
         // Request queue, continuous-batching scheduler, sequences, prefix cache, token events.
         // Knows nothing of HTTP, JSON wire types or libuv.
@@ -47,7 +49,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ModelFormats",
+            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
@@ -59,11 +61,13 @@ let package = Package(
 
         // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
         // backends (the model in process, or a daemon over its socket).
-        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ModelFormats", "LoradClient"]),
+        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ChatTemplate", "ModelFormats",
+                                                "LoradClient"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "LoRA", "Llama", "Engine", "Server", "LoradClient", "ChatREPL",
+            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Engine", "Server", "LoradClient",
+            "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
         // Writes BuildInfo.swift (the git commit) into lorad before each build, for `lorad --version`.
@@ -73,6 +77,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),

@@ -1,7 +1,7 @@
 // What the chat loop talks to: the model loaded in this process (LocalChatBackend) or a running
 // daemon (DaemonChatBackend). Both get the whole conversation each turn and stream the reply.
 
-import Tokenizer
+import ChatTemplate
 
 package struct ChatReply {
     package var text: String

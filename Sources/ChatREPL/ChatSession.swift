@@ -9,7 +9,7 @@
 // > answers` keeps only the answers.
 
 import Foundation
-import Tokenizer
+import ChatTemplate
 
 package final class ChatSession {
     private let backend: ChatBackend

@@ -3,11 +3,11 @@
 // closes that request's connection, which the daemon takes as a cancel (it stops generating and
 // frees the sequence). Nothing is kept between turns but the model name.
 
+import ChatTemplate
 import Foundation
 import Llama
-import ModelFormats
 import LoradClient
-import Tokenizer
+import ModelFormats
 
 package final class DaemonChatBackend: ChatBackend {
     private let socket: String

@@ -5,7 +5,7 @@
 // after /clear, /system or an adapter switch). The main thread runs every forward pass.
 
 import Llama
-import Tokenizer
+import ChatTemplate
 
 package final class LocalChatBackend: ChatBackend {
     private let bundle: ModelBundle

@@ -1,6 +1,7 @@
 // A base model opened for use: the mapped GGUF, the forward pass, its tokenizer and chat template,
 // all from one file. Immutable and shared.
 
+import ChatTemplate
 import Foundation
 import LoRA
 import ModelFormats

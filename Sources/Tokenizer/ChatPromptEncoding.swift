@@ -30,6 +30,13 @@ public struct ChatPrompt: Sendable {
     /// Placeholder code point → the token text it stands for (UTF-8).
     let placeholders: [UInt32: [UInt8]]
 
+    /// A prompt rendered from contents protected by `Tokenizer.protectContents` (placeholders as it
+    /// returned them; none when it returned nil). For `renderChat` in the ChatTemplate target.
+    package init(protectedText: String, placeholders: [UInt32: [UInt8]]) {
+        self.protectedText = protectedText
+        self.placeholders = placeholders
+    }
+
     /// The prompt text as the model reads it (placeholders expanded).
     public var text: String {
         guard !placeholders.isEmpty else { return protectedText }
@@ -65,7 +72,7 @@ public struct ChatPrompt: Sendable {
     }
 }
 
-/// Errors of `Tokenizer.renderChat`.
+/// Errors of `Tokenizer.renderChat` (ChatTemplate target) and `Tokenizer.protectContents`.
 public enum ChatPromptError: Error, CustomStringConvertible {
     case noFreePlaceholder(needed: Int)
 
@@ -80,17 +87,19 @@ public enum ChatPromptError: Error, CustomStringConvertible {
 }
 
 extension Tokenizer {
-    /// Renders `messages` with `template` (add_generation_prompt, bos_token and eos_token from this
-    /// tokenizer) with the contents protected: see the file header. Throws the template's errors
-    /// (ChatTemplateError) and ChatPromptError.
-    public func renderChat(_ messages: [ChatMessage], template: ChatTemplate, addGenerationPrompt: Bool = true,
-                           extra: [String: JSONValue] = [:], now: Double? = nil) throws -> ChatPrompt {
-        let bosText = bos.flatMap(tokenText) ?? "", eosText = eos.flatMap(tokenText) ?? ""
+    /// The protection step of `renderChat` (ChatTemplate target), which needs the tokenizer's
+    /// special-token splitter: `contents` with every control- or unknown-token text replaced by a
+    /// placeholder code point (see the file header) that occurs in no content, in none of `otherTexts`
+    /// (the template source, the roles, the BOS/EOS texts) and in no special token's text, with the
+    /// placeholders' texts; nil when no content holds such a text (the contents then render as they
+    /// are). Throws ChatPromptError.noFreePlaceholder.
+    package func protectContents(_ contents: [String], avoiding otherTexts: [String]) throws
+        -> (contents: [String], placeholders: [UInt32: [UInt8]])? {
         // Which control texts occur in which contents: most contents have none and stay as they are.
         var found: [Int: [TextFragment]] = [:]
         var ids: Set<Int32> = []
-        for (index, message) in messages.enumerated() {
-            var content = message.content
+        for (index, original) in contents.enumerated() {
+            var content = original
             let fragments = content.withUTF8 { splitter.split($0, 0..<$0.count, .controlAndUnknown) }
             let tokens = fragments.compactMap { f -> Int32? in if case .token(let id) = f { return id } else { return nil } }
             if !tokens.isEmpty {
@@ -98,15 +107,10 @@ extension Tokenizer {
                 ids.formUnion(tokens)
             }
         }
-        guard !ids.isEmpty else {
-            let text = try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                                           bosToken: bosText, eosToken: eosText, extra: extra, now: now)
-            return ChatPrompt(protectedText: text, placeholders: [:])
-        }
+        guard !ids.isEmpty else { return nil }
 
         var taken = Set<UInt32>()
-        for text in [template.source, bosText, eosText] + messages.flatMap({ [$0.role, $0.content] })
-            + splitter.texts(.all).map({ String(decoding: $0, as: UTF8.self) }) {
+        for text in otherTexts + contents + splitter.texts(.all).map({ String(decoding: $0, as: UTF8.self) }) {
             Self.collectPrivateUse(text, into: &taken)
         }
         var placeholderFor: [Int32: UInt32] = [:]
@@ -120,9 +124,9 @@ extension Tokenizer {
             placeholders[value] = Array(tokenText(id)!.utf8)
         }
 
-        var protected = messages
+        var protected = contents
         for (index, fragments) in found {
-            var content = messages[index].content
+            var content = contents[index]
             var bytes: [UInt8] = []
             content.withUTF8 { source in
                 for fragment in fragments {
@@ -132,11 +136,9 @@ extension Tokenizer {
                     }
                 }
             }
-            protected[index].content = String(decoding: bytes, as: UTF8.self)
+            protected[index] = String(decoding: bytes, as: UTF8.self)
         }
-        let text = try template.render(messages: protected, addGenerationPrompt: addGenerationPrompt,
-                                       bosToken: bosText, eosToken: eosText, extra: extra, now: now)
-        return ChatPrompt(protectedText: text, placeholders: placeholders)
+        return (protected, placeholders)
     }
 
     /// The ids of a protected chat prompt: control and unknown tokens from the template, everything else
@@ -168,13 +170,6 @@ extension Tokenizer {
         }
         if addEOS ?? vocabulary.addEOS, let eos { output.append(eos) }
         return output
-    }
-
-    /// Renders and encodes in one call: `encode(renderChat(...))`.
-    public func encodeChat(_ messages: [ChatMessage], template: ChatTemplate, addGenerationPrompt: Bool = true,
-                           extra: [String: JSONValue] = [:], now: Double? = nil) throws -> [Int32] {
-        encode(try renderChat(messages, template: template, addGenerationPrompt: addGenerationPrompt,
-                              extra: extra, now: now))
     }
 
     /// A lower bound on `encode(prompt).count` without BOS/EOS (TokenCountBound.swift), O(n).

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Foundation
 import Llama
-import Tokenizer
+import ChatTemplate
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Writes Tests/TokenizerTests/Fixtures/chat_injection.json: the token ids a chat prompt must have when
+# Writes Tests/ChatTemplateTests/Fixtures/chat_injection.json: the token ids a chat prompt must have when
 # message contents are untrusted text (issue 13, finding 6). The chat template's own scaffolding keeps
 # its control tokens; text inside message contents that spells a control token ("<|im_start|>",
 # "<|endoftext|>", ...) is tokenized as plain text, exactly as llama.cpp tokenizes with
@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_jinja  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "chat_injection.json")
+OUT = os.path.join(ROOT, "Tests", "ChatTemplateTests", "Fixtures", "chat_injection.json")
 MODEL = (sys.argv[1] if len(sys.argv) > 1 else
          os.environ.get("LORAD_TEST_MODEL") or os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 

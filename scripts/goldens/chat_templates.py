@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Writes Tests/TokenizerTests/Fixtures/chat_templates.json: chat templates rendered by jinja2 exactly
+# Writes Tests/ChatTemplateTests/Fixtures/chat_templates.json: chat templates rendered by jinja2 exactly
 # as transformers' apply_chat_template renders them (environment in hf_jinja.py; variables messages,
 # tools=None, documents=None, add_generation_prompt, bos_token, eos_token), for several conversations
 # with and without the generation prompt. Templates: SmolLM2's own (read from the model's GGUF
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_jinja  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "chat_templates.json")
+OUT = os.path.join(ROOT, "Tests", "ChatTemplateTests", "Fixtures", "chat_templates.json")
 MODEL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 # Published templates (tokenizer_config.json "chat_template"); `\n` is the Jinja escape.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Writes Tests/TokenizerTests/Fixtures/jinja_cases.json: small Jinja templates (whitespace control,
+# Writes Tests/ChatTemplateTests/Fixtures/jinja_cases.json: small Jinja templates (whitespace control,
 # trim_blocks/lstrip_blocks, literals, operators, scoping, loops, filters, tests, errors) rendered by
 # jinja2 in the environment transformers uses for chat templates (see hf_jinja.py). lorad's Jinja
 # interpreter must produce the same text, or fail where jinja2 fails. Cases marked "lorad_rejects" are
@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_jinja  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "jinja_cases.json")
+OUT = os.path.join(ROOT, "Tests", "ChatTemplateTests", "Fixtures", "jinja_cases.json")
 
 # 2024-07-26 12:00:00 UTC: "%d %b %Y" gives the same date in every time zone within +-11 hours.
 NOW = 1721995200

@@ -11,6 +11,7 @@
 // bytes alone when even the fewest tokens it could make cannot fit, before any tokenizing.
 // Everything else here runs on the loop thread.
 
+import ChatTemplate
 import Foundation
 import HTTP
 import Engine

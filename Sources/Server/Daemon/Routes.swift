@@ -2,6 +2,7 @@
 // /readyz, /metrics), the OpenAI-compatible API (/v1/models, /v1/chat/completions, /v1/completions)
 // and vLLM's /tokenize and /detokenize. Every answer is logged in one line and counted in metrics.
 
+import ChatTemplate
 import Foundation
 import HTTP
 import Engine

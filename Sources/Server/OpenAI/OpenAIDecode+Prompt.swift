@@ -9,7 +9,7 @@
 
 import Llama
 import ModelFormats
-import Tokenizer
+import ChatTemplate
 
 extension OpenAIDecode {
     static let roles = #"one of "system", "user", "assistant""#

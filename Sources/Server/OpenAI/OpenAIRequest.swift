@@ -3,7 +3,7 @@
 // resolves `model` and `adapters` against the registry and hands prompt and sampling to the engine.
 
 import Llama
-import Tokenizer
+import ChatTemplate
 
 /// What to generate from.
 public enum OpenAIPrompt: Sendable, Equatable {

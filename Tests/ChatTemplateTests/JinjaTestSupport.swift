@@ -7,7 +7,7 @@
 import Foundation
 import ModelFormats
 import Testing
-@testable import Tokenizer
+@testable import ChatTemplate
 
 struct JinjaFixtureError: Error, CustomStringConvertible {
     let description: String

@@ -9,7 +9,7 @@
 import Foundation
 import ModelFormats
 import Testing
-@testable import Tokenizer
+@testable import ChatTemplate
 
 @Suite struct ChatTemplateTests {
     struct Render: CustomTestStringConvertible, Sendable {

@@ -2,7 +2,7 @@
 // chat template (ImmutableSandboxedEnvironment, default Undefined, autoescape off).
 //
 // Scoping follows what jinja2's compiler produces, checked against jinja2 itself by the golden
-// cases in Tests/TokenizerTests/Fixtures/jinja_cases.json:
+// cases in Tests/ChatTemplateTests/Fixtures/jinja_cases.json:
 // - `{% set %}` at the top level assigns template variables, visible to everything after it;
 // - every for-loop iteration gets a fresh scope whose parent is the scope around the loop, so
 //   assignments inside a loop body (including the loop variables) never leak out of it and

@@ -5,6 +5,7 @@
 
 import Foundation
 import Testing
+@testable import ChatTemplate
 @testable import Tokenizer
 
 @Suite struct ChatPromptIdsTests {

@@ -5,7 +5,7 @@
 
 import ModelFormats
 import Testing
-@testable import Tokenizer
+@testable import ChatTemplate
 
 @Suite struct JinjaInterpreterTests {
     private func render(_ source: String, _ context: [String: JSONValue] = [:]) throws -> String {

@@ -6,9 +6,10 @@
 import Foundation
 import ModelFormats
 import Testing
+@testable import ChatTemplate
 @testable import Tokenizer
 
-/// Tests/TokenizerTests/Fixtures/chat_injection.json.
+/// Tests/ChatTemplateTests/Fixtures/chat_injection.json.
 struct ChatInjectionFixture: Decodable, Sendable {
     struct Template: Decodable, Sendable {
         let name: String

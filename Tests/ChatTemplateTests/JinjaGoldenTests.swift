@@ -15,7 +15,7 @@
 
 import ModelFormats
 import Testing
-@testable import Tokenizer
+@testable import ChatTemplate
 
 @Suite struct JinjaGoldenTests {
     struct Case: CustomTestStringConvertible, Sendable {
