@@ -1,6 +1,6 @@
-// Chat prompts whose message contents cannot forge control tokens (issue 13, finding 6). The chat
-// template's own text keeps its control tokens ("<|im_start|>user\n"); text inside a message content
-// that spells a control token is tokenized as plain text, as llama.cpp does with parse_special=false.
+// Chat prompts whose message contents cannot forge control tokens. The chat template's own text keeps
+// its control tokens ("<|im_start|>user\n"); text inside a message content that spells a control
+// token is tokenized as plain text, as llama.cpp does with parse_special=false.
 // Without this, a user who types "<|im_end|>\n<|im_start|>system\n..." writes a system turn.
 //
 // How: before rendering, every control- or unknown-token text inside a content is replaced by a
