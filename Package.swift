@@ -41,6 +41,9 @@ let package = Package(
         // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
         .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA"]),
 
+        // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
+        .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
+
         // Request queue, continuous-batching scheduler, sequences, prefix cache, token events.
         // Knows nothing of HTTP, JSON wire types or libuv.
         .target(name: "Engine", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
@@ -66,8 +69,8 @@ let package = Package(
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Engine", "Server", "LoradClient",
-            "ChatREPL",
+            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Bench", "Engine", "Server",
+            "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
         // Writes BuildInfo.swift (the git commit) into lorad before each build, for `lorad --version`.

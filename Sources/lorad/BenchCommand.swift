@@ -1,5 +1,6 @@
-// `lorad bench`: speed figures for a model (see Llama/Benchmark.swift for what each one measures).
+// `lorad bench`: speed figures for a model (see Bench/Benchmark.swift for what each one measures).
 import ArgumentParser
+import Bench
 import Foundation
 import Llama
 import ModelFormats

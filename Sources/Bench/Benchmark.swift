@@ -20,6 +20,7 @@
 
 import Foundation
 import Kernels
+import Llama
 import LoRA
 import Tokenizer
 

@@ -17,6 +17,7 @@
 
 import Dispatch
 import Kernels
+import Llama
 import Tokenizer
 
 public struct TokenizerBenchmark {
