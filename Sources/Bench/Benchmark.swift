@@ -170,7 +170,8 @@ public struct Benchmark {
         }
         func wanted(_ key: String) -> Bool { only?.contains(key) ?? true }
         // Generation first, so the RSS high-water mark right after it is that of one sequence
-        // generating (the memory target), before any large batch runs.
+        // generating (the figure a one-tenant deployment's memory is judged by), before any large
+        // batch runs.
         if wanted("tg") {
             record("tg", try generation())
             record("tg_peak_rss_bytes", Double(peakResidentBytes() ?? 0))
@@ -182,8 +183,8 @@ public struct Benchmark {
         if syntheticAdapters > 0 {
             let adapters = (0..<syntheticAdapters).map { syntheticAdapter(name: "synthetic-\($0)") }
             let one = [AdapterUse(adapters[0])]
-            // The adapter figures alternate with their base figures (see `paired`); the ratios are the
-            // issue's targets (adapter1_tg_ratio ≥ 0.9, adaptersN_ratio ≥ 0.8).
+            // The adapter figures alternate with their base figures (see `paired`); the ratios are what
+            // the adapter path is held to (adapter1_tg_ratio ≥ 0.9, adaptersN_ratio ≥ 0.8).
             if wanted("adapter1_tg") {
                 let m = try paired({ try $0.generationOnce() }, { try $0.generationOnce(adapters: one) })
                 record("adapter1_tg", m.adapted)

@@ -1,6 +1,6 @@
 // `lorad bench --only tokenizer`: encode throughput of the tokenizer, in MB/s (10^6 bytes of UTF-8
 // input per second, special tokens parsed), on ordinary prose and on the pathological inputs a
-// hostile client can send (issue 13, finding 3), at sizes from 64 KiB to 8 MiB. Cost must grow
+// hostile client can send (one huge word, long runs), at sizes from 64 KiB to 8 MiB. Cost must grow
 // linearly with size, so each kind also reports `_linearity_ratio`: MB/s at the largest size over
 // MB/s at the smallest (1 is linear; a quadratic piece shows as a ratio far below 1).
 //

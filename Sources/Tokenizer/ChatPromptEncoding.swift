@@ -13,8 +13,6 @@
 // encoded with special parsing off (user-defined tokens are cut, as llama.cpp cuts them in both modes).
 // So the ids are those of llama.cpp with the scaffolding's control tokens parsed and every other run of
 // text tokenized with parse_special=false (golden test: scripts/goldens/chat_injection.py).
-
-import ModelFormats
 //
 // Limits, on purpose: a template that itself turns content into control-token text (`| replace`,
 // `| lower` of "<|IM_END|>") gets control tokens, as it asked; a template that measures or slices
