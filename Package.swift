@@ -30,8 +30,10 @@ let package = Package(
         .target(name: "CKernels"),
         // Element types, quantized block formats and the math on them.
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
+        // One policy for POSIX calls (EINTR retried, failures thrown with the call, path and errno).
+        .target(name: "SystemCalls"),
         // Memory-mapped files, GGUF reader and writer.
-        .target(name: "ModelFormats", dependencies: ["Kernels"]),
+        .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls"]),
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
@@ -78,6 +80,7 @@ let package = Package(
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
                     resources: [.copy("Fixtures")]),

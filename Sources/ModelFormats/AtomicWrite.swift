@@ -6,6 +6,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     let dir: String
@@ -14,33 +15,25 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
     } else {
         dir = "."
     }
-    func failure(_ what: String) -> GGUFWriterError {
-        GGUFWriterError.io(path: path, reason: "\(what): \(String(cString: strerror(errno)))")
+    func failure(_ what: String, _ e: SystemCallError) -> GGUFWriterError {
+        GGUFWriterError.io(path: path, reason: "\(what): \(e.reason)")
     }
     let tmp = "\(path).tmp.\(getpid())"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw failure("create \(tmp)") }
+    let fd: CInt
+    do { fd = try Posix.open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) } catch { throw failure("create \(tmp)", error) }
     var ok = false
     defer {
-        if !ok { unlink(tmp) }
+        if !ok { try? Posix.unlink(tmp) }
     }
-    var written = 0
-    while written < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            close(fd)
-            throw failure("write")
-        }
-        written += n
-    }
-    guard fsync(fd) == 0 else { close(fd); throw failure("fsync") }
-    close(fd)
-    guard rename(tmp, path) == 0 else { throw failure("rename") }
+    do { try Posix.writeAll(fd, bytes, path: tmp) } catch { try? Posix.close(fd); throw failure("write", error) }
+    do { try Posix.fsync(fd, path: tmp) } catch { try? Posix.close(fd); throw failure("fsync", error) }
+    try? Posix.close(fd)
+    do { try Posix.rename(tmp, to: path) } catch { throw failure("rename", error) }
     ok = true
-    let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if dfd >= 0 {
-        fsync(dfd)
-        close(dfd)
+    // The rename is durable once the directory is synced; a directory that cannot be opened or
+    // synced leaves the new file in place, as before.
+    if let dfd = try? Posix.open(dir, O_RDONLY | O_DIRECTORY) {
+        try? Posix.fsync(dfd, path: dir)
+        try? Posix.close(dfd)
     }
 }

@@ -9,6 +9,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 public struct MappedFileError: Error, CustomStringConvertible, Sendable {
     public let path: String
@@ -29,16 +30,8 @@ public final class ByteRegion: @unchecked Sendable {
     /// but a regular file is refused without blocking: O_NONBLOCK makes opening a FIFO return at
     /// once (a plain open waits for a writer, forever), and fstat then rejects it.
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw MappedFileError(path: path, reason: String(cString: strerror(errno)))
-        }
-        guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw MappedFileError(path: path, reason: "not a regular file")
-        }
+        let (fd, st) = try Self.openRegularFile(path)
+        defer { try? Posix.close(fd) }
         let size = Int(st.st_size)
         self.path = path
         if size == 0 {
@@ -59,25 +52,36 @@ public final class ByteRegion: @unchecked Sendable {
     /// The whole content of the regular file `path`, at most `maxBytes`; anything else (a FIFO, a
     /// device, a directory) is refused without blocking, as in init(path:).
     public static func contents(ofRegularFile path: String, maxBytes: Int = 64 << 20) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw MappedFileError(path: path, reason: "not a regular file") }
+        let (fd, st) = try openRegularFile(path)
+        defer { try? Posix.close(fd) }
         guard Int(st.st_size) <= maxBytes else {
             throw MappedFileError(path: path, reason: "\(st.st_size) bytes, more than the \(maxBytes) allowed")
         }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while done < out.count {
-            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw MappedFileError(path: path, reason: String(cString: strerror(errno))) }
-            if n == 0 { break }   // the file shrank while being read
-            done += n
+        // At most st_size bytes: fewer if the file shrank while being read.
+        do {
+            return try Posix.readAll(fd, upTo: Int(st.st_size), expected: Int(st.st_size), path: path)
+        } catch {
+            throw MappedFileError(path: path, reason: error.reason)
         }
-        return Array(out[0..<done])
+    }
+
+    /// Opens `path` read-only and without blocking (O_NONBLOCK: a FIFO would otherwise wait for a
+    /// writer, forever) and refuses anything but a regular file. The caller closes the descriptor.
+    private static func openRegularFile(_ path: String) throws(MappedFileError) -> (CInt, FileStatus) {
+        let fd: CInt
+        do { fd = try Posix.open(path, O_RDONLY | O_NONBLOCK) } catch {
+            throw MappedFileError(path: path, reason: error.reason)
+        }
+        let st: FileStatus
+        do { st = try Posix.fstat(fd, path: path) } catch {
+            try? Posix.close(fd)
+            throw MappedFileError(path: path, reason: error.reason)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            try? Posix.close(fd)
+            throw MappedFileError(path: path, reason: "not a regular file")
+        }
+        return (fd, st)
     }
 
     /// Copies `bytes` into an owned, 64-byte aligned buffer.
