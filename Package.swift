@@ -54,7 +54,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats",
+            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

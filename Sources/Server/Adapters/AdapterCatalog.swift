@@ -12,6 +12,7 @@
 
 import Foundation
 import LoRA
+import SystemCalls
 
 struct AdapterCatalog: @unchecked Sendable {
     // @unchecked: LoRAAdapter is immutable and Sendable; the dictionary is a value.
@@ -168,25 +169,23 @@ struct FileTree {
     private let realRoot: String
 
     init?(root: String) {
-        guard let r = Self.realPath(root) else { return nil }
-        var st = stat()
-        guard stat(r, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        guard let r = Self.realPath(root), let st = try? Posix.stat(r), (st.st_mode & S_IFMT) == S_IFDIR else {
+            return nil
+        }
         realRoot = r.hasSuffix("/") ? r : r + "/"
     }
 
     static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
+        try? Posix.realpath(path)
     }
 
     func kind(of path: String) -> Kind {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return .missing }
+        guard var st = try? Posix.lstat(path) else { return .missing }
         if (st.st_mode & S_IFMT) == S_IFLNK {
             guard let target = Self.realPath(path) else { return .missing }   // dangling
             guard target.hasPrefix(realRoot) else { return .outside }
-            guard stat(target, &st) == 0 else { return .missing }
+            guard let targetStatus = try? Posix.stat(target) else { return .missing }
+            st = targetStatus
         } else if let real = Self.realPath(path), !real.hasPrefix(realRoot) {
             return .outside   // a parent directory is a symlink that leads out
         }
@@ -198,8 +197,7 @@ struct FileTree {
     }
 
     func stamp(_ path: String) -> Stamp? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
+        guard let st = try? Posix.stat(path) else { return nil }
         return Stamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
                      modifiedNS: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
     }

@@ -7,6 +7,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 import TOMLKit
 
 extension ServerConfig {
@@ -202,23 +203,18 @@ public struct ConfigOverrides: Sendable, Equatable {
 /// The whole file as UTF-8 text, or why not (strerror's words). Plain POSIX so that the reason is
 /// the system's ("No such file or directory", "Permission denied", "Is a directory").
 func readTextFile(_ path: String) -> Result<String, FileReadFailure> {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return .failure(FileReadFailure(reason: "\(String(cString: strerror(errno)))")) }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return .failure(FileReadFailure(reason: "\(String(cString: strerror(errno)))"))
-        }
-        if n == 0 { break }
-        bytes += chunk[0..<n]
-        // A configuration this large is a wrong path (a model file, a log), not a configuration.
-        if bytes.count > 1 << 20 {
-            return .failure(FileReadFailure(reason: "larger than 1 MiB; is this the right file?"))
-        }
+    let bytes: [UInt8]
+    do {
+        let fd = try Posix.open(path, O_RDONLY)
+        defer { try? Posix.close(fd) }
+        // One byte past the limit tells a file over it from one exactly at it.
+        bytes = try Posix.readAll(fd, upTo: (1 << 20) + 1, path: path)
+    } catch {
+        return .failure(FileReadFailure(reason: error.reason))
+    }
+    // A configuration this large is a wrong path (a model file, a log), not a configuration.
+    if bytes.count > 1 << 20 {
+        return .failure(FileReadFailure(reason: "larger than 1 MiB; is this the right file?"))
     }
     guard let text = String(validating: bytes, as: UTF8.self) else {
         return .failure(FileReadFailure(reason: "not UTF-8 text"))

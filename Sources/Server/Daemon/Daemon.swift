@@ -17,6 +17,7 @@ import Llama
 import LoRA
 import Logging
 import ModelFormats
+import SystemCalls
 import Tokenizer
 
 package final class Daemon {
@@ -108,10 +109,7 @@ package final class Daemon {
     /// A daemon started by a parent that blocks signals (some test runners and supervisors do, and
     /// posix_spawn passes the mask on) would never see SIGTERM or SIGHUP: unblock them.
     static func unblockSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, s) }
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        Posix.signalMask(.unblock, [SIGTERM, SIGINT, SIGHUP])
     }
 
     static func milliseconds(_ d: Duration) -> UInt64 {
@@ -191,8 +189,8 @@ package final class Daemon {
             let mode = mode_t(config.server.socketMode)
             var gid: gid_t? = nil
             if let group = config.server.socketGroup {
-                if let g = getgrnam(group) {
-                    gid = g.pointee.gr_gid
+                if let g = try? Posix.groupID(named: group) {
+                    gid = g
                 } else if let numeric = gid_t(group) {
                     gid = numeric
                 } else {

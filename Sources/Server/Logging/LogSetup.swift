@@ -12,6 +12,7 @@ import Darwin
 #endif
 import Foundation
 import Logging
+import SystemCalls
 import Synchronization
 
 public enum LogSetup {
@@ -203,15 +204,7 @@ public struct StderrLogHandler: LogHandler {
 
     /// One write(2) per line, so lines from different threads never interleave mid-line.
     public static let writeToStderr: @Sendable (String) -> Void = { line in
-        let bytes = Array(line.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return  // stderr closed or full: nowhere to report it
-            }
-            offset += n
-        }
+        // stderr closed or full: nowhere to report it.
+        try? Posix.writeAll(2, Array(line.utf8))
     }
 }

@@ -12,6 +12,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 enum POSIXSockets {
     static let stream = Int32(SOCK_STREAM.rawValue)
@@ -145,7 +146,7 @@ enum POSIXSockets {
 
     /// close(2), reachable from types that have a close() method of their own.
     static func closeDescriptor(_ fd: Int32) {
-        _ = close(fd)
+        try? Posix.close(fd)
     }
 
     /// An integer socket option (SO_TYPE, SO_ACCEPTCONN, …), or nil when the call fails.
