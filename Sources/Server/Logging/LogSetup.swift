@@ -55,9 +55,8 @@ public struct StderrLogHandler: LogHandler {
         public static func detect(environment: [String: String], fd: Int32 = 2) -> Style {
             guard let value = environment["JOURNAL_STREAM"] else { return .plain }
             let parts = value.split(separator: ":")
-            var st = stat()
             guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]),
-                  fstat(fd, &st) == 0 else { return .plain }
+                  let st = try? Posix.fstat(fd) else { return .plain }
             return UInt64(st.st_dev) == dev && UInt64(st.st_ino) == ino ? .journal : .plain
         }
     }

@@ -10,6 +10,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 public struct SystemdNotifier: Sendable {
     /// The socket address: a path, or an abstract name (leading NUL, written "@" in the variable).
@@ -46,7 +47,7 @@ public struct SystemdNotifier: Sendable {
         // socket has a large receive buffer, so EAGAIN would mean PID 1 is wedged anyway.
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return false }
-        defer { close(fd) }
+        defer { try? Posix.close(fd) }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
