@@ -209,32 +209,16 @@ final class ChatDaemon {
         let adapters = dir.appendingPathComponent("adapters")
         try FileManager.default.createDirectory(at: adapters, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: ChatFixtures.peft, toPath: adapters.appendingPathComponent("peft").path)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
         let argv = [try CLI.binary(), "serve", "--model", try CLI.model(), "--adapters", adapters.path,
                     "--socket", socket, "--threads", "1"]
         var env = ProcessInfo.processInfo.environment
         for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LORAD_MODEL"] { env[key] = nil }
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
+        let log = self.log
+        let pid = try spawnProcess(argv, environment: env) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, &attr, cArgs, cEnv)
-        guard rc == 0 else { throw TerminalError(description: "posix_spawn: \(String(cString: strerror(rc)))") }
         self.pid = pid
         // Ready once the socket accepts (it is created after the model and adapters are loaded).
         let deadline = Date().addingTimeInterval(120)

@@ -334,8 +334,7 @@ package final class Daemon {
         // an empty configuration).
         let overrides = self.overrides, base = configBase
         work.run(on: loaderQueue, { () -> Result<ServerConfig, ConfigReloadFailure> in
-            var st = stat()
-            guard stat(configPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            guard let st = try? Posix.stat(configPath), (st.st_mode & S_IFMT) == S_IFREG else {
                 return .failure(ConfigReloadFailure(description: "not a regular file (a reload re-reads the file given at start-up)"))
             }
             do {

@@ -52,21 +52,31 @@ extension Daemon {
     /// a trip to the prompt thread and back.
     static let inlinePreparationBytes = 4096
 
+    /// What a preparation reads, snapshotted now on the loop.
+    var preparationContext: PreparationContext {
+        PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
+                           contextLimit: engine.contextLimit, maxTokensDefault: config.engine.maxTokensDefault)
+    }
+
+    /// Runs `prepare` inline for a small body, else on the prompt thread; then `then` on the loop,
+    /// unless the client left meanwhile (logged as 499).
+    func prepare<T>(_ request: HTTPRequest, _ conn: HTTPConnection, endpoint: String, started: Date,
+                    _ prepare: @escaping @Sendable () -> T, then: @escaping (T) -> Void) {
+        if request.body.count <= Self.inlinePreparationBytes { return then(prepare()) }
+        work.run(on: promptQueue, prepare, then: { [unowned self] result in
+            guard !conn.isClosed else {
+                return logRequest(request, status: 499, endpoint: endpoint, adapter: "", started: started,
+                                  extra: "the client left while its request was prepared")
+            }
+            then(result)
+        })
+    }
+
     func startGeneration(_ request: HTTPRequest, _ conn: HTTPConnection, started: Date, endpoint: GenerationRequest.Endpoint) {
-        let context = PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
-                                         contextLimit: engine.contextLimit, maxTokensDefault: config.engine.maxTokensDefault)
-        let body = request.body
-        if body.count <= Self.inlinePreparationBytes {
-            return submitGeneration(Self.prepareGeneration(body: body, endpoint: endpoint, context), request, conn,
-                                    started: started, endpoint: endpoint)
-        }
-        work.run(on: promptQueue, {
+        let context = preparationContext, body = request.body
+        prepare(request, conn, endpoint: endpoint.path, started: started, {
             Self.prepareGeneration(body: body, endpoint: endpoint, context)
         }, then: { [unowned self] prepared in
-            guard !conn.isClosed else {
-                return logRequest(request, status: 499, endpoint: endpoint.path, adapter: "", started: started,
-                                  extra: "the client left while its prompt was prepared")
-            }
             submitGeneration(prepared, request, conn, started: started, endpoint: endpoint)
         })
     }

@@ -80,12 +80,7 @@ final class HTTPConnection {
 
     private func received(_ bytes: [UInt8]) {
         guard !closing else { return }
-        if unfed.isEmpty {
-            feed(bytes)
-        } else {
-            unfed += bytes
-            feed([])
-        }
+        feed(bytes)
         processNext()
     }
 

@@ -102,19 +102,13 @@ extension Daemon {
     /// /tokenize: prepared like a generation (inline when small, else on the prompt thread).
     private func handleTokenize(_ request: HTTPRequest, _ conn: HTTPConnection, _ started: Date) {
         let endpoint = "/tokenize"
-        let context = PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
-                                         contextLimit: engine.contextLimit, maxTokensDefault: 0)
-        let body = request.body
-        let answer: (Result<[UInt8], OpenAIError>) -> Void = { [unowned self] result in
+        let context = preparationContext, body = request.body
+        prepare(request, conn, endpoint: endpoint, started: started, { Self.tokenize(body: body, context) },
+                then: { [unowned self] result in
             switch result {
             case .success(let json): respondJSON(200, json, request, conn, endpoint: endpoint, started: started)
             case .failure(let e): fail(e, request, conn, endpoint: endpoint, started: started)
             }
-        }
-        if body.count <= Self.inlinePreparationBytes { return answer(Self.tokenize(body: body, context)) }
-        work.run(on: promptQueue, { Self.tokenize(body: body, context) }, then: { result in
-            guard !conn.isClosed else { return }
-            answer(result)
         })
     }
 
