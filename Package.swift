@@ -40,21 +40,27 @@ let package = Package(
         .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
         .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats"]),
-        // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
-        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA"]),
+        // Model config from GGUF keys, weights bound by name, forward pass (with adapters), KV cache.
+        .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "LoRA"]),
+        // Choosing tokens (llama.cpp's sampling chain), stop strings, limits, and one sequence's
+        // token-by-token decision of what to show and when to end, shared by the commands and the engine.
+        .target(name: "Sampling", dependencies: ["Tokenizer"]),
+        // A model opened for use (GGUF, forward pass, tokenizer, chat template) and the
+        // single-sequence generation loop the commands run.
+        .target(name: "Generation", dependencies: ["ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling"]),
 
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
         .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
 
         // Request queue, continuous-batching scheduler, sequences, prefix cache, token events.
         // Knows nothing of HTTP, JSON wire types or libuv.
-        .target(name: "Engine", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
+        .target(name: "Engine", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama", "Sampling"]),
         // Pure HTTP/1.1: incremental request parser, response writer, SSE framing. No sockets.
         .target(name: "HTTP"),
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
+            "CLibUV", "HTTP", "Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
@@ -66,12 +72,12 @@ let package = Package(
 
         // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
         // backends (the model in process, or a daemon over its socket).
-        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ChatTemplate", "ModelFormats",
+        .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Sampling", "Generation", "Tokenizer", "ChatTemplate", "ModelFormats",
                                                 "LoradClient"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Bench", "Engine", "Server",
+            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Bench", "Engine", "Server",
             "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
@@ -90,9 +96,11 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "LoRA", "Tokenizer"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "ModelFormats"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "Sampling", "ModelFormats"]),
         .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
     ],

@@ -5,7 +5,7 @@
 
 import ChatTemplate
 import Foundation
-import Llama
+import Sampling
 import LoradClient
 import ModelFormats
 

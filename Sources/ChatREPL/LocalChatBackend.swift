@@ -4,8 +4,10 @@
 // the cached tokens and only the new tail is computed (the rendering only grows at its end, except
 // after /clear, /system or an adapter switch). The main thread runs every forward pass.
 
+import Generation
 import Llama
 import ChatTemplate
+import Sampling
 
 package final class LocalChatBackend: ChatBackend {
     private let bundle: ModelBundle

@@ -15,6 +15,7 @@
 import Foundation
 import Llama
 import LoRA
+import Sampling
 import Tokenizer
 
 /// What the consumer takes from the outbox: events in the order they happened, per request, and
@@ -97,13 +98,11 @@ public final class Engine: @unchecked Sendable {
     /// Queues a request and returns its id, or refuses it at once: bad prompt, bad parameters, full
     /// queue (the server answers 429), or the engine stopping.
     public func submit(_ request: EngineRequest) throws(EngineError) -> UInt64 {
-        guard !request.prompt.isEmpty else { throw .emptyPrompt }
-        guard request.prompt.count < contextLimit else {
-            throw .promptTooLong(tokens: request.prompt.count, limit: contextLimit)
-        }
         let vocab = model.config.vocabularySize
-        if let bad = request.prompt.first(where: { $0 < 0 || Int($0) >= vocab }) {
-            throw .badParameters("token id \(bad) is outside the vocabulary (0..<\(vocab))")
+        do {
+            try PromptError.check(request.prompt, room: contextLimit, vocabularySize: vocab)
+        } catch {
+            throw .prompt(error)
         }
         do {
             try request.sampling.validate(vocabularySize: vocab)
@@ -365,7 +364,7 @@ public final class Engine: @unchecked Sendable {
     private func sampleNext(_ s: EngineSequence, logits: [Float], row: Int) {
         let vocab = model.config.vocabularySize
         let sampled = logits.withUnsafeBufferPointer {
-            s.sampler.sample(logits: UnsafeBufferPointer(rebasing: $0[(row * vocab)..<((row + 1) * vocab)]))
+            s.sampling.sample(logits: UnsafeBufferPointer(rebasing: $0[(row * vocab)..<((row + 1) * vocab)]))
         }
         switch s.accept(sampled) {
         case .goOn(let text):

@@ -3,6 +3,7 @@
 // these and back.
 
 import Llama
+import Sampling
 
 public struct EngineRequest: Sendable {
     /// The fairness key: requests are admitted round-robin over keys, with a queue limit per key.
@@ -62,8 +63,8 @@ public enum EngineEvent: Sendable {
 public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Too many requests are waiting (over all adapters, or for this one).
     case queueFull(limit: Int, perAdapter: Bool)
-    case emptyPrompt
-    case promptTooLong(tokens: Int, limit: Int)
+    /// Empty, longer than the context allows, or holding ids outside the vocabulary.
+    case prompt(PromptError)
     case badParameters(String)
     /// The KV budget could not hold this sequence even after evicting cached prefixes.
     case kvBudgetExhausted(String)
@@ -78,9 +79,7 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
             return perAdapter
                 ? "too many requests are waiting for this model (limit \(limit)); retry later"
                 : "too many requests are waiting (limit \(limit)); retry later"
-        case .emptyPrompt: return "the prompt is empty"
-        case .promptTooLong(let n, let limit):
-            return "the prompt has \(n) tokens but the context holds \(limit), including at least one generated token"
+        case .prompt(let e): return e.description
         case .badParameters(let s): return s
         case .kvBudgetExhausted(let s): return "out of KV cache memory: \(s)"
         case .shuttingDown: return "the server is shutting down"

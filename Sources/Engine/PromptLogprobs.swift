@@ -2,7 +2,7 @@
 // which evaluation tools such as lm-evaluation-harness use to score text). Raw model distribution,
 // like the sampler's reported logprobs: log-softmax of the logits, no penalties, no temperature.
 
-import Llama
+import Sampling
 
 enum PromptLogprobs {
     /// Log-probability of `token` and the `top` most likely tokens (ties: lower id first) in one row.

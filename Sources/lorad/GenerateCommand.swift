@@ -1,8 +1,10 @@
 // `lorad generate PROMPT`: one completion, streamed to stdout; diagnostics on stderr.
 import ArgumentParser
 import Foundation
+import Generation
 import Llama
 import ChatTemplate
+import Sampling
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 // Options shared by the commands that generate text: the model's runtime settings and sampling.
 import ArgumentParser
 import Llama
+import Sampling
 
 struct RuntimeOptions: ParsableArguments {
     @Option(help: "Worker threads for the matrix products (default: one per core).")

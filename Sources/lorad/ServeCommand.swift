@@ -4,6 +4,7 @@
 // on a bad configuration.
 import ArgumentParser
 import Foundation
+import Generation
 import Llama
 import Server
 

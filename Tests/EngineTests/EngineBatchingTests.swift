@@ -3,6 +3,8 @@
 // tokens it gets alone, and those are the tokens of the single-sequence Generator.
 
 import Foundation
+import Generation
+import Sampling
 import Testing
 @testable import Engine
 import Llama

@@ -2,6 +2,7 @@
 // returns KV memory, pausing a sequence whose reader is behind, shutdown.
 
 import Foundation
+import Sampling
 import Testing
 @testable import Engine
 import Llama
@@ -30,10 +31,10 @@ import Llama
         var config = EngineConfig()
         config.contextLimit = 16
         let engine = Engine(model: t.model, tokenizer: t.tokenizer, config: config, wake: {})
-        #expect(throws: EngineError.emptyPrompt) {
+        #expect(throws: EngineError.prompt(.empty)) {
             try engine.submit(EngineRequest(queueKey: "a", prompt: [], sampling: .greedy))
         }
-        #expect(throws: EngineError.promptTooLong(tokens: 16, limit: 16)) {
+        #expect(throws: EngineError.prompt(.tooLong(tokens: 16, limit: 16))) {
             try engine.submit(EngineRequest(queueKey: "a", prompt: Array(repeating: 65, count: 16), sampling: .greedy))
         }
         #expect(throws: EngineError.self) {

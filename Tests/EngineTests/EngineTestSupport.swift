@@ -3,6 +3,7 @@
 // that runs an engine to completion and collects each request's events.
 
 import Foundation
+import Sampling
 import Testing
 import Engine
 import Llama

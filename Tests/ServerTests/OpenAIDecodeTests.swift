@@ -2,7 +2,7 @@
 // the defaults, every prompt and message form, and for each invalid field a 400 naming that field.
 
 import Testing
-@testable import Llama
+@testable import Sampling
 import ModelFormats
 @testable import Server
 

@@ -1,4 +1,4 @@
-# Writes Tests/LlamaTests/Fixtures/sampler.json: golden outputs of llama.cpp's sampling chain, run
+# Writes Tests/SamplingTests/Fixtures/sampler.json: golden outputs of llama.cpp's sampling chain, run
 # through llama-cpp-python's low-level sampler API (the llama.cpp C library vendored by
 # llama-cpp-python, ctypes bindings in llama_cpp.llama_cpp).
 #   - vectors: fixed logit rows. Three random rows of 1000 floats (numpy, fixed seed; stored as hex of
@@ -26,7 +26,7 @@ import numpy as np
 import llama_cpp as L
 
 SEED = 20251124
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "LlamaTests", "Fixtures", "sampler.json")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "SamplingTests", "Fixtures", "sampler.json")
 LARGE_VOCAB = 49152
 MASK32 = 0xFFFFFFFF
 

@@ -11,6 +11,7 @@
 // configuration and rescans the adapters, both on the loader thread (the loop never reads a file).
 
 import Foundation
+import Generation
 import HTTP
 import Engine
 import Llama

@@ -13,11 +13,13 @@
 
 import ChatTemplate
 import Foundation
+import Generation
 import HTTP
 import Engine
 import Llama
 import LoRA
 import ModelFormats
+import Sampling
 import Tokenizer
 
 /// A request ready for the engine, or the error to answer.
@@ -185,21 +187,9 @@ extension Daemon {
         do {
             id = try engine.submit(submission)
         } catch {
-            let e: OpenAIError
-            switch error {
-            case .queueFull:
-                e = .tooManyRequests(retryAfter: 1, message: error.description)
-                metrics.rejected(reason: "queue_full")
-            case .shuttingDown:
-                e = .unavailable(error.description, retryAfter: 5)
-            case .promptTooLong(let n, let l):
-                e = .contextTooLong(promptTokens: n, maxTokens: r.sampling.maxTokens, limit: l, endpoint: endpoint)
-            case .emptyPrompt:
-                e = .badRequest(param: endpoint == .chat ? "messages" : "prompt", message: "the prompt is empty")
-            default:
-                e = .badRequest(param: nil, message: error.description)
-            }
-            return fail(e, request, conn, endpoint: path, adapter: p.label, started: started)
+            if case .queueFull = error { metrics.rejected(reason: "queue_full") }
+            return fail(OpenAIError(error, endpoint: endpoint, maxTokens: r.sampling.maxTokens), request, conn,
+                        endpoint: path, adapter: p.label, started: started)
         }
         let prefix = endpoint == .chat ? "chatcmpl-" : "cmpl-"
         let g = GenerationStream(daemon: self, connection: conn, http: request, request: r, engineID: id,
@@ -426,13 +416,7 @@ final class GenerationStream {
     }
 
     private func failed(_ error: EngineError) {
-        let e: OpenAIError
-        switch error {
-        case .shuttingDown: e = .unavailable(error.description, retryAfter: 5)
-        case .kvBudgetExhausted: e = .unavailable(error.description, retryAfter: 1)
-        case .badParameters(let m): e = .badRequest(param: nil, message: m)
-        default: e = .internal(error.description)
-        }
+        let e = OpenAIError(error, endpoint: request.endpoint, maxTokens: request.sampling.maxTokens)
         if request.stream {
             // Headers are out: report in the stream, as vLLM does, then end it.
             connection.writeChunk(ServerSentEvents.event(data: String(decoding: e.body(), as: UTF8.self)))

@@ -11,6 +11,7 @@
 
 import Llama
 import ModelFormats
+import Sampling
 import Tokenizer
 
 public enum OpenAIDecode {

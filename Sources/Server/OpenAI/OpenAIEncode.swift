@@ -14,6 +14,7 @@
 
 import Llama
 import ModelFormats
+import Sampling
 
 public enum OpenAIEncode {
     // MARK: - Chat

@@ -4,6 +4,7 @@
 
 import Llama
 import ChatTemplate
+import Sampling
 
 /// What to generate from.
 public enum OpenAIPrompt: Sendable, Equatable {

@@ -17,7 +17,7 @@
 
 import Foundation
 import Testing
-@testable import Llama
+@testable import Sampling
 
 struct SamplerGoldenTests {
     struct Case {

@@ -3,11 +3,13 @@
 // It ties together the pieces each owned elsewhere: the model's forward pass (LlamaModel), the
 // sequence's own KV cache, the sampler (penalties, truncation, draw), the streaming detokenizer
 // (whole UTF-8 characters only) and the stop-string matcher (held-back text, cut at the match).
-// The daemon's engine batches many sequences with its own per-sequence step (EngineSequence); this
-// is the single-sequence form the commands use, and the reference the batched engine is tested
-// against.
+// The per-token decision (what to show, when to stop) is `SequenceSampling`, shared with the
+// daemon's engine, which batches many sequences (EngineSequence); this is the single-sequence form
+// the commands use, and the reference the batched engine is tested against.
 
 import Foundation
+import Llama
+import Sampling
 import Tokenizer
 
 public struct GenerationResult: Sendable {
@@ -21,20 +23,6 @@ public struct GenerationResult: Sendable {
     public var logprobs: [SampledToken]
     public var prefillSeconds: Double
     public var decodeSeconds: Double
-}
-
-public enum GenerationError: Error, CustomStringConvertible, Sendable {
-    case emptyPrompt
-    case promptTooLong(tokens: Int, limit: Int)
-
-    public var description: String {
-        switch self {
-        case .emptyPrompt:
-            return "the prompt is empty: give some text (or a chat message) to continue"
-        case .promptTooLong(let n, let limit):
-            return "the prompt has \(n) tokens but the context holds \(limit) (including at least one generated token)"
-        }
-    }
 }
 
 public struct Generator {
@@ -56,16 +44,11 @@ public struct Generator {
     /// (reported as `cancelled`, finish reason `.stop`).
     public func generate(prompt: [Int32], cache: KVCache? = nil,
                          onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
-        guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         let cache = cache ?? model.makeCache()
-        let room = cache.contextLimit - cache.count
-        guard prompt.count < room else { throw GenerationError.promptTooLong(tokens: prompt.count, limit: room) }
-
-        var sampler = try Sampler(parameters: parameters, vocabularySize: model.config.vocabularySize)
-        sampler.accept(contentsOf: prompt)
-        var decoder = tokenizer.streamingDecoder()
-        var stops = StopMatcher(stopStrings: parameters.stop)
-        let limits = GenerationLimits(parameters, endOfGenerationTokens: tokenizer.eogTokens)
+        let vocabularySize = model.config.vocabularySize
+        try PromptError.check(prompt, room: cache.contextLimit - cache.count, vocabularySize: vocabularySize)
+        var sampling = try SequenceSampling(parameters: parameters, vocabularySize: vocabularySize, prompt: prompt,
+                                            tokenizer: tokenizer)
 
         let t0 = Date()
         var logits = try model.forward(prompt, cache: cache, adapters: adapters)
@@ -74,46 +57,30 @@ public struct Generator {
         var text = ""
         var tokens: [Int32] = []
         var logprobs: [SampledToken] = []
-        var finish: FinishReason = .length
         var cancelled = false
         let t1 = Date()
+        let finish: FinishReason
         while true {
-            let sampled = logits.withUnsafeBufferPointer { sampler.sample(logits: $0) }
-            sampler.accept(sampled.id)
+            let sampled = logits.withUnsafeBufferPointer { sampling.sample(logits: $0) }
             tokens.append(sampled.id)
             if parameters.topLogprobs != nil { logprobs.append(sampled) }
-            if limits.isEndOfGeneration(sampled.id) {
-                finish = .stop
-                break
-            }
-            let out = stops.feed(decoder.push(sampled.id))
-            text += out.text
-            if !out.text.isEmpty && !onText(out.text) {
-                finish = .stop
-                cancelled = true
-                break
-            }
-            if out.stoppedBy != nil {
-                finish = .stop
-                break
-            }
-            if let reason = limits.finishReason(after: sampled.id, generatedCount: tokens.count) {
+            let step = sampling.accept(sampled.id, contextFull: cache.count >= cache.contextLimit)
+            if case .finish(let reason, let piece) = step {
+                text += piece
+                if !piece.isEmpty { _ = onText(piece) }
                 finish = reason
                 break
             }
-            // The context is full: stop as OpenAI does for max_tokens.
-            if cache.count >= cache.contextLimit {
-                finish = .length
-                break
+            if case .goOn(let piece) = step, !piece.isEmpty {
+                text += piece
+                if !onText(piece) {
+                    // The caller stopped it: what is held back is never shown.
+                    finish = .stop
+                    cancelled = true
+                    break
+                }
             }
             logits = try model.forward([sampled.id], cache: cache, adapters: adapters)
-        }
-        if !cancelled && !stops.isFinished {
-            let rest = stops.feed(decoder.flush()).text + stops.flush()
-            if !rest.isEmpty {
-                text += rest
-                _ = onText(rest)
-            }
         }
         return GenerationResult(text: text, tokens: tokens, finishReason: finish, cancelled: cancelled, promptTokens: prompt.count,
                                 logprobs: logprobs, prefillSeconds: prefill,

@@ -3,6 +3,7 @@
 
 import ChatTemplate
 import Foundation
+import Llama
 import LoRA
 import ModelFormats
 import Tokenizer

@@ -4,7 +4,7 @@
 
 import Foundation
 import Testing
-@testable import Llama
+@testable import Sampling
 
 struct SamplerTests {
     /// Deterministic test logits: a fixed-seed generator, normal-ish values.

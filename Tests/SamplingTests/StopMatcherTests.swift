@@ -2,7 +2,7 @@
 // finish-reason logic of GenerationLimits.
 
 import Testing
-@testable import Llama
+@testable import Sampling
 
 struct StopMatcherTests {
     /// Feeds `chunks`, then flushes if nothing matched; returns the pieces sent and the stop.
