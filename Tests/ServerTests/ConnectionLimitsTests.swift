@@ -37,23 +37,6 @@ struct ConnectionLimitsTests {
         let later = log.note("x", now: t0.addingTimeInterval(RefusalLog.logInterval + 0.5))
         #expect(later?.contains("2 more since the last such line") == true, "\(later ?? "nil")")
     }
-
-    @Test(arguments: [
-        ("/healthz", "/healthz"),
-        ("/v1/models/demo%40v1", "/v1/models/demo@v1"),
-        ("/%68ealthz", "/healthz"),
-        ("/a%2Fb", "/a/b"),
-        ("/caf%C3%A9", "/café"),
-        ("/%7e%7E", "/~~"),
-    ])
-    func percentDecoding(raw: String, decoded: String) {
-        #expect(PercentDecoding.decode(raw) == decoded)
-    }
-
-    @Test(arguments: ["/%", "/%4", "/%zz", "/a%00b", "/%C3", "/%FF%FE"])
-    func badPercentEncodingIsRefused(raw: String) {
-        #expect(PercentDecoding.decode(raw) == nil)
-    }
 }
 
 /// One rule for where the model and the socket are (LocalDefaults), for every command.

@@ -9,7 +9,7 @@
 // the client learns why instead of hanging in the backlog. Refusals are counted by reason and
 // logged at most once per `logInterval` seconds, so a flood cannot flood the log too.
 //
-// Threading: loop thread only (the counts live in Daemon).
+// Threading: loop thread only.
 
 import Foundation
 import HTTP
@@ -81,5 +81,44 @@ struct RefusalLog {
         last = now
         suppressed = 0
         return "refusing connections: \(reason)\(more)"
+    }
+}
+
+/// The open client connections, counted in total and per peer uid (Unix socket only).
+struct OpenConnections {
+    private var byID: [UInt64: HTTPConnection] = [:]
+    private var byUID: [UInt32: Int] = [:]
+    private var lastID: UInt64 = 0
+
+    var count: Int { byID.count }
+    var all: Dictionary<UInt64, HTTPConnection>.Values { byID.values }
+
+    mutating func nextID() -> UInt64 {
+        lastID += 1
+        return lastID
+    }
+
+    /// Why `stream` may not be accepted under `limits`, or nil to accept it.
+    func refusal(for stream: UVConnection, limits: ConnectionLimits) -> (reason: String, message: String)? {
+        if byID.count >= limits.total {
+            return ("max_connections",
+                    "the server has \(byID.count) connections open, its limit (server.max_connections); retry shortly")
+        }
+        if let uid = stream.peerCredentials?.uid, byUID[uid, default: 0] >= limits.perUID {
+            return ("max_connections_per_uid",
+                    "uid \(uid) has \(limits.perUID) connections open, the limit for one user (server.max_connections_per_uid); close idle ones or reuse them")
+        }
+        return nil
+    }
+
+    mutating func add(_ c: HTTPConnection) {
+        byID[c.id] = c
+        if let uid = c.stream.peerCredentials?.uid { byUID[uid, default: 0] += 1 }
+    }
+
+    mutating func remove(_ c: HTTPConnection) {
+        guard byID.removeValue(forKey: c.id) != nil, let uid = c.stream.peerCredentials?.uid else { return }
+        let n = byUID[uid, default: 1] - 1
+        byUID[uid] = n > 0 ? n : nil
     }
 }

@@ -1,8 +1,9 @@
-// The daemon: everything that lives on the loop thread (DESIGN.md §2). It owns the listeners, the
-// connections, the adapter catalog and the streams of running generations; it hands requests to
-// the engine thread and drains the engine's outbox when a uv_async wakes it. It never computes or
-// reads files: forward passes run on the engine thread, adapter and configuration files are read on
-// the loader thread, large prompts are tokenized on the prompt thread (see Generation.swift).
+// The daemon's life cycle on the loop thread (DESIGN.md §2): start, listeners and accepted
+// connections, signals, drain and reload. What requests are answered with lives elsewhere: the
+// router (Routing/) dispatches them to the endpoints (API/), which hand generations to the engine
+// thread; this type wakes them when the engine's outbox has events. It never computes or reads
+// files: forward passes run on the engine thread, adapter and configuration files are read on the
+// loader thread, large prompts are tokenized on the prompt thread (API/Preparation.swift).
 //
 // Life cycle: the model is loaded and the adapters scanned BEFORE any socket exists (or before a
 // passed socket is adopted), so a client never connects to a daemon that cannot answer; then READY
@@ -29,7 +30,13 @@ package final class Daemon {
     package private(set) var engine: Engine!
     let metrics = ServerMetrics()
     var logger: Logger
-    var catalog: AdapterCatalog
+    /// The catalog in effect lives in `endpoints`; the daemon replaces it on a rescan.
+    private var catalog: AdapterCatalog {
+        get { endpoints.catalog }
+        set { endpoints.catalog = newValue }
+    }
+    private(set) var router: Router!
+    private var endpoints: Endpoints!
     let baseInfo: BaseModelInfo
     var httpLimits: HTTPLimits { HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes) }
     var idleTimeoutMS: UInt64 { Self.milliseconds(config.server.idleTimeout) }
@@ -37,25 +44,18 @@ package final class Daemon {
     var slowReaderTimeoutMS: UInt64 { Self.milliseconds(config.server.slowReaderTimeout) }
     var writeBufferBytes: Int { config.server.writeBufferBytes }
     let servedName: String
-    let createdAt = Int(Date().timeIntervalSince1970)
 
     private var listeners: [UVListener] = []
-    private var connections: [UInt64: HTTPConnection] = [:]
-    /// Open connections per peer uid (Unix socket only), for `ConnectionLimits.perUID`.
-    private var connectionsByUID: [UInt32: Int] = [:]
+    private var connections = OpenConnections()
     private var refusalLog = RefusalLog()
     var connectionLimits: ConnectionLimits {
         ConnectionLimits(maxConnections: config.server.maxConnections, maxConnectionsPerUID: config.server.maxConnectionsPerUID)
     }
-    private var nextConnectionID: UInt64 = 1
-    var generations: [UInt64: GenerationStream] = [:]
     private var wake: UVAsync!
     /// Results of off-loop work (adapter rescans, large prompts) come back through this.
     private(set) var work: LoopWork!
     /// The loader thread: every file read after start-up (DESIGN.md §2).
     let loaderQueue = DispatchQueue(label: "lorad.loader")
-    /// Tokenizes prompts too large to tokenize on the loop without stalling it.
-    let promptQueue = DispatchQueue(label: "lorad.prompts")
     private var rescanning = false
     private var rescanAgain = false
     private var signals: [UVSignal] = []
@@ -67,7 +67,6 @@ package final class Daemon {
     private let overrides: ConfigOverrides
     /// What the configuration file is read over on a reload (the environment's defaults).
     private let configBase: ServerConfig
-    private var requestCounter: UInt64 = 0
 
     enum State { case starting, serving, draining }
     private(set) var state = State.starting
@@ -88,10 +87,9 @@ package final class Daemon {
         loop = try UVLoop()
         baseInfo = try bundle.baseInfo()
         servedName = config.model.servedModelName
-        catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo, reserved: [config.model.servedModelName, "base"])
+        let catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo, reserved: [config.model.servedModelName, "base"])
         notifier = SystemdNotifier(environment: environment)
         metrics.setKVBudget(bytes: config.engine.kvBudgetBytes)
-        reportCatalog()
 
         var ec = EngineConfig()
         ec.maxSequences = config.engine.maxSequences
@@ -101,10 +99,18 @@ package final class Daemon {
         ec.perAdapterQueueLimit = config.engine.perAdapterQueueLimit
         ec.prefillChunk = config.engine.prefillChunk
         ec.prefixCache = config.engine.prefixCache
-        wake = try UVAsync(loop: loop) { [unowned self] in drainEngine() }
+        wake = try UVAsync(loop: loop) { [unowned self] in engineWoke() }
         work = try LoopWork(loop: loop)
         let wakeHandle = wake!
         engine = Engine(model: bundle.model, tokenizer: bundle.tokenizer, config: ec, wake: { wakeHandle.send() })
+        let responder = Responder(metrics: metrics, isServing: { [unowned self] in state == .serving },
+                                  log: { [unowned self] level, line in log(level, line) })
+        endpoints = Endpoints(bundle: bundle, engine: engine, responder: responder, servedName: servedName, catalog: catalog,
+                              maxTokensDefault: config.engine.maxTokensDefault, work: work,
+                              isServing: { [unowned self] in state == .serving })
+        router = Router(responder: responder)
+        endpoints.register(on: router)
+        reportCatalog()
     }
 
     /// A daemon started by a parent that blocks signals (some test runners and supervisors do, and
@@ -215,22 +221,16 @@ package final class Daemon {
             stream.close()
             return
         }
-        let limits = connectionLimits
-        let uid = stream.peerCredentials?.uid
-        if connections.count >= limits.total {
-            return refuse(stream, reason: "max_connections",
-                          "the server has \(connections.count) connections open, its limit (server.max_connections); retry shortly")
+        if let refusal = connections.refusal(for: stream, limits: connectionLimits) {
+            metrics.connectionRefused(reason: refusal.reason)
+            if let line = refusalLog.note("\(refusal.message) [\(stream)]") { log(.warning, line) }
+            stream.write(ConnectionLimits.refusal(refusal.message))
+            stream.shutdownAndClose()
+            return
         }
-        if let uid, connectionsByUID[uid, default: 0] >= limits.perUID {
-            return refuse(stream, reason: "max_connections_per_uid",
-                          "uid \(uid) has \(limits.perUID) connections open, the limit for one user (server.max_connections_per_uid); close idle ones or reuse them")
-        }
-        let id = nextConnectionID
-        nextConnectionID += 1
         do {
-            let c = try HTTPConnection(id: id, stream: stream, daemon: self)
-            connections[id] = c
-            if let uid { connectionsByUID[uid, default: 0] += 1 }
+            let c = try HTTPConnection(id: connections.nextID(), stream: stream, daemon: self)
+            connections.add(c)
             metrics.setConnectionsOpen(connections.count)
             c.start()
         } catch {
@@ -239,49 +239,17 @@ package final class Daemon {
         }
     }
 
-    /// Answers a connection past a limit with a 503 and closes it; nothing of it is read.
-    private func refuse(_ stream: UVConnection, reason: String, _ message: String) {
-        metrics.connectionRefused(reason: reason)
-        if let line = refusalLog.note("\(message) [\(stream)]") { log(.warning, line) }
-        stream.write(ConnectionLimits.refusal(message))
-        stream.shutdownAndClose()
-    }
-
-    func connectionLost(_ c: HTTPConnection) {
-        if let gid = c.generationID, let g = generations.removeValue(forKey: gid) {
-            engine.cancel(gid)
-            g.abandoned()
-        }
-    }
-
     func connectionClosed(_ c: HTTPConnection) {
-        connectionLost(c)
-        if connections.removeValue(forKey: c.id) != nil, let uid = c.stream.peerCredentials?.uid {
-            let n = connectionsByUID[uid, default: 1] - 1
-            connectionsByUID[uid] = n > 0 ? n : nil
-        }
+        connections.remove(c)
         metrics.setConnectionsOpen(connections.count)
         if state == .draining { finishDrainIfIdle() }
     }
 
     // MARK: - Engine events
 
-    private func drainEngine() {
-        let out = engine.drainEvents()
-        for n in out.batchSizes { metrics.batchSize(n) }
-        for (id, event) in out.events {
-            guard let g = generations[id] else { continue }   // cancelled: its client is gone
-            if g.handle(event) { generations[id] = nil }
-        }
-        updateGauges()
+    private func engineWoke() {
+        endpoints.deliverEngineEvents()
         if state == .draining { finishDrainIfIdle() }
-    }
-
-    func updateGauges() {
-        let s = engine.stats()
-        metrics.setQueueDepth(s.queuedRequests)
-        metrics.setLiveSequences(s.liveSequences)
-        metrics.setKVBytes(sequences: s.kvBytesSequences, prefixCache: s.kvBytesPrefixCache)
     }
 
     // MARK: - Signals
@@ -289,16 +257,16 @@ package final class Daemon {
     package func beginDrain(reason: String) {
         guard state != .draining else { return }
         state = .draining
-        log(.notice, "\(reason): draining \(generations.count) running request(s), at most \(config.server.drainTimeout)")
+        log(.notice, "\(reason): draining \(endpoints.streams.count) running request(s), at most \(config.server.drainTimeout)")
         _ = notifier?.stopping(status: "draining")
         for l in listeners { l.close() }
         listeners.removeAll()
         engine.beginDrain()
         // Connections that are not answering anything have nothing to finish.
-        for c in connections.values where !c.busy { c.abort() }
+        for c in connections.all where !c.busy { c.abort() }
         let t = try? UVTimer(loop: loop)
         t?.start(after: Self.milliseconds(config.server.drainTimeout)) { [unowned self] in
-            log(.warning, "drain deadline passed with \(generations.count) request(s) running; stopping them")
+            log(.warning, "drain deadline passed with \(endpoints.streams.count) request(s) running; stopping them")
             stopNow()
         }
         drainTimer = t
@@ -306,12 +274,12 @@ package final class Daemon {
     }
 
     private func finishDrainIfIdle() {
-        guard state == .draining, generations.isEmpty, connections.values.allSatisfy({ !$0.busy }) else { return }
+        guard state == .draining, endpoints.streams.isEmpty, connections.all.allSatisfy({ !$0.busy }) else { return }
         stopNow()
     }
 
     private func stopNow() {
-        for c in connections.values { c.abort() }
+        for c in connections.all { c.abort() }
         drainTimer?.stop()
         watchdog?.stop()
         for s in signals { s.close() }
@@ -364,6 +332,7 @@ package final class Daemon {
         }
         if !diff.applied.isEmpty {
             config = config.applyingReloadable(from: fresh)
+            endpoints.maxTokensDefault = config.engine.maxTokensDefault
             engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
             LogSetup.setLevel(config.log.level)
             logger.logLevel = config.log.level
@@ -395,11 +364,6 @@ package final class Daemon {
                 rescanAdapters()
             }
         })
-    }
-
-    func nextRequestID() -> UInt64 {
-        requestCounter += 1
-        return requestCounter
     }
 }
 

@@ -10,7 +10,7 @@
 //   rest of the input stays unparsed and reading stops until the backlog drains;
 // - output the client does not read: once more than `writeBufferBytes` of any responses are
 //   unwritten, no further request is answered (and nothing more is read) until the client catches
-//   up; a streaming generation is paused in the engine; a reader still stuck after
+//   up; a streaming generation is paused (its `ResponseProducer`); a reader still stuck after
 //   `slowReaderTimeout` is cut off;
 // - a half-close (the client shuts down its sending side after a complete request, as `nc -N`,
 //   socat and some proxies do): the requests already received are answered, then the connection
@@ -19,6 +19,14 @@
 
 import Foundation
 import HTTP
+
+/// A response produced over time (a generation): the connection asks it to wait while the client
+/// reads slowly, and stops it when the client leaves. The connection knows nothing of the engine.
+protocol ResponseProducer: AnyObject {
+    func pause()
+    func resume()
+    func cancel()
+}
 
 final class HTTPConnection {
     let id: UInt64
@@ -34,8 +42,8 @@ final class HTTPConnection {
     private var slowTimer: UVTimer?
     /// The request being answered has not been fully written yet (e.g. a stream).
     private(set) var busy = false
-    /// The engine request whose events stream to this connection, if any.
-    var generationID: UInt64?
+    /// What produces the response being answered, while it runs.
+    weak var producer: ResponseProducer?
     private var closing = false
     /// The client sent EOF: nothing more will arrive, but it may still read (half-close).
     private var inputEnded = false
@@ -142,14 +150,21 @@ final class HTTPConnection {
     private func peerClosed() {
         // The client went away: stop its generation (the engine frees the sequence) and close.
         closing = true
-        daemon.connectionLost(self)
+        cancelProducer()
         stream.close()
     }
 
     private func didClose() {
         timer.close()
         slowTimer?.close()
+        cancelProducer()
         daemon.connectionClosed(self)
+    }
+
+    private func cancelProducer() {
+        let p = producer
+        producer = nil
+        p?.cancel()
     }
 
     private func armTimer() {
@@ -199,7 +214,7 @@ final class HTTPConnection {
                 let request = backlog.removeFirst()
                 version = request.version
                 busy = true
-                daemon.handle(request, on: self)
+                daemon.router.dispatch(request, on: self)
             } else if !unfed.isEmpty {
                 feed([])
             } else if let e = pendingError {
@@ -259,7 +274,7 @@ final class HTTPConnection {
 
     private func completeResponse(keepAlive: Bool) {
         busy = false
-        generationID = nil
+        producer = nil
         paused = false
         if !waitingForReader { slowTimer?.stop() }
         if !keepAlive || closing {
@@ -276,9 +291,9 @@ final class HTTPConnection {
     private var paused = false
 
     private func checkBackPressure() {
-        guard !paused, stream.pendingWriteBytes > daemon.writeBufferBytes, let gid = generationID else { return }
+        guard !paused, stream.pendingWriteBytes > daemon.writeBufferBytes, let producer else { return }
         paused = true
-        daemon.engine.setPaused(gid, true)
+        producer.pause()
         startSlowTimer()
     }
 
@@ -303,7 +318,7 @@ final class HTTPConnection {
         slowTimer?.stop()
         if paused {
             paused = false
-            if let gid = generationID { daemon.engine.setPaused(gid, false) }
+            producer?.resume()
         }
         if waitingForReader {
             waitingForReader = false

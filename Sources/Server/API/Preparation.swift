@@ -1,0 +1,236 @@
+// Chat and text completions, from a request to an engine submission (GenerationStream.swift takes
+// it from there), and /tokenize's answer.
+//
+// A request is first prepared: decoded, its `model` resolved to the base (the served name) or an
+// adapter (`name`, `name@v1`) with the `adapters` extension stacking more, its prompt rendered and
+// tokenized and checked against the context, so the client gets a 400 with both numbers before
+// anything is queued. Preparing is a pure function of the body and immutable state (the model, a
+// snapshot of the catalog), so a large body is prepared on the prompt thread while the loop goes on
+// serving; a small one (most requests) is prepared inline. A prompt is refused from its length in
+// bytes alone when even the fewest tokens it could make cannot fit, before any tokenizing.
+// Everything else here runs on the loop thread.
+
+import ChatTemplate
+import Foundation
+import Generation
+import HTTP
+import Engine
+import Llama
+import LoRA
+import ModelFormats
+import Sampling
+import Tokenizer
+
+/// A request ready for the engine, or the error to answer.
+enum PreparedGeneration: @unchecked Sendable {
+    // @unchecked: GenerationRequest, [AdapterUse] and the token ids are immutable values.
+    case ready(Ready)
+    case failed(OpenAIError, label: String)
+
+    struct Ready {
+        let request: GenerationRequest
+        /// The model's name for logs, metrics and the queue key.
+        let label: String
+        let uses: [AdapterUse]
+        let prompt: [Int32]
+        let echoText: String?
+    }
+}
+
+/// Immutable state a preparation reads, so that it can run on any thread.
+struct PreparationContext: @unchecked Sendable {
+    // @unchecked: ModelBundle is immutable; the catalog is a value snapshot of immutable entries.
+    let bundle: ModelBundle
+    let catalog: AdapterCatalog
+    let servedName: String
+    let contextLimit: Int
+    /// 0: none.
+    let maxTokensDefault: Int
+}
+
+extension Endpoints {
+    /// Bodies up to this size are prepared on the loop: tokenizing them costs microseconds, less than
+    /// a trip to the prompt thread and back.
+    static let inlinePreparationBytes = 4096
+
+    /// What a preparation reads, snapshotted now on the loop.
+    var preparationContext: PreparationContext {
+        PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
+                           contextLimit: engine.contextLimit, maxTokensDefault: maxTokensDefault)
+    }
+
+    /// Runs `prepare` inline for a small body, else on the prompt thread; then `then` on the loop,
+    /// unless the client left meanwhile (logged as 499).
+    func prepare<T>(_ r: RoutedRequest, _ prepare: @escaping @Sendable () -> T, then: @escaping (T) -> Void) {
+        if r.http.body.count <= Self.inlinePreparationBytes { return then(prepare()) }
+        work.run(on: promptQueue, prepare, then: { [unowned self] result in
+            guard !r.connection.isClosed else {
+                return responder.logRequest(r.http, status: 499, endpoint: r.endpoint, adapter: "", started: r.started,
+                                            extra: "the client left while its request was prepared")
+            }
+            then(result)
+        })
+    }
+
+    func startGeneration(_ r: RoutedRequest, endpoint: GenerationRequest.Endpoint) {
+        let context = preparationContext, body = r.http.body
+        prepare(r, { Self.prepareGeneration(body: body, endpoint: endpoint, context) },
+                then: { [unowned self] prepared in submitGeneration(prepared, r, endpoint: endpoint) })
+    }
+
+    /// Decodes, resolves and tokenizes one generation request. Pure: runs on the loop or the prompt thread.
+    static func prepareGeneration(body: [UInt8], endpoint: GenerationRequest.Endpoint,
+                                  _ c: PreparationContext) -> PreparedGeneration {
+        let r: GenerationRequest
+        do {
+            r = try OpenAIDecode.generationRequest(body: body, endpoint: endpoint,
+                                                  vocabularySize: c.bundle.model.config.vocabularySize)
+        } catch {
+            return .failed(error, label: "")
+        }
+        // Model and adapters. One rule for repeats: each adapter is applied once, whether it is named
+        // by `model` or in `adapters`, under any spelling (demo, demo@v1).
+        var uses: [AdapterUse] = []
+        var applied: [String: String] = [:]   // adapter name -> the field that applied it
+        let label: String
+        if r.model == c.servedName {
+            label = c.servedName
+        } else if let e = c.catalog.lookup(r.model) {
+            uses.append(AdapterUse(e.adapter))
+            applied[e.name] = "model"
+            label = e.name
+        } else {
+            return .failed(.notFound(model: r.model), label: "")
+        }
+        for (i, extra) in r.adapters.enumerated() {
+            let param = "adapters[\(i)].name"
+            guard let e = c.catalog.lookup(extra.name) else {
+                var err = OpenAIError.notFound(model: extra.name)
+                err.param = param
+                return .failed(err, label: label)
+            }
+            if let first = applied[e.name] {
+                return .failed(.badRequest(param: param, message: "\(param) names \(e.name), which \(first) already applies; "
+                                            + "give each adapter once (its scale sets how strongly it applies)"), label: label)
+            }
+            applied[e.name] = param
+            uses.append(AdapterUse(e.adapter, scale: extra.scale))
+        }
+        // Prompt.
+        let tokenizer = c.bundle.tokenizer
+        let limit = c.contextLimit
+        let prompt: [Int32]
+        var echoText: String? = nil
+        do {
+            switch r.prompt {
+            case .chat(let messages):
+                let rendered = try renderChat(c.bundle, messages)
+                let least = tokenizer.minimumTokenCount(rendered)
+                if least >= limit {
+                    return .failed(.contextTooLong(promptTokens: least, limit: limit, endpoint: endpoint, atLeast: true), label: label)
+                }
+                prompt = tokenizer.encode(rendered)
+            case .text(let text):
+                let least = tokenizer.minimumTokenCount(text, parseSpecial: r.parseSpecial)
+                if least >= limit {
+                    return .failed(.contextTooLong(promptTokens: least, limit: limit, endpoint: endpoint, atLeast: true), label: label)
+                }
+                prompt = tokenizer.encode(text, parseSpecial: r.parseSpecial)
+                echoText = text
+            case .tokens(let ids):
+                prompt = ids
+                echoText = tokenizer.decode(ids)
+            }
+        } catch let e as OpenAIError {
+            return .failed(e, label: label)
+        } catch {
+            return .failed(.internal("\(error)"), label: label)
+        }
+        if prompt.count >= limit || (r.sampling.maxTokens.map { prompt.count + $0 > limit } ?? false) {
+            return .failed(.contextTooLong(promptTokens: prompt.count, maxTokens: r.sampling.maxTokens, limit: limit,
+                                           endpoint: endpoint), label: label)
+        }
+        var request = r
+        if request.sampling.maxTokens == nil, c.maxTokensDefault > 0 {
+            request.sampling.maxTokens = min(c.maxTokensDefault, limit - prompt.count)
+        }
+        // Raw log-probabilities are computed only when asked for (they cost a softmax per token).
+        request.sampling.topLogprobs = r.logprobs ? r.topLogprobs : nil
+        return .ready(.init(request: request, label: label, uses: uses, prompt: prompt, echoText: echoText))
+    }
+
+    /// Queues a prepared request in the engine and starts its response (loop thread).
+    private func submitGeneration(_ prepared: PreparedGeneration, _ routed: RoutedRequest,
+                                  endpoint: GenerationRequest.Endpoint) {
+        let p: PreparedGeneration.Ready
+        switch prepared {
+        case .failed(let e, let label):
+            return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, adapter: label,
+                                  started: routed.started)
+        case .ready(let ready):
+            p = ready
+        }
+        guard isServing() else {
+            return responder.fail(.unavailable("the server is shutting down", retryAfter: 5), routed.http, routed.connection,
+                                  endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+        }
+        let r = p.request
+        let wantsPromptLogprobs = endpoint == .completion && r.echo && r.logprobs
+        let submission = EngineRequest(queueKey: p.label, adapters: p.uses, prompt: p.prompt, sampling: r.sampling,
+                                       promptLogprobs: wantsPromptLogprobs)
+        let id: UInt64
+        do {
+            id = try engine.submit(submission)
+        } catch {
+            if case .queueFull = error { metrics.rejected(reason: "queue_full") }
+            return responder.fail(OpenAIError(error, endpoint: endpoint, maxTokens: r.sampling.maxTokens), routed.http,
+                                  routed.connection, endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+        }
+        let prefix = endpoint == .chat ? "chatcmpl-" : "cmpl-"
+        let g = GenerationStream(endpoints: self, routed: routed, request: r, engineID: id,
+                                 responseID: prefix + String(format: "%016llx", nextRequestID() ^ UInt64(createdAt) << 20),
+                                 label: p.label, prompt: p.prompt, echoText: p.echoText)
+        started(g)
+        g.begin()
+    }
+
+    /// The /tokenize answer for `body`. Pure: any thread.
+    static func tokenize(body: [UInt8], _ c: PreparationContext) -> Result<[UInt8], OpenAIError> {
+        do {
+            let r = try OpenAIDecode.tokenizeRequest(body: body)
+            if let m = r.model, m != c.servedName, c.catalog.lookup(m) == nil {
+                throw OpenAIError.notFound(model: m)
+            }
+            let tokenizer = c.bundle.tokenizer
+            let tokens: [Int32]
+            switch r.input {
+            case .text(let text):
+                tokens = tokenizer.encode(text, parseSpecial: r.parseSpecial, addBOS: r.addSpecialTokens ? nil : false)
+            case .chat(let messages):
+                tokens = try chatTokens(c.bundle, messages)
+            }
+            let strings = r.returnTokenStrings ? tokens.map { tokenizer.tokenText($0) ?? "" } : nil
+            return .success(OpenAIEncode.tokenize(tokens: tokens, maxModelLength: c.contextLimit, tokenStrings: strings))
+        } catch let e as OpenAIError {
+            return .failure(e)
+        } catch {
+            return .failure(.internal("\(error)"))
+        }
+    }
+
+    /// The prompt of a chat: messages rendered by the template, contents as plain text. Any thread.
+    static func chatTokens(_ bundle: ModelBundle, _ messages: [ChatMessage]) throws -> [Int32] {
+        bundle.tokenizer.encode(try renderChat(bundle, messages))
+    }
+
+    /// The rendered chat, ready to bound or encode; template failures become 400s naming messages.
+    static func renderChat(_ bundle: ModelBundle, _ messages: [ChatMessage]) throws -> ChatPrompt {
+        do {
+            return try bundle.renderChat(messages)
+        } catch let e as ModelBundleError {
+            throw OpenAIError.badRequest(param: "messages", message: "\(e)")
+        } catch {
+            throw OpenAIError.badRequest(param: "messages", message: "the chat template failed on these messages: \(error)")
+        }
+    }
+}

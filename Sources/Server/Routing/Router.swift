@@ -1,0 +1,131 @@
+// The route table: method and path pattern to handler, on the loop thread.
+//
+// A pattern is a path whose segments are literals or `{name}` captures (`/v1/models/{id}`). The
+// request path is split on `/` first and each segment percent-decoded after (RFC 3986 §2.1), so
+// `/v1/models/demo%40v1` captures `demo@v1` and an encoded slash stays inside its segment.
+// Dispatch answers what matches no route: 501 for a method HTTP does not define, 400 for a bad
+// percent-encoding, 404 for an unknown path, 405 with `Allow` for a known path and another method.
+// Before a handler runs, `authorize` (when set) may refuse the request: the one place an
+// authentication step goes.
+
+import Foundation
+import HTTP
+
+/// One request on its way to a handler.
+struct RoutedRequest {
+    let http: HTTPRequest
+    let connection: HTTPConnection
+    let started: Date
+    /// The route's pattern, the request's name in logs and metrics (`/v1/models/{id}`).
+    let endpoint: String
+    /// The pattern's captures, percent-decoded.
+    let parameters: [String: String]
+}
+
+struct Route {
+    let method: String
+    let pattern: String
+    let handler: (RoutedRequest) -> Void
+
+    private var segments: [Substring] { pattern.split(separator: "/", omittingEmptySubsequences: false) }
+
+    /// The captures when `path` (split, each segment decoded) matches this pattern.
+    func match(_ path: [String]) -> [String: String]? {
+        let segments = self.segments
+        guard segments.count == path.count else { return nil }
+        var captures: [String: String] = [:]
+        for (p, s) in zip(segments, path) {
+            if p.hasPrefix("{") && p.hasSuffix("}") {
+                captures[String(p.dropFirst().dropLast())] = s
+            } else if p != s {
+                return nil
+            }
+        }
+        return captures
+    }
+}
+
+final class Router {
+    private var routes: [Route] = []
+    /// Runs before every handler; a non-nil answer refuses the request with that error.
+    var authorize: ((RoutedRequest, Route) -> OpenAIError?)?
+    /// Answers what no handler takes (and what `authorize` refuses).
+    private let responder: Responder
+
+    /// The methods RFC 9110 defines (plus PATCH, RFC 5789): one of these not allowed on a path gets
+    /// 405 with Allow; any other method is one this server does not implement, 501 (§15.6.2).
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+
+    init(responder: Responder) {
+        self.responder = responder
+    }
+
+    func add(_ method: String, _ pattern: String, _ handler: @escaping (RoutedRequest) -> Void) {
+        routes.append(Route(method: method, pattern: pattern, handler: handler))
+    }
+
+    /// Where a method and a (raw) path lead.
+    enum Resolution {
+        case route(Route, parameters: [String: String])
+        /// A method HTTP does not define (501).
+        case unknownMethod
+        /// A bad percent-encoding (400).
+        case badPath
+        case notFound(path: String)
+        /// The path exists with other methods: `allowed`, sorted (405).
+        case methodNotAllowed(pattern: String, allowed: [String])
+    }
+
+    func resolve(method: String, path rawPath: String) -> Resolution {
+        guard Self.knownMethods.contains(method) else { return .unknownMethod }
+        guard let path = Self.segments(rawPath) else { return .badPath }
+        let matching = routes.compactMap { route in route.match(path).map { (route, $0) } }
+        guard let first = matching.first else { return .notFound(path: path.joined(separator: "/")) }
+        guard let (route, captures) = matching.first(where: { $0.0.method == method }) else {
+            return .methodNotAllowed(pattern: first.0.pattern, allowed: Set(matching.map(\.0.method)).sorted())
+        }
+        return .route(route, parameters: captures)
+    }
+
+    func dispatch(_ request: HTTPRequest, on conn: HTTPConnection) {
+        let started = Date()
+        func refuse(_ e: OpenAIError, endpoint: String, headers: [(String, String)] = []) {
+            responder.fail(e, request, conn, endpoint: endpoint, started: started, extraHeaders: headers)
+        }
+        switch resolve(method: request.method, path: request.path) {
+        case .unknownMethod:
+            var e = OpenAIError(status: 501, message: "the method \(OpenAIError.excerpt(request.method, limit: 32)) is not implemented; lorad answers GET and POST",
+                                type: "invalid_request_error")
+            e.code = "not_implemented"
+            refuse(e, endpoint: "(unknown)")
+        case .badPath:
+            refuse(.badRequest(param: nil, message: "the request path has a bad percent-encoding (expected %XX hex pairs that decode to UTF-8 without NUL)"),
+                   endpoint: "(unknown)")
+        case .notFound(let path):
+            refuse(.notFound(path: OpenAIError.excerpt(path)), endpoint: "(unknown)")
+        case .methodNotAllowed(let pattern, let allowed):
+            let list = allowed.joined(separator: ", ")
+            var e = OpenAIError(status: 405, message: "\(request.method) is not allowed on \(pattern); use \(list)",
+                                type: "invalid_request_error")
+            e.code = "method_not_allowed"
+            refuse(e, endpoint: pattern, headers: [("Allow", list)])
+        case .route(let route, let captures):
+            let routed = RoutedRequest(http: request, connection: conn, started: started, endpoint: route.pattern,
+                                       parameters: captures)
+            if let authorize, let refusal = authorize(routed, route) {
+                return refuse(refusal, endpoint: route.pattern)
+            }
+            route.handler(routed)
+        }
+    }
+
+    /// The path's segments, each percent-decoded; nil for a bad encoding.
+    static func segments(_ path: String) -> [String]? {
+        var out: [String] = []
+        for raw in path.split(separator: "/", omittingEmptySubsequences: false) {
+            guard let s = PercentDecoding.decode(String(raw)) else { return nil }
+            out.append(s)
+        }
+        return out
+    }
+}
