@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries, found through pkg-config. Only the libuv wrapper imports CLibUV and only
@@ -49,6 +50,11 @@ let package = Package(
         // single-sequence generation loop the commands run.
         .target(name: "Generation", dependencies: ["ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling"]),
 
+        // The versioned adapter registry on disk: layout, manifests with sha256, one atomic publish
+        // path, activation, rollback, removal. Reads and writes files: never on the loop thread.
+        .target(name: "Registry", dependencies: ["LoRA", "ModelFormats", "SystemCalls",
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
+
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
         .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
 
@@ -77,7 +83,7 @@ let package = Package(
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Bench", "Engine", "Server",
+            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Registry", "Bench", "Engine", "Server",
             "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
@@ -96,6 +102,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "LoRA", "ModelFormats"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer"]),
