@@ -1,4 +1,5 @@
-// `lorad adapter inspect|merge|combine|export`: thin commands over the LoRA library (load and
+// `lorad adapter inspect|merge|combine|export`: thin commands (the registry's own commands are in
+// RegistryCommands.swift) over the LoRA library (load and
 // validate against a base, LoRADescription, writeMergedModel, combine, exportPEFT / exportGGUF).
 // Every adapter is loaded against the base model given by --model, because validation (and the Q/K
 // row permutation, DoRA factors, merges) needs the base's shapes and weights. Usage errors exit 64
@@ -11,8 +12,10 @@ import ModelFormats
 
 struct Adapter: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect, merge, combine and export LoRA adapters.",
-        subcommands: [AdapterInspect.self, AdapterMerge.self, AdapterCombine.self, AdapterExport.self])
+        abstract: "Manage the adapter registry; inspect, merge, combine and export LoRA adapters.",
+        subcommands: [AdapterImport.self, AdapterList.self, AdapterShow.self, AdapterActivate.self, AdapterRollback.self,
+                      AdapterRemove.self, AdapterCollect.self,
+                      AdapterInspect.self, AdapterMerge.self, AdapterCombine.self, AdapterExport.self])
 }
 
 // MARK: - inspect

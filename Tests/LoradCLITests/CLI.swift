@@ -7,6 +7,8 @@ struct CLIResult {
     let status: Int32
     let stdout: String
     let stderr: String
+    /// The process ended by a signal (then `status` is the signal's number).
+    var signaled = false
 }
 
 enum CLI {
@@ -71,7 +73,7 @@ enum CLI {
         group.wait()
         p.waitUntilExit()
         return CLIResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+                         stderr: String(decoding: errData, as: UTF8.self), signaled: p.terminationReason == .uncaughtSignal)
     }
 }
 

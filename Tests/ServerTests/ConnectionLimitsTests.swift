@@ -54,6 +54,11 @@ struct LocalDefaultsTests {
         #expect(LocalDefaults.clientSocket(environment: ["LORAD_SOCKET": "/s"], exists: running) == "/s")
         #expect(LocalDefaults.clientSocket(environment: [:], exists: running) == LocalDefaults.checkoutSocket)
         #expect(LocalDefaults.clientSocket(environment: [:], exists: { _ in false }) == LocalDefaults.systemSocket)
+        let checkoutAdapters: (String) -> Bool = { $0 == LocalDefaults.checkoutAdapters }
+        #expect(LocalDefaults.adaptersDirectory(environment: ["LORAD_ADAPTERS": "/a"], exists: checkoutAdapters) == "/a")
+        #expect(LocalDefaults.adaptersDirectory(environment: [:], exists: checkoutAdapters) == LocalDefaults.checkoutAdapters)
+        #expect(LocalDefaults.adaptersDirectory(environment: [:], exists: { _ in false }) == LocalDefaults.systemAdapters)
+        #expect(LocalDefaults.serverBase(environment: ["LORAD_ADAPTERS": "/a"], exists: { _ in false }).adapters.dir == "/a")
     }
 
     /// serve: the environment is the base the file and the flags go over.

@@ -8,7 +8,10 @@
 //           (an installed system);
 //   socket: --socket, else (serve) the configuration's server.socket, else $LORAD_SOCKET, else
 //           (clients only) run/lorad.sock when it exists (a checkout running `make run`), else
-//           /run/lorad/lorad.sock (systemd's lorad.socket).
+//           /run/lorad/lorad.sock (systemd's lorad.socket);
+//   adapters: --adapters, else the configuration's adapters.dir (serve, or `--config` for the
+//           `adapter` commands), else $LORAD_ADAPTERS, else adapters/ when it exists (a checkout),
+//           else /var/lib/lorad/adapters.
 
 import Foundation
 
@@ -18,6 +21,8 @@ public enum LocalDefaults {
     public static let systemModel = "/var/lib/lorad/models/" + modelFileName
     public static let checkoutSocket = "run/lorad.sock"
     public static let systemSocket = "/run/lorad/lorad.sock"
+    public static let checkoutAdapters = "adapters"
+    public static let systemAdapters = "/var/lib/lorad/adapters"
 
     public static func modelPath(environment: [String: String] = ProcessInfo.processInfo.environment,
                                  exists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }) -> String {
@@ -32,13 +37,21 @@ public enum LocalDefaults {
         return exists(checkoutSocket) ? checkoutSocket : systemSocket
     }
 
+    /// The adapter registry's root when no flag or configuration names one.
+    public static func adaptersDirectory(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                         exists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }) -> String {
+        if let env = environment["LORAD_ADAPTERS"], !env.isEmpty { return env }
+        return exists(checkoutAdapters) ? checkoutAdapters : systemAdapters
+    }
+
     /// The defaults `serve` starts from before its configuration file and flags: the environment's
-    /// model and socket.
+    /// model, socket and adapters.
     public static func serverBase(environment: [String: String] = ProcessInfo.processInfo.environment,
                                   exists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }) -> ServerConfig {
         var c = ServerConfig()
         c.model.path = modelPath(environment: environment, exists: exists)
         if let env = environment["LORAD_SOCKET"], !env.isEmpty { c.server.socket = env }
+        c.adapters.dir = adaptersDirectory(environment: environment, exists: exists)
         return c
     }
 }
