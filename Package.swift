@@ -66,7 +66,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
+            "CLibUV", "HTTP", "Engine", "Llama", "Sampling", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

@@ -88,7 +88,8 @@ public struct Registry: Sendable {
             let path = join(root, item)
             switch kind(of: path) {
             case .directory: names.insert(item)
-            case .regularFile where item.hasSuffix(".gguf"), .outside where item.hasSuffix(".gguf"): names.insert(String(item.dropLast(5)))
+            case .regularFile where item.hasSuffix(".gguf"), .outside where item.hasSuffix(".gguf"), .other where item.hasSuffix(".gguf"):
+                names.insert(String(item.dropLast(5)))
             case .outside: names.insert(item)
             default: continue
             }
@@ -241,9 +242,9 @@ public struct Registry: Sendable {
             switch kind(of: f) {
             case .regularFile: continue
             case .missing where optional.contains(f): continue
-            case .missing: throw .badManifest(path: f, reason: "the file is missing")
+            case .missing: throw .badFile(path: f, reason: "is missing")
             case .outside: throw .outsideRoot(path: f)
-            default: throw .badManifest(path: f, reason: "not a regular file")
+            default: throw .badFile(path: f, reason: "is not a regular file")
             }
         }
     }

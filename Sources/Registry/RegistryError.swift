@@ -10,6 +10,8 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
     case notARegistry(path: String, reason: String)
     case badSource(path: String, reason: String)
     case badManifest(path: String, reason: String)
+    /// A file of a version: missing, or not a regular file.
+    case badFile(path: String, reason: String)
     case digestMismatch(path: String, expected: String, found: String)
     case activeVersion(name: String, version: Int)
     case nothingToRollBackTo(name: String, active: Int)
@@ -37,6 +39,8 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
             return "\(p) cannot be imported: \(reason)"
         case .badManifest(let p, let reason):
             return "\(p): \(reason) (expected the lorad.json lorad writes: version, files with sha256, base, source, created)"
+        case .badFile(let p, let reason):
+            return "\(p.split(separator: "/").last.map(String.init) ?? p) \(reason) (\(p))"
         case .digestMismatch(let p, let expected, let found):
             return "\(p) changed after it was published: sha256 \(found), the manifest says \(expected)"
         case .activeVersion(let n, let v):

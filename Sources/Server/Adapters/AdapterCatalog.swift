@@ -1,17 +1,17 @@
-// The adapters a daemon serves, found in one directory (`--adapters DIR`): each subdirectory holding
-// a PEFT adapter (adapter_config.json) is served under the subdirectory's name, each NAME.gguf LoRA
-// file under NAME. Every adapter is validated against the base at scan time; a bad one is reported
-// and skipped, and the rest still serve. A rescan (SIGHUP) builds a new catalog on the loader thread
-// (AdapterLoader); the loop swaps it in whole, so running sequences keep the adapter objects they
+// The adapters a daemon serves: the active version of every adapter in the registry (`--adapters
+// DIR`, Registry's layout: `NAME/vN/` with a `current` link, or a plain PEFT directory or
+// NAME.gguf, which is version 1). Every adapter is validated against the base at scan time; a bad
+// one is reported and skipped, and the rest still serve. A rescan (SIGHUP) builds a new catalog on
+// the loader thread; the loop swaps it in whole, so running sequences keep the adapter objects they
 // started with.
 //
-// Names follow [a-z0-9][a-z0-9._-]{0,63} and the served base name is reserved. A request's `model`
-// is only ever looked up in this table: it never becomes a path. `name@v1` names the same adapter,
-// since a plain directory is version 1 of the registry layout (DESIGN.md §5); directories holding
-// several versions of one adapter are not read yet (the adapter registry will read them).
+// A request's `model` is only ever looked up in this table: it never becomes a path. `name@vN`
+// names the adapter when N is its active version; other versions are served once the loaded-adapter
+// cache can load them on demand (not yet).
 
 import Foundation
 import LoRA
+import Registry
 import SystemCalls
 
 struct AdapterCatalog: @unchecked Sendable {
@@ -20,10 +20,12 @@ struct AdapterCatalog: @unchecked Sendable {
         let name: String
         let adapter: LoRAAdapter
         let path: String
-        /// When the adapter was loaded (OpenAI's `created`, seconds since 1970).
+        /// The registry version being served (its active one).
+        let version: Int
+        /// When the version was published, or when a plain adapter was loaded (OpenAI's `created`).
         let created: Int
         /// Identity of the files it was loaded from, to tell a changed adapter on a rescan.
-        var stamps: [FileTree.Stamp] = []
+        var stamps: [Stamp] = []
         /// Loaded, but it declares another base model (BaseModelIdentity.mismatch).
         var warning: String? = nil
     }
@@ -44,14 +46,6 @@ struct AdapterCatalog: @unchecked Sendable {
         self.directory = directory
     }
 
-    static func isValidName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard (1...64).contains(bytes.count) else { return false }
-        func alnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) }
-        guard alnum(bytes[0]) else { return false }
-        return bytes.dropFirst().allSatisfy { alnum($0) || $0 == 0x2e || $0 == 0x5f || $0 == 0x2d }
-    }
-
     /// Scans `directory`, loading every adapter found there against `base`. Runs on the loader
     /// thread, never on the loop: it reads files. Only regular files are opened (a FIFO would block
     /// the reader forever), and nothing that resolves outside the directory is read: a symlink may
@@ -62,70 +56,45 @@ struct AdapterCatalog: @unchecked Sendable {
                      previous: AdapterCatalog? = nil) -> AdapterCatalog {
         var catalog = AdapterCatalog(directory: directory)
         guard let directory else { return catalog }
-        guard let root = FileTree(root: directory) else {
-            catalog.failures.append(Failure(name: "", path: directory, reason: "the adapters directory does not exist or is not a directory"))
+        let registry: Registry
+        let names: [String]
+        do {
+            registry = try Registry(root: directory)
+            names = try registry.entryNames()
+        } catch {
+            catalog.failures.append(Failure(name: "", path: directory, reason: "the adapters directory does not exist or is not a directory (\(error))"))
             return catalog
         }
-        let items = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
         let now = Int(Date().timeIntervalSince1970)
-        for item in items where !item.hasPrefix(".") {
-            let path = (directory as NSString).appendingPathComponent(item)
-            let name: String
-            let files: [String]
-            switch root.kind(of: path) {
-            case .directory:
-                name = item
-                files = [path + "/adapter_config.json", path + "/adapter_model.safetensors"]
-                guard root.kind(of: files[0]) != .missing else {
-                    catalog.failures.append(Failure(name: item, path: path,
-                                                    reason: "a directory without adapter_config.json (expected a PEFT adapter)"))
-                    continue
-                }
-            case .regularFile where item.hasSuffix(".gguf"), .other where item.hasSuffix(".gguf"),
-                 .outside where item.hasSuffix(".gguf"):
-                name = String(item.dropLast(5))
-                files = [path]
-            case .outside:
-                catalog.failures.append(Failure(name: item, path: path,
-                                                reason: "a symlink that leads outside the adapters directory; adapters must live inside it"))
-                continue
-            default:
-                continue   // README files and the like
-            }
-            guard isValidName(name) else {
-                catalog.failures.append(Failure(name: name, path: path,
-                                                reason: "the name must match [a-z0-9][a-z0-9._-]{0,63}"))
+        for name in names {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard AdapterName.isValid(name) else {
+                catalog.failures.append(Failure(name: name, path: path, reason: "the name must match \(AdapterName.rule)"))
                 continue
             }
             guard !reserved.contains(name) else {
                 catalog.failures.append(Failure(name: name, path: path, reason: "'\(name)' is reserved for the base model"))
                 continue
             }
-            guard catalog.entries[name] == nil else {
-                catalog.failures.append(Failure(name: name, path: path,
-                                                reason: "both \(name)/ and \(name).gguf exist; keep one"))
-                continue
-            }
-            let old = previous?.entries[name].flatMap { $0.path == path ? $0 : nil }
+            let old = previous?.entries[name]
             do {
-                // Every file the loader will open: inside the directory and a regular file.
-                var stamps: [FileTree.Stamp] = []
-                for f in files {
-                    switch root.kind(of: f) {
-                    case .regularFile: if let s = root.stamp(f) { stamps.append(s) }
-                    case .outside: throw AdapterFileError("\((f as NSString).lastPathComponent) is a symlink that leads outside the adapters directory")
-                    case .missing where f.hasSuffix(".safetensors"): continue   // the loader says what is missing
-                    case .missing: throw AdapterFileError("\((f as NSString).lastPathComponent) is missing")
-                    case .directory, .other: throw AdapterFileError("\((f as NSString).lastPathComponent) is not a regular file")
-                    }
+                let a = try Self.read(registry, name)
+                guard let v = a.activeVersion else {
+                    throw AdapterFileError(a.problems.isEmpty ? "no readable version" : a.problems.joined(separator: "; "))
                 }
-                if let old, old.stamps == stamps {
+                // Every file the loader will open is inside the directory and a regular file (Registry
+                // checked); its stamps tell an unchanged adapter on a rescan.
+                let stamps = v.files.compactMap(Self.stamp)
+                if let old, old.path == v.loadPath, old.version == v.version, old.stamps == stamps {
                     catalog.entries[name] = old
                     continue
                 }
-                let adapter = try LoRAAdapter.load(path: path, name: name, base: base)
-                catalog.entries[name] = Entry(name: name, adapter: adapter, path: path, created: now, stamps: stamps,
-                                              warning: base.identity.mismatch(declared: adapter.declaredBase))
+                let adapter = try LoRAAdapter.load(path: v.loadPath, name: name, base: base)
+                var warnings = a.problems
+                if let w = base.identity.mismatch(declared: adapter.declaredBase) { warnings.append(w) }
+                catalog.entries[name] = Entry(name: name, adapter: adapter, path: v.loadPath, version: v.version,
+                                              created: v.manifest?.created ?? now, stamps: stamps,
+                                              warning: warnings.isEmpty ? nil : warnings.joined(separator: "; "))
             } catch {
                 if let old {
                     catalog.entries[name] = old
@@ -138,13 +107,34 @@ struct AdapterCatalog: @unchecked Sendable {
         return catalog
     }
 
-    /// The adapter a request's `model` names: `name` or `name@v1`.
-    func lookup(_ model: String) -> Entry? {
-        if let at = model.firstIndex(of: "@") {
-            guard model[model.index(after: at)...] == "v1" else { return nil }
-            return entries[String(model[..<at])]
+    /// The registry's reading of `name`, with the catalog's words for an escape.
+    private static func read(_ registry: Registry, _ name: String) throws -> Registry.Adapter {
+        do {
+            return try registry.adapter(name)
+        } catch {
+            if case .outsideRoot = error {
+                throw AdapterFileError("a symlink that leads outside the adapters directory; adapters must live inside it")
+            }
+            throw error
         }
-        return entries[model]
+    }
+
+    /// Identity of a file as far as a rescan cares.
+    struct Stamp: Equatable {
+        let device: UInt64, inode: UInt64, size: Int64, modifiedNS: Int64
+    }
+
+    static func stamp(_ path: String) -> Stamp? {
+        guard let st = try? Posix.stat(path) else { return nil }
+        return Stamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+                     modifiedNS: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
+    }
+
+    /// The adapter a request's `model` names: `name`, or `name@vN` with N its active version.
+    func lookup(_ model: String) -> Entry? {
+        guard let ref = AdapterReference(model), let e = entries[ref.name] else { return nil }
+        if let v = ref.version, v != e.version { return nil }
+        return e
     }
 
     var sortedNames: [String] { entries.keys.sorted() }
@@ -153,52 +143,4 @@ struct AdapterCatalog: @unchecked Sendable {
 struct AdapterFileError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
-}
-
-/// What a path inside the adapters directory is, judged without opening it, and with symlinks
-/// resolved against the directory's own real path.
-struct FileTree {
-    enum Kind: Equatable { case missing, directory, regularFile, other, outside }
-
-    /// Identity of a file as far as a rescan cares.
-    struct Stamp: Equatable {
-        let device: UInt64, inode: UInt64, size: Int64, modifiedNS: Int64
-    }
-
-    /// The real path of the root, with a trailing slash.
-    private let realRoot: String
-
-    init?(root: String) {
-        guard let r = Self.realPath(root), let st = try? Posix.stat(r), (st.st_mode & S_IFMT) == S_IFDIR else {
-            return nil
-        }
-        realRoot = r.hasSuffix("/") ? r : r + "/"
-    }
-
-    static func realPath(_ path: String) -> String? {
-        try? Posix.realpath(path)
-    }
-
-    func kind(of path: String) -> Kind {
-        guard var st = try? Posix.lstat(path) else { return .missing }
-        if (st.st_mode & S_IFMT) == S_IFLNK {
-            guard let target = Self.realPath(path) else { return .missing }   // dangling
-            guard target.hasPrefix(realRoot) else { return .outside }
-            guard let targetStatus = try? Posix.stat(target) else { return .missing }
-            st = targetStatus
-        } else if let real = Self.realPath(path), !real.hasPrefix(realRoot) {
-            return .outside   // a parent directory is a symlink that leads out
-        }
-        switch st.st_mode & S_IFMT {
-        case S_IFDIR: return .directory
-        case S_IFREG: return .regularFile
-        default: return .other
-        }
-    }
-
-    func stamp(_ path: String) -> Stamp? {
-        guard let st = try? Posix.stat(path) else { return nil }
-        return Stamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
-                     modifiedNS: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
-    }
 }
