@@ -32,14 +32,16 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
         // One policy for POSIX calls (EINTR retried, failures thrown with the call, path and errno).
         .target(name: "SystemCalls"),
-        // Memory-mapped files, GGUF reader and writer.
-        .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls"]),
+        // JSON: a strict reader (JSONParser → JSONValue) and a writer (JSONValue.serialized).
+        .target(name: "JSON"),
+        // Memory-mapped files, GGUF reader and writer, safetensors reader and writer.
+        .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls", "JSON"]),
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
-        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer"]),
+        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
-        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats"]),
+        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats", "JSON"]),
         // Model config from GGUF keys, weights bound by name, forward pass, KV cache, sampler.
         .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA"]),
 
@@ -54,7 +56,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
+            "CLibUV", "HTTP", "Engine", "Llama", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls", "JSON",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
@@ -67,11 +69,11 @@ let package = Package(
         // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
         // backends (the model in process, or a daemon over its socket).
         .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Tokenizer", "ChatTemplate", "ModelFormats",
-                                                "LoradClient"]),
+                                                "JSON", "LoradClient"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Bench", "Engine", "Server",
+            "Kernels", "JSON", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Bench", "Engine", "Server",
             "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
@@ -81,10 +83,11 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "Kernels"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels", "JSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats"],
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "JSON"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
@@ -92,7 +95,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "ModelFormats"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "ModelFormats",
+                                                     "JSON"]),
         .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
     ],
