@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
         // One policy for POSIX calls (EINTR retried, failures thrown with the call, path and errno).
         .target(name: "SystemCalls"),
-        // JSON: a strict reader (JSONParser → JSONValue) and a writer (JSONValue.serialized).
+        // JSON: the one strict reader (JSONParser → JSONValue) and writer (JSONValue, one string escaper)
+        // for all the JSON lorad reads or writes: OpenAI bodies, safetensors headers, adapter_config.json.
         .target(name: "JSON"),
         // Memory-mapped files, GGUF reader and writer, safetensors reader and writer.
         .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls", "JSON"]),

@@ -1,7 +1,7 @@
 // The one JSON string escaper (JSONValue.writeString / quoted): RFC 8259's required escapes with
 // Python json's spelling (\b \f \n \r \t by name, other controls as lowercase \u00xx), and with
 // escapingNonASCII what Python's ensure_ascii=True writes (expected strings from CPython 3.11's
-// json.dumps).
+// json.dumps). Also the duplicate-key detail the parser attaches to its error.
 
 import Testing
 @testable import JSON
@@ -32,5 +32,13 @@ import Testing
                 #expect(try JSONValue.parse(JSONValue.quoted(s, escapingNonASCII: ascii)) == .string(s))
             }
         }
+    }
+
+    /// A format with a message of its own for a repeated key (safetensors) can tell it apart, and
+    /// tell the top-level object from a nested one.
+    @Test func duplicateKeyDetail() {
+        #expect(jsonError(#"{"a":1,"a":2}"#)?.duplicateKey == JSONParseError.DuplicateKey(key: "a", depth: 1))
+        #expect(jsonError(#"{"x":[{"b":1,"\u0062":2}]}"#)?.duplicateKey == JSONParseError.DuplicateKey(key: "b", depth: 3))
+        #expect(jsonError(#"{"a":1,}"#)?.duplicateKey == nil)
     }
 }
