@@ -33,14 +33,17 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"]),
         // One policy for POSIX calls (EINTR retried, failures thrown with the call, path and errno).
         .target(name: "SystemCalls"),
-        // Memory-mapped files, GGUF reader and writer.
-        .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls"]),
+        // JSON: the one strict reader (JSONParser → JSONValue) and writer (JSONValue, one string escaper)
+        // for all the JSON lorad reads or writes: OpenAI bodies, safetensors headers, adapter_config.json.
+        .target(name: "JSON"),
+        // Memory-mapped files, GGUF reader and writer, safetensors reader and writer.
+        .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls", "JSON"]),
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
-        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer"]),
+        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
-        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats"]),
+        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats", "JSON"]),
         // Model config from GGUF keys, weights bound by name, forward pass (with adapters), KV cache.
         .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "LoRA"]),
         // Choosing tokens (llama.cpp's sampling chain), stop strings, limits, and one sequence's
@@ -52,7 +55,7 @@ let package = Package(
 
         // The versioned adapter registry on disk: layout, manifests with sha256, one atomic publish
         // path, activation, rollback, removal. Reads and writes files: never on the loop thread.
-        .target(name: "Registry", dependencies: ["LoRA", "ModelFormats", "SystemCalls",
+        .target(name: "Registry", dependencies: ["LoRA", "JSON", "SystemCalls",
                                                  .product(name: "Crypto", package: "swift-crypto")]),
 
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
@@ -66,7 +69,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "Sampling", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls",
+            "CLibUV", "HTTP", "Engine", "Llama", "Sampling", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls", "JSON",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
@@ -79,11 +82,11 @@ let package = Package(
         // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
         // backends (the model in process, or a daemon over its socket).
         .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Sampling", "Generation", "Tokenizer", "ChatTemplate", "ModelFormats",
-                                                "LoradClient"]),
+                                                "JSON", "LoradClient"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
-            "Kernels", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Registry", "Bench", "Engine", "Server",
+            "Kernels", "JSON", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Registry", "Bench", "Engine", "Server",
             "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], plugins: ["BuildInfo"]),
@@ -93,23 +96,25 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "Kernels"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels", "JSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats"],
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "JSON"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "LoRA", "ModelFormats"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "LoRA", "ModelFormats", "JSON"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "Sampling", "ModelFormats"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "Sampling", "ModelFormats",
+                                                     "JSON"]),
         .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
-        .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats"]),
+        .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

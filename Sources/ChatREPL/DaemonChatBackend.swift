@@ -7,7 +7,7 @@ import ChatTemplate
 import Foundation
 import Sampling
 import LoradClient
-import ModelFormats
+import JSON
 
 package final class DaemonChatBackend: ChatBackend {
     private let socket: String

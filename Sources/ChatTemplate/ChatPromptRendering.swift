@@ -3,7 +3,7 @@
 // header explains the mechanism) has replaced the contents' control-token texts by placeholders;
 // `Tokenizer.encode(_: ChatPrompt)` then makes the ids.
 
-import ModelFormats
+import JSON
 import Tokenizer
 
 extension Tokenizer {

@@ -8,6 +8,7 @@
 // `eos_token`, then any extra variables, plus the globals `raise_exception(message)`,
 // `strftime_now(format)`, `range`, `dict` and `namespace`.
 
+import JSON
 import ModelFormats
 
 #if canImport(Glibc)

@@ -4,7 +4,11 @@
 // separators default to (", ", ": "), or (",", ": ") when indenting; strings escape `"`, `\`,
 // \n \r \t \b \f and other control characters as \u00XX (lowercase hex); with ensure_ascii
 // everything outside printable ASCII is escaped too (surrogate pairs above U+FFFF); floats use
-// repr() and NaN/Infinity; dict keys that are numbers, booleans or None become strings.
+// repr() and NaN/Infinity; dict keys that are numbers, booleans or None become strings. Python's
+// string escaping is JSON's (JSONValue.writeString, with ensure_ascii as its escapingNonASCII); the
+// separators, indentation, repr() floats and NaN are Python's own, so the rest is written here.
+
+import JSON
 
 enum JinjaJSON {
     static func dumps(_ value: JinjaValue, ensureASCII: Bool, indent: JinjaValue?, separators: JinjaValue?,
@@ -61,7 +65,7 @@ enum JinjaJSON {
             case .bool(let b): out += b ? "true" : "false"
             case .int(let i): out += String(i)
             case .float(let f): out += JinjaJSON.float(f)
-            case .string(let s): out += JinjaJSON.quote(s, ensureASCII: ensureASCII)
+            case .string(let s): JSONValue.writeString(s, to: &out, escapingNonASCII: ensureASCII)
             case .list(let xs), .tuple(let xs):
                 if xs.isEmpty {
                     out += "[]"
@@ -90,7 +94,8 @@ enum JinjaJSON {
                 out += "{" + newline(level + 1)
                 for (i, e) in entries.enumerated() {
                     if i > 0 { out += itemSeparator + newline(level + 1) }
-                    out += JinjaJSON.quote(e.key, ensureASCII: ensureASCII) + keySeparator
+                    JSONValue.writeString(e.key, to: &out, escapingNonASCII: ensureASCII)
+                    out += keySeparator
                     try encode(e.value, level: level + 1)
                 }
                 out += newline(level) + "}"
@@ -116,36 +121,5 @@ enum JinjaJSON {
         case .none: return "null"
         default: throw JinjaFailure.render("keys must be str, int, float, bool or None, not \(k.typeName)")
         }
-    }
-
-    static func quote(_ s: String, ensureASCII: Bool) -> String {
-        var out = String.UnicodeScalarView()
-        out.append("\"")
-        func append(_ text: String) { out.append(contentsOf: text.unicodeScalars) }
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": append("\\\"")
-            case "\\": append("\\\\")
-            case "\n": append("\\n")
-            case "\r": append("\\r")
-            case "\t": append("\\t")
-            case "\u{08}": append("\\b")
-            case "\u{0C}": append("\\f")
-            default:
-                if c.value < 0x20 || (ensureASCII && c.value > 0x7E) {
-                    if c.value > 0xFFFF {
-                        let v = c.value - 0x10000
-                        append(PythonText.hexEscape("u", 0xD800 | (v >> 10), width: 4))
-                        append(PythonText.hexEscape("u", 0xDC00 | (v & 0x3FF), width: 4))
-                    } else {
-                        append(PythonText.hexEscape("u", c.value, width: 4))
-                    }
-                } else {
-                    out.append(c)
-                }
-            }
-        }
-        out.append("\"")
-        return String(out)
     }
 }

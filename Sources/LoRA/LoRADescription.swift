@@ -5,6 +5,7 @@
 // also states that it is compatible with that base.
 
 import Foundation
+import JSON
 import ModelFormats
 
 public struct LoRADescription: Sendable {

@@ -16,6 +16,7 @@
 
 import Foundation
 import Kernels
+import JSON
 import ModelFormats
 
 extension LoRAAdapter {

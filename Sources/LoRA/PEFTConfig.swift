@@ -7,10 +7,10 @@
 //     layers_to_transform / layers_pattern restrict the layer; "all-linear" is every linear layer
 //     except the output layer.
 //   - rank_pattern / alpha_pattern: the first key p with re.match("(.*\.)?(p)$", path) wins.
-// Parsed with Foundation's JSONSerialization; numbers and booleans both arrive as NSNumber, so the
-// ObjC type code tells a boolean from a number.
+// Parsed by the strict JSON reader (a repeated key is refused, not silently resolved).
 
 import Foundation
+import JSON
 
 public struct PEFTConfig: Sendable {
     public enum Targets: Sendable, Equatable {
@@ -23,7 +23,8 @@ public struct PEFTConfig: Sendable {
     public var loraAlpha: Double
     public var useRSLoRA: Bool
     public var useDoRA: Bool
-    /// In file order (JSON objects are unordered for JSONSerialization; sorted by key for determinism).
+    /// Sorted by key, the order lorad has always tried them in (its first JSON reader lost the
+    /// file's order; PEFT tries them in file order, which matters only when two patterns match).
     public var rankPattern: [(String, Int)]
     public var alphaPattern: [(String, Double)]
     public var targets: Targets
@@ -56,16 +57,16 @@ public struct PEFTConfig: Sendable {
         guard data.count <= maxBytes else {
             throw LoRAError.unreadable(path: path, reason: "\(data.count) bytes; adapter_config.json is expected to be far below \(maxBytes)")
         }
-        let any: Any
+        let o: JSONValue
         do {
-            any = try JSONSerialization.jsonObject(with: Data(data))
+            o = try JSONValue.parse(data)
         } catch {
-            throw LoRAError.unreadable(path: path, reason: "not valid JSON (\(error.localizedDescription))")
+            throw LoRAError.unreadable(path: path, reason: "not valid JSON (\(error))")
         }
-        guard let o = any as? [String: Any] else { throw LoRAError.unreadable(path: path, reason: "the top level is not a JSON object") }
+        guard o.objectMembers != nil else { throw LoRAError.unreadable(path: path, reason: "the top level is not a JSON object") }
 
-        if let t = o["peft_type"], !isNull(t) {
-            guard let s = t as? String, !(t is NSNumber) else { throw LoRAError.badConfig(field: "peft_type", expected: "a string", found: describe(t)) }
+        if let t = field(o, "peft_type") {
+            guard let s = t.stringValue else { throw LoRAError.badConfig(field: "peft_type", expected: "a string", found: describe(t)) }
             guard s.uppercased() == "LORA" else { throw LoRAError.unsupportedPEFTType(s) }
         }
         try rejectUnsupported(o)
@@ -77,24 +78,24 @@ public struct PEFTConfig: Sendable {
         let dora = try bool(o, "use_dora", default: false)
 
         var rankPattern: [(String, Int)] = []
-        for (k, v) in try dict(o, "rank_pattern").sorted(by: { $0.key < $1.key }) {
+        for (k, v) in try dict(o, "rank_pattern").sorted(by: { $0.0 < $1.0 }) {
             guard let n = jsonInt(v), n > 0 else { throw LoRAError.badConfig(field: "rank_pattern.\(k)", expected: "a positive integer", found: describe(v)) }
             rankPattern.append((k, n))
         }
         var alphaPattern: [(String, Double)] = []
-        for (k, v) in try dict(o, "alpha_pattern").sorted(by: { $0.key < $1.key }) {
-            guard let x = jsonNumber(v) else { throw LoRAError.badConfig(field: "alpha_pattern.\(k)", expected: "a number", found: describe(v)) }
+        for (k, v) in try dict(o, "alpha_pattern").sorted(by: { $0.0 < $1.0 }) {
+            guard let x = v.doubleValue else { throw LoRAError.badConfig(field: "alpha_pattern.\(k)", expected: "a number", found: describe(v)) }
             alphaPattern.append((k, x))
         }
         // PEFT fills in its default for Llama (q_proj, v_proj) when target_modules is null.
-        let targets = try self.targets(o["target_modules"], field: "target_modules") ?? .list(["q_proj", "v_proj"])
-        let exclude = try self.targets(o["exclude_modules"], field: "exclude_modules")
+        let targets = try self.targets(field(o, "target_modules"), field: "target_modules") ?? .list(["q_proj", "v_proj"])
+        let exclude = try self.targets(field(o, "exclude_modules"), field: "exclude_modules")
 
         var layers: [Int]?
-        if let v = o["layers_to_transform"], !isNull(v) {
+        if let v = field(o, "layers_to_transform") {
             if let n = jsonInt(v) {
                 layers = [n]
-            } else if let list = v as? [Any] {
+            } else if let list = v.arrayValue {
                 layers = try list.map {
                     guard let n = jsonInt($0) else { throw LoRAError.badConfig(field: "layers_to_transform", expected: "integers", found: describe($0)) }
                     return n
@@ -105,28 +106,28 @@ public struct PEFTConfig: Sendable {
             }
         }
         var layersPattern: [String]?
-        if let v = o["layers_pattern"], !isNull(v) {
-            if let s = v as? String, !(v is NSNumber) {
+        if let v = field(o, "layers_pattern") {
+            if let s = v.stringValue {
                 layersPattern = s.isEmpty ? nil : [s]
-            } else if let list = v as? [String] {
-                layersPattern = list.isEmpty ? nil : list
+            } else if let list = v.arrayValue, case let strings = list.compactMap(\.stringValue), strings.count == list.count {
+                layersPattern = strings.isEmpty ? nil : strings
             } else {
                 throw LoRAError.badConfig(field: "layers_pattern", expected: "a string or a list of strings", found: describe(v))
             }
         }
-        let baseModel = o["base_model_name_or_path"] as? String
+        let baseModel = o["base_model_name_or_path"]?.stringValue
         return PEFTConfig(r: r, loraAlpha: alpha, useRSLoRA: rsLoRA, useDoRA: dora, rankPattern: rankPattern,
                           alphaPattern: alphaPattern, targets: targets, excludeModules: exclude,
                           layersToTransform: layers, layersPattern: layersPattern, baseModel: baseModel)
     }
 
     /// Options whose adapters lorad cannot serve exactly: refused rather than silently ignored.
-    private static func rejectUnsupported(_ o: [String: Any]) throws {
-        func present(_ key: String) -> Any? {
-            guard let v = o[key], !isNull(v) else { return nil }
-            if let b = v as? NSNumber, isBool(b) { return b.boolValue ? v : nil }
-            if let list = v as? [Any], list.isEmpty { return nil }
-            if let d = v as? [String: Any], d.isEmpty { return nil }
+    private static func rejectUnsupported(_ o: JSONValue) throws {
+        func present(_ key: String) -> JSONValue? {
+            guard let v = field(o, key) else { return nil }
+            if let b = v.boolValue { return b ? v : nil }
+            if let list = v.arrayValue, list.isEmpty { return nil }
+            if let members = v.objectMembers, members.isEmpty { return nil }
             return v
         }
         if let v = present("modules_to_save") {
@@ -204,18 +205,18 @@ public struct PEFTConfig: Sendable {
 
     // MARK: - JSON helpers
 
-    private static func targets(_ v: Any?, field: String) throws -> Targets? {
-        guard let v, !isNull(v) else { return nil }
-        if let s = v as? String, !(v is NSNumber) {
+    private static func targets(_ v: JSONValue?, field: String) throws -> Targets? {
+        guard let v else { return nil }
+        if let s = v.stringValue {
             if s == "all-linear" { return .allLinear }
             guard (try? NSRegularExpression(pattern: "^(?:" + s + ")$")) != nil else {
                 throw LoRAError.badConfig(field: field, expected: "a valid regular expression", found: "\"\(s)\"")
             }
             return .regex(s)
         }
-        if let list = v as? [Any] {
+        if let list = v.arrayValue {
             return .list(try list.map {
-                guard let s = $0 as? String, !($0 is NSNumber) else {
+                guard let s = $0.stringValue else {
                     throw LoRAError.badConfig(field: field, expected: "strings", found: describe($0))
                 }
                 return s
@@ -224,54 +225,45 @@ public struct PEFTConfig: Sendable {
         throw LoRAError.badConfig(field: field, expected: "a list of module names, a regex string or \"all-linear\"", found: describe(v))
     }
 
-    static func isNull(_ v: Any) -> Bool { v is NSNull }
+    /// The member `key` of the top-level object; nil when it is absent or null (PEFT's default).
+    static func field(_ o: JSONValue, _ key: String) -> JSONValue? {
+        guard let v = o[key], !v.isNull else { return nil }
+        return v
+    }
 
-    static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
-
-    static func jsonInt(_ v: Any) -> Int? {
-        guard let n = v as? NSNumber, !isBool(n) else { return nil }
-        let d = n.doubleValue
-        guard d == d.rounded(), abs(d) < 1e15 else { return nil }
+    /// An integral number below 1e15 in magnitude, written with or without a fraction or exponent
+    /// (8, 8.0 and 8e0 are all 8, as Python's int checks let them through); booleans are not numbers.
+    static func jsonInt(_ v: JSONValue) -> Int? {
+        guard let d = v.doubleValue, d == d.rounded(), abs(d) < 1e15 else { return nil }
         return Int(d)
     }
 
-    static func jsonNumber(_ v: Any) -> Double? {
-        guard let n = v as? NSNumber, !isBool(n) else { return nil }
-        return n.doubleValue
-    }
-
-    private static func int(_ o: [String: Any], _ key: String, default d: Int) throws -> Int {
-        guard let v = o[key], !isNull(v) else { return d }
+    private static func int(_ o: JSONValue, _ key: String, default d: Int) throws -> Int {
+        guard let v = field(o, key) else { return d }
         guard let n = jsonInt(v) else { throw LoRAError.badConfig(field: key, expected: "an integer", found: describe(v)) }
         return n
     }
 
-    private static func number(_ o: [String: Any], _ key: String, default d: Double) throws -> Double {
-        guard let v = o[key], !isNull(v) else { return d }
-        guard let x = jsonNumber(v), x.isFinite else { throw LoRAError.badConfig(field: key, expected: "a finite number", found: describe(v)) }
+    private static func number(_ o: JSONValue, _ key: String, default d: Double) throws -> Double {
+        guard let v = field(o, key) else { return d }
+        guard let x = v.doubleValue, x.isFinite else { throw LoRAError.badConfig(field: key, expected: "a finite number", found: describe(v)) }
         return x
     }
 
-    private static func bool(_ o: [String: Any], _ key: String, default d: Bool) throws -> Bool {
-        guard let v = o[key], !isNull(v) else { return d }
-        guard let n = v as? NSNumber, isBool(n) else { throw LoRAError.badConfig(field: key, expected: "true or false", found: describe(v)) }
-        return n.boolValue
+    private static func bool(_ o: JSONValue, _ key: String, default d: Bool) throws -> Bool {
+        guard let v = field(o, key) else { return d }
+        guard let b = v.boolValue else { throw LoRAError.badConfig(field: key, expected: "true or false", found: describe(v)) }
+        return b
     }
 
-    private static func dict(_ o: [String: Any], _ key: String) throws -> [String: Any] {
-        guard let v = o[key], !isNull(v) else { return [:] }
-        guard let d = v as? [String: Any] else { throw LoRAError.badConfig(field: key, expected: "an object", found: describe(v)) }
-        return d
+    private static func dict(_ o: JSONValue, _ key: String) throws -> [(String, JSONValue)] {
+        guard let v = field(o, key) else { return [] }
+        guard let members = v.objectMembers else { throw LoRAError.badConfig(field: key, expected: "an object", found: describe(v)) }
+        return members
     }
 
-    static func describe(_ v: Any) -> String {
-        if let n = v as? NSNumber { return isBool(n) ? (n.boolValue ? "true" : "false") : "\(n)" }
-        if let s = v as? String { return "\"\(s)\"" }
-        if v is NSNull { return "null" }
-        if let data = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]),
-           let s = String(data: data, encoding: .utf8) { return s }
-        return "\(v)"
-    }
+    /// A found value for a message: the JSON it was written as.
+    static func describe(_ v: JSONValue) -> String { v.serialized() }
 }
 
 /// Python-`re`-style helpers over NSRegularExpression (ICU syntax agrees with Python's for the

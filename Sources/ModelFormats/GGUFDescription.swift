@@ -1,5 +1,7 @@
 // Human and JSON descriptions of a GGUF file, for `lorad inspect`.
 
+import JSON
+
 extension GGUFValue {
     /// A one-line rendering; arrays longer than `arrayLimit` show their first elements and length.
     public func summary(arrayLimit: Int = 8) -> String {

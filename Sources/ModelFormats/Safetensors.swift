@@ -4,11 +4,9 @@
 // 100,000,000 bytes, a JSON object starting with `{`, no duplicate keys, string-only __metadata__,
 // known dtypes, offsets inside the buffer, byte spans equal to shape × dtype size, and tensors that
 // tile the buffer exactly (no gaps, overlaps or trailing bytes). The file stays memory-mapped.
-//
-// The header is parsed with Foundation's JSONSerialization, which silently keeps the last of two
-// equal keys, so a small scanner over the top-level object finds duplicates first.
+// The header is parsed by the strict JSON reader, which rejects a repeated key in any object.
 
-import Foundation
+import JSON
 import Kernels
 
 /// Element types of safetensors (the names used in the header).
@@ -79,23 +77,23 @@ public final class SafetensorsFile: Sendable {
             throw SafetensorsError.headerNotJSON(reason: "it must start with '{'")
         }
         guard String(validating: header, as: UTF8.self) != nil else { throw SafetensorsError.headerNotUTF8 }
-        let parsed: Any
+        let parsed: JSONValue
         do {
-            parsed = try JSONSerialization.jsonObject(with: Data(header))
+            parsed = try JSONValue.parse(header)
         } catch {
-            throw SafetensorsError.headerNotJSON(reason: "\(error.localizedDescription)")
+            // A tensor named twice has a message of its own; a key repeated deeper is a broken entry.
+            if let dup = error.duplicateKey, dup.depth == 1 { throw SafetensorsError.duplicateKey(dup.key) }
+            throw SafetensorsError.headerNotJSON(reason: error.description)
         }
-        guard let object = parsed as? [String: Any] else {
+        guard let object = parsed.objectMembers else {
             throw SafetensorsError.headerNotJSON(reason: "the top level is not an object")
         }
-        if let dup = Self.firstDuplicateTopLevelKey(header) { throw SafetensorsError.duplicateKey(dup) }
 
         var metadata: [String: String] = [:]
-        if let m = object["__metadata__"] {
-            guard let dict = m as? [String: Any] else { throw SafetensorsError.metadataNotStrings(key: "__metadata__") }
-            for (k, v) in dict {
-                // NSNumber bridges to String on some platforms; insist on a real string.
-                guard let s = v as? String, !(v is NSNumber) else { throw SafetensorsError.metadataNotStrings(key: k) }
+        if let m = parsed["__metadata__"] {
+            guard let members = m.objectMembers else { throw SafetensorsError.metadataNotStrings(key: "__metadata__") }
+            for (k, v) in members {
+                guard let s = v.stringValue else { throw SafetensorsError.metadataNotStrings(key: k) }
                 metadata[k] = s
             }
         }
@@ -154,35 +152,36 @@ public final class SafetensorsFile: Sendable {
 
     // MARK: - Header validation
 
-    private static func entry(name: String, value: Any, bufferSize: Int) throws -> SafetensorsTensorInfo {
-        guard let dict = value as? [String: Any] else {
+    private static func entry(name: String, value: JSONValue, bufferSize: Int) throws -> SafetensorsTensorInfo {
+        guard value.objectMembers != nil else {
             throw SafetensorsError.badEntry(tensor: name, reason: "the entry is not an object")
         }
-        guard let dtypeAny = dict["dtype"] else { throw SafetensorsError.badEntry(tensor: name, reason: "missing \"dtype\"") }
-        guard let dtypeName = dtypeAny as? String, !(dtypeAny is NSNumber) else {
+        guard let dtypeValue = value["dtype"] else { throw SafetensorsError.badEntry(tensor: name, reason: "missing \"dtype\"") }
+        guard let dtypeName = dtypeValue.stringValue else {
             throw SafetensorsError.badEntry(tensor: name, reason: "\"dtype\" is not a string")
         }
         guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
             throw SafetensorsError.unknownDType(tensor: name, dtype: dtypeName)
         }
-        guard let shapeAny = dict["shape"] else { throw SafetensorsError.badEntry(tensor: name, reason: "missing \"shape\"") }
-        guard let shapeList = shapeAny as? [Any] else { throw SafetensorsError.badEntry(tensor: name, reason: "\"shape\" is not an array") }
+        guard let shapeValue = value["shape"] else { throw SafetensorsError.badEntry(tensor: name, reason: "missing \"shape\"") }
+        guard let shapeList = shapeValue.arrayValue else { throw SafetensorsError.badEntry(tensor: name, reason: "\"shape\" is not an array") }
         var shape: [Int] = []
         var elements = 1
         for d in shapeList {
-            guard let v = jsonInt(d), v >= 0 else {
-                throw SafetensorsError.badEntry(tensor: name, reason: "\"shape\" holds \(d), not a non-negative integer")
+            // Only an integer written without fraction or exponent (2.0 is refused, as the reference does).
+            guard let v = d.intValue, v >= 0 else {
+                throw SafetensorsError.badEntry(tensor: name, reason: "\"shape\" holds \(d.serialized()), not a non-negative integer")
             }
             let (p, overflow) = elements.multipliedReportingOverflow(by: v)
             guard !overflow else { throw SafetensorsError.badEntry(tensor: name, reason: "the shape's element count overflows") }
             elements = p
             shape.append(v)
         }
-        guard let offAny = dict["data_offsets"] else {
+        guard let offsetsValue = value["data_offsets"] else {
             throw SafetensorsError.badEntry(tensor: name, reason: "missing \"data_offsets\"")
         }
-        guard let offList = offAny as? [Any], offList.count == 2,
-              let begin = jsonInt(offList[0]), let end = jsonInt(offList[1]) else {
+        guard let offList = offsetsValue.arrayValue, offList.count == 2,
+              let begin = offList[0].intValue, let end = offList[1].intValue else {
             throw SafetensorsError.badEntry(tensor: name, reason: "\"data_offsets\" is not a pair of integers")
         }
         guard begin >= 0, begin <= end, end <= bufferSize else {
@@ -193,62 +192,5 @@ public final class SafetensorsFile: Sendable {
             throw SafetensorsError.sizeMismatch(tensor: name, expected: overflow ? Int.max : bytes, found: end - begin)
         }
         return SafetensorsTensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
-    }
-
-    /// An integer JSON number as Int; nil for booleans, fractions, exponents and out-of-range values.
-    /// (JSONSerialization gives NSNumber for both numbers and booleans; the ObjC type code tells them apart:
-    /// "c" for booleans, "d" for anything written with a fraction or exponent.)
-    static func jsonInt(_ v: Any) -> Int? {
-        guard let n = v as? NSNumber else { return nil }
-        let code = String(cString: n.objCType)
-        switch code {
-        case "i", "s", "l", "q", "I", "S", "L":
-            return n.intValue
-        case "Q":
-            let u = n.uint64Value
-            return u <= UInt64(Int.max) ? Int(u) : nil
-        default:
-            return nil
-        }
-    }
-
-    /// The first key that occurs twice in the top-level object of a syntactically valid JSON text.
-    static func firstDuplicateTopLevelKey(_ bytes: [UInt8]) -> String? {
-        var seen = Set<String>()
-        var depth = 0
-        var expectKey = false
-        var i = 0
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == quote {
-                let start = i + 1
-                i += 1
-                var escaped = false
-                while i < bytes.count && bytes[i] != quote {
-                    if bytes[i] == backslash { escaped = true; i += 1 }
-                    i += 1
-                }
-                if depth == 1 && expectKey {
-                    let raw = Array(bytes[start..<min(i, bytes.count)])
-                    var key = String(decoding: raw, as: UTF8.self)
-                    if escaped, let data = ("[\"" + key + "\"]").data(using: .utf8),
-                       let arr = try? JSONSerialization.jsonObject(with: data) as? [String], let k = arr.first {
-                        key = k
-                    }
-                    if !seen.insert(key).inserted { return key }
-                    expectKey = false
-                }
-            } else if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
-                depth += 1
-                if depth == 1 && c == UInt8(ascii: "{") { expectKey = true }
-            } else if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") {
-                depth -= 1
-            } else if c == UInt8(ascii: ",") && depth == 1 {
-                expectKey = true
-            }
-            i += 1
-        }
-        return nil
     }
 }

@@ -3,6 +3,7 @@
 // without gaps; `__metadata__` first when present; the JSON header space-padded to a multiple of 8
 // bytes so the data starts 8-aligned. Files are written atomically (temporary file + rename).
 
+import JSON
 import Kernels
 
 public struct SafetensorsWriter {

@@ -7,7 +7,7 @@
 
 import Crypto
 import LoRA
-import ModelFormats
+import JSON
 
 public struct Manifest: Sendable, Equatable {
     public enum Source: String, Sendable, CaseIterable { case imported, trained, combined }

@@ -16,7 +16,7 @@
 
 import Foundation
 import LoRA
-import ModelFormats
+import JSON
 import SystemCalls
 
 public struct PublishRequest {

@@ -8,6 +8,7 @@
 import ArgumentParser
 import Foundation
 import LoRA
+import JSON
 import ModelFormats
 
 struct Adapter: ParsableCommand {

@@ -2,7 +2,7 @@
 import ArgumentParser
 import Foundation
 import LoradClient
-import ModelFormats
+import JSON
 import Server
 
 struct Ask: ParsableCommand {

@@ -3,6 +3,7 @@ import ArgumentParser
 import Bench
 import Foundation
 import Llama
+import JSON
 import ModelFormats
 import Tokenizer
 

@@ -1,5 +1,6 @@
 // `lorad inspect [PATH]`: a GGUF file's metadata and tensor table.
 import ArgumentParser
+import JSON
 import ModelFormats
 
 struct Inspect: ParsableCommand {

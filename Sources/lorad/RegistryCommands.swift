@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 import LoRA
+import JSON
 import ModelFormats
 import Registry
 import Server

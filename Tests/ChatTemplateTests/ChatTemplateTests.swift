@@ -7,6 +7,7 @@
 // do that); the fixture stores them for that purpose.
 
 import Foundation
+import JSON
 import ModelFormats
 import Testing
 @testable import ChatTemplate

@@ -13,7 +13,7 @@
 // of a constant through its sandbox and prints ""; at run time it raises, and lorad always raises).
 // At most 3% of the random cases may fall under it, so the random set keeps its teeth.
 
-import ModelFormats
+import JSON
 import Testing
 @testable import ChatTemplate
 

@@ -3,7 +3,7 @@
 // the jinja2 goldens cannot show (nesting limits, concurrent rendering).
 // Rendering semantics themselves are checked against jinja2 in JinjaGoldenTests.
 
-import ModelFormats
+import JSON
 import Testing
 @testable import ChatTemplate
 

@@ -5,6 +5,7 @@
 // prints them differently).
 
 import Foundation
+import JSON
 import ModelFormats
 import Testing
 @testable import ChatTemplate

@@ -148,7 +148,12 @@ private func plain(_ edit: (inout PEFTBuilder) -> Void = { _ in }) throws -> Str
 
         let dir2 = try plain()
         try Data("{\"r\": 2,".utf8).write(to: URL(fileURLWithPath: dir2 + "/adapter_config.json"))
-        guard case .unreadable = loadError(dir2) else { Issue.record("broken JSON accepted"); return }
+        guard case .unreadable(_, let broken) = loadError(dir2) else { Issue.record("broken JSON accepted"); return }
+        #expect(broken == "not valid JSON (expected an object key (a string), found end of input at byte 8)")
+        // A repeated key is ambiguous (Python keeps the last, other readers the first): refused.
+        try Data(#"{"r": 2, "lora_alpha": 4, "r": 8}"#.utf8).write(to: URL(fileURLWithPath: dir2 + "/adapter_config.json"))
+        guard case .unreadable(_, let duplicate) = loadError(dir2) else { Issue.record("duplicate key accepted"); return }
+        #expect(duplicate.contains(#"duplicate key "r""#), "\(duplicate)")
 
         let dir3 = try plain { $0.config["r"] = "two" }
         #expect(loadError(dir3) == .badConfig(field: "r", expected: "an integer", found: "\"two\""))

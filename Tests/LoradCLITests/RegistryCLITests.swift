@@ -4,6 +4,7 @@
 // old state and says why.
 
 import Foundation
+import JSON
 import ModelFormats
 import Testing
 

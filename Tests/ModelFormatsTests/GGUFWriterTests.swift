@@ -2,6 +2,7 @@
 // in memory and through a file on disk; and the real model's header is read as llama.cpp reads it.
 
 import Foundation
+import JSON
 import Kernels
 import Testing
 @testable import ModelFormats

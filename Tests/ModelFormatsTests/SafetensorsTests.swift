@@ -79,6 +79,10 @@ private let twoTensors = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}
         guard case .headerNotJSON = readError(raw("{\"a\":")) else { Issue.record("broken JSON accepted"); return }
         guard case .headerNotJSON = readError(raw("[1,2]")) else { Issue.record("array accepted"); return }
         #expect(readError([2, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0xFF]) == .headerNotUTF8)
+        // The JSON reader's own message says what was expected, what was found and where.
+        #expect(readError(raw("{\"a\":")) == .headerNotJSON(reason: "expected a JSON value, found end of input at byte 5"))
+        #expect(readError(raw(#"{"a":{"dtype":"F32",}}"#))?.description
+                == "safetensors header is not a JSON object: expected an object key after ',', found '}' (trailing commas are not allowed in JSON) at byte 20")
     }
 
     @Test func missingOrMistypedFields() {
@@ -91,8 +95,10 @@ private let twoTensors = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}
         #expect(reason(#"{"a":{"dtype":"F32","shape":[1]}}"#) == "missing \"data_offsets\"")
         #expect(reason(#"{"a":{"dtype":5,"shape":[1],"data_offsets":[0,4]}}"#) == "\"dtype\" is not a string")
         #expect(reason(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#) != nil)
-        #expect(reason(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#) != nil)
-        #expect(reason(#"{"a":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}"#) != nil)
+        #expect(reason(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#) == "\"shape\" holds 1.5, not a non-negative integer")
+        #expect(reason(#"{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#) == "\"shape\" holds 2.0, not a non-negative integer")
+        #expect(reason(#"{"a":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}"#) == "\"shape\" holds true, not a non-negative integer")
+        #expect(reason(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#) == "\"data_offsets\" is not a pair of integers")
         #expect(reason(#"{"a":{"dtype":"F32","shape":3,"data_offsets":[0,4]}}"#) == "\"shape\" is not an array")
         #expect(reason(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#) == "\"data_offsets\" is not a pair of integers")
         #expect(reason(#"{"a":[1]}"#) == "the entry is not an object")
@@ -134,6 +140,12 @@ private let twoTensors = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}
         // The same name spelled with an escape is still the same key.
         let h2 = #"{"ab":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a\u0062":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#
         #expect(readError(raw(h2, data: [0, 0, 0, 0])) == .duplicateKey("ab"))
+        // A key repeated inside one tensor's entry is not a tensor named twice, but is refused too.
+        let h3 = #"{"a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}}"#
+        #expect(readError(raw(h3, data: [0, 0, 0, 0]))
+                == .headerNotJSON(reason: #"duplicate key "dtype" in an object (each key may appear once) at byte 20"#))
+        let h4 = #"{"__metadata__":{"format":"pt","format":"np"}}"#
+        guard case .headerNotJSON = readError(raw(h4)) else { Issue.record("duplicate metadata key accepted"); return }
         // Equal keys in different nested objects are fine.
         let ok = #"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
         #expect(readError(raw(ok, data: [UInt8](repeating: 0, count: 8))) == nil)

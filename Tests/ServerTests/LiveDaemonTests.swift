@@ -6,7 +6,7 @@ import Foundation
 import Testing
 @testable import Server
 import LoradClient
-import ModelFormats
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

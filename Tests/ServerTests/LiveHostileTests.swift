@@ -13,7 +13,7 @@ import Foundation
 import Testing
 @testable import Server
 import LoradClient
-import ModelFormats
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

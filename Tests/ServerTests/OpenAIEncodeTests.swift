@@ -5,7 +5,7 @@
 
 import Testing
 import Llama
-import ModelFormats
+import JSON
 @testable import Server
 
 private func parsed(_ bytes: [UInt8]) throws -> JSONValue { try JSONValue.parse(bytes) }

@@ -2,7 +2,7 @@
 // request decoders.
 
 import Testing
-import ModelFormats
+import JSON
 @testable import Server
 
 @Suite struct OpenAIErrorTests {

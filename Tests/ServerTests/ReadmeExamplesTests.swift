@@ -9,7 +9,7 @@
 import Foundation
 import Testing
 @testable import Server
-import ModelFormats
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

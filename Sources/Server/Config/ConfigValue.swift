@@ -35,7 +35,8 @@ enum ConfigValue: Equatable {
     }
 
     /// A basic TOML string literal, with the escapes TOML defines, so a found value with quotes or
-    /// control characters prints unambiguously on one line.
+    /// control characters prints unambiguously on one line. (Not JSONValue.quoted: TOML's rules
+    /// differ, DEL must be escaped there, and the user wrote TOML.)
     static func quoted(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {

@@ -143,7 +143,8 @@ public struct StderrLogHandler: LogHandler {
     }
 
     /// key=value stays one token for grep and logfmt readers: values with spaces, quotes, "=" or
-    /// control characters are quoted, with backslash escapes.
+    /// control characters are quoted, with backslash escapes. (Not JSONValue.quoted: logfmt quotes
+    /// only when needed and writes other control characters as \xHH, as logfmt readers expect.)
     static func quoteIfNeeded(_ s: String) -> String {
         let plain = !s.isEmpty && s.unicodeScalars.allSatisfy {
             $0.value > 0x20 && $0.value != 0x7F && $0 != "\"" && $0 != "=" && $0 != "\\"

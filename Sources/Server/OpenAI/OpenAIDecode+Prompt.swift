@@ -8,7 +8,7 @@
 // the model would silently see something other than what the client sent.
 
 import Llama
-import ModelFormats
+import JSON
 import ChatTemplate
 
 extension OpenAIDecode {

@@ -13,7 +13,7 @@
 // as vLLM does, since JSON has no -infinity.
 
 import Llama
-import ModelFormats
+import JSON
 import Sampling
 
 public enum OpenAIEncode {

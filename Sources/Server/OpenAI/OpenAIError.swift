@@ -5,7 +5,7 @@
 // what was found, so a client can fix the request without reading our source.
 
 import Llama
-import ModelFormats
+import JSON
 
 public struct OpenAIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// HTTP status code.

@@ -4,7 +4,7 @@
 // Integer fields also take integral numbers written with a fraction or exponent (16.0, 1e2), as
 // pydantic's lax mode does.
 
-import ModelFormats
+import JSON
 
 /// The members of one JSON object (a request body or a nested object such as a message), read by
 /// name. `path` prefixes the names in errors (`messages[2].`).

@@ -3,7 +3,7 @@
 // error with the byte offset it reports.
 
 import Testing
-@testable import ModelFormats
+@testable import JSON
 
 /// The error `text` gives, or nil (recorded as a failure) when it parses.
 func jsonError(_ bytes: [UInt8], maxDepth: Int = 64, sourceLocation: SourceLocation = #_sourceLocation) -> JSONParseError? {

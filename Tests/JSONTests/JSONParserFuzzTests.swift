@@ -5,7 +5,7 @@
 import Foundation
 import Kernels
 import Testing
-@testable import ModelFormats
+@testable import JSON
 
 @Suite struct JSONParserFuzzTests {
     static let seeds: [String] = [

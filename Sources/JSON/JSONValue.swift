@@ -1,5 +1,7 @@
 // A small JSON value with ordered objects and a correct serializer (RFC 8259 escaping,
-// shortest round-trip numbers), used for machine-readable command output.
+// shortest round-trip numbers): what the strict reader (JSONParser.swift) returns and what every
+// JSON lorad writes (OpenAI responses, safetensors headers, adapter_config.json, command output) is
+// built from. `writeString` is the one JSON string escaper; chat templates' `tojson` uses it too.
 
 public indirect enum JSONValue: Sendable, Equatable {
     case null
@@ -63,7 +65,11 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    static func writeString(_ s: String, to out: inout String) {
+    /// Appends `s` as a JSON string literal: `"` and `\` escaped, \n \r \t \b \f by name, other
+    /// control characters as \u00xx (lowercase hex, as Python's json writes them), everything else
+    /// as it is. With `escapingNonASCII`, every scalar outside printable ASCII (0x7F included) is
+    /// written as \uxxxx too, above U+FFFF as a surrogate pair (Python's ensure_ascii=True).
+    public static func writeString(_ s: String, to out: inout String, escapingNonASCII: Bool = false) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -75,14 +81,31 @@ public indirect enum JSONValue: Sendable, Equatable {
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
             default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                if scalar.value < 0x20 || (escapingNonASCII && scalar.value > 0x7E) {
+                    if scalar.value > 0xFFFF {
+                        let v = scalar.value - 0x10000
+                        writeHexEscape(0xD800 | (v >> 10), to: &out)
+                        writeHexEscape(0xDC00 | (v & 0x3FF), to: &out)
+                    } else {
+                        writeHexEscape(scalar.value, to: &out)
+                    }
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
             }
         }
         out += "\""
+    }
+
+    /// `s` as a JSON string literal (see `writeString`).
+    public static func quoted(_ s: String, escapingNonASCII: Bool = false) -> String {
+        var out = ""
+        writeString(s, to: &out, escapingNonASCII: escapingNonASCII)
+        return out
+    }
+
+    private static func writeHexEscape(_ v: UInt32, to out: inout String) {
+        let hex = String(v, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

@@ -3,7 +3,7 @@
 // pinned to the choice lorad makes (see JSONParser.swift's header).
 
 import Testing
-@testable import ModelFormats
+@testable import JSON
 
 /// Builds bytes from text in which `\xNN` stands for one raw byte (so invalid UTF-8 can be written).
 func rawBytes(_ text: String) -> [UInt8] {

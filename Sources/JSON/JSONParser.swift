@@ -1,4 +1,5 @@
-// A strict RFC 8259 JSON parser for bytes from outside (HTTP request bodies), producing JSONValue.
+// lorad's one JSON reader: a strict RFC 8259 parser for bytes from outside (HTTP request bodies,
+// safetensors headers, adapter_config.json, the daemon's replies to `lorad ask`), producing JSONValue.
 //
 // Strict means: exactly one value with only JSON whitespace (space, tab, LF, CR) around it; no
 // trailing commas, comments, NaN/Infinity, leading zeros, single quotes, byte order mark or
@@ -20,10 +21,26 @@ public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertibl
     public var offset: Int
     /// What was expected and what was found, without the offset.
     public var message: String
+    /// Set when the text was rejected for a key repeated in one object, so a format with a message of
+    /// its own for that (safetensors: a tensor named twice) can say it.
+    public var duplicateKey: DuplicateKey?
 
-    public init(offset: Int, message: String) {
+    /// A key found twice in one object, and how many arrays and objects enclose it (1 for a key of
+    /// the top-level object).
+    public struct DuplicateKey: Equatable, Sendable {
+        public var key: String
+        public var depth: Int
+
+        public init(key: String, depth: Int) {
+            self.key = key
+            self.depth = depth
+        }
+    }
+
+    public init(offset: Int, message: String, duplicateKey: DuplicateKey? = nil) {
         self.offset = offset
         self.message = message
+        self.duplicateKey = duplicateKey
     }
 
     public var description: String { "\(message) at byte \(offset)" }
@@ -321,7 +338,9 @@ private struct JSONParser {
             duplicate = stack[top].members.contains { $0.0 == key }
         }
         if duplicate {
-            throw fail("duplicate key \(JSONValue.string(key).serialized()) in an object (each key may appear once)", at: keyStart)
+            var error = fail("duplicate key \(JSONValue.quoted(key)) in an object (each key may appear once)", at: keyStart)
+            error.duplicateKey = JSONParseError.DuplicateKey(key: key, depth: stack.count)
+            throw error
         }
         skipWhitespace()
         guard i < p.count, p[i] == colon else { throw expected("':' after an object key") }
