@@ -251,6 +251,11 @@ public struct Registry: Sendable {
 
     // MARK: Paths
 
+    /// Whether `<root>/<name>` is a directory inside the root (what a watcher may watch).
+    public func isAdapterDirectory(_ name: String) -> Bool {
+        AdapterName.isValid(name) && kind(of: join(root, name)) == .directory
+    }
+
     enum Kind: Equatable { case missing, directory, regularFile, symlink, other, outside }
 
     /// What `path` is, judged without opening it; a symlink is followed only when it stays inside

@@ -53,6 +53,7 @@ import Testing
             numerics = "llama.cpp"
             [adapters]
             dir = "/srv/adapters"
+            rescan_seconds = 0
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -88,6 +89,7 @@ import Testing
         e.model.context = 2048
         e.model.numerics = .llamaCpp
         e.adapters.dir = "/srv/adapters"
+        e.adapters.rescanInterval = .seconds(0)
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600
         e.server.socketGroup = "www-data"

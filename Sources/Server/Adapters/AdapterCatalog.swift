@@ -40,6 +40,8 @@ struct AdapterCatalog: @unchecked Sendable {
 
     private(set) var entries: [String: Entry] = [:]
     private(set) var failures: [Failure] = []
+    /// The registry root and every adapter directory in it: what RegistryWatch watches.
+    private(set) var directories: Set<String> = []
     let directory: String?
 
     init(directory: String?) {
@@ -66,8 +68,10 @@ struct AdapterCatalog: @unchecked Sendable {
             return catalog
         }
         let now = Int(Date().timeIntervalSince1970)
+        catalog.directories = [directory]
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
+            if registry.isAdapterDirectory(name) { catalog.directories.insert(path) }
             guard AdapterName.isValid(name) else {
                 catalog.failures.append(Failure(name: name, path: path, reason: "the name must match \(AdapterName.rule)"))
                 continue

@@ -74,6 +74,7 @@ extension ConfigKey {
                       .choice([("f32", .f32), ("llama.cpp", .llamaCpp), ("llamacpp", .llamaCpp), ("q8", .q8)])),
 
             ConfigKey("adapters", "dir", .live, \.adapters.dir, .nonEmptyString),
+            ConfigKey("adapters", "rescan_seconds", .live, \.adapters.rescanInterval, .seconds(0...86400)),
 
             ConfigKey("server", "socket", .restart, \.server.socket, .socketPath),
             ConfigKey("server", "socket_mode", .restart, \.server.socketMode, .octalMode),

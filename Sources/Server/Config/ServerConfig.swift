@@ -40,6 +40,8 @@ public struct ServerConfig: Sendable, Equatable {
     /// [adapters]: where the adapter registry lives.
     public struct AdaptersSection: Sendable, Equatable {
         public var dir = "/var/lib/lorad/adapters"
+        /// How often the registry is rescanned besides file-system events and SIGHUP (0: never).
+        public var rescanInterval: Duration = .seconds(10)
 
         public init() {}
     }

@@ -57,7 +57,9 @@ package final class Daemon {
     /// The loader thread: every file read after start-up (DESIGN.md §2).
     let loaderQueue = DispatchQueue(label: "lorad.loader")
     private var rescanning = false
-    private var rescanAgain = false
+    private var rescanAgain: String?
+    /// Notices registry changes (file-system events, a periodic rescan) and asks for a rescan.
+    private var registryWatch: RegistryWatch?
     private var signals: [UVSignal] = []
     private var watchdog: UVTimer?
     private var drainTimer: UVTimer?
@@ -128,17 +130,27 @@ package final class Daemon {
         logger.log(level: level, "\(message())")
     }
 
-    private func reportCatalog() {
-        for f in catalog.failures {
+    /// Logs what a scan found. After a rescan (`previous`), only what changed: a failure or a warning
+    /// already reported is not repeated every periodic rescan, and the list of served adapters is
+    /// logged when it differs.
+    private func reportCatalog(previous: AdapterCatalog? = nil) {
+        let oldFailures = Set((previous?.failures ?? []).map { "\($0.name)\u{0}\($0.reason)" })
+        for f in catalog.failures where !oldFailures.contains("\(f.name)\u{0}\(f.reason)") {
             let what = f.keptPrevious ? "not reloaded, still serving the copy loaded before" : "skipped"
             log(.error, "adapter \(f.name.isEmpty ? f.path : f.name) \(what): \(f.reason) (\(f.path))")
             metrics.adapterLoadFailed(name: f.name.isEmpty ? "(directory)" : f.name)
         }
         for name in catalog.sortedNames {
-            if let w = catalog.entries[name]?.warning { log(.warning, "adapter \(name): \(w)") }
+            if let w = catalog.entries[name]?.warning, w != previous?.entries[name]?.warning {
+                log(.warning, "adapter \(name): \(w)")
+            }
         }
         metrics.setAdaptersLoaded(catalog.entries.count)
-        log(.info, "serving \(catalog.entries.count) adapter(s)\(catalog.entries.isEmpty ? "" : ": " + catalog.sortedNames.joined(separator: ", "))")
+        let served = catalog.sortedNames.map { "\($0)@v\(catalog.entries[$0]!.version)" }
+        let before = previous.map { p in p.sortedNames.map { "\($0)@v\(p.entries[$0]!.version)" } }
+        if served != before || previous.map({ p in catalog.sortedNames.contains { catalog.entries[$0]!.adapter !== p.entries[$0]?.adapter } }) == true {
+            log(.info, "serving \(served.count) adapter(s)\(served.isEmpty ? "" : ": " + served.joined(separator: ", "))")
+        }
     }
 
     // MARK: - Running
@@ -165,6 +177,11 @@ package final class Daemon {
             signals.append(try UVSignal(loop: loop, signal: sig) { [unowned self] in beginDrain(reason: name) })
         }
         signals.append(try UVSignal(loop: loop, signal: SIGHUP) { [unowned self] in reload() })
+        let watch = try RegistryWatch(loop: loop, log: { [unowned self] line in log(.warning, line) },
+                                      rescan: { [unowned self] reason in rescanAdapters(reason: reason) })
+        watch.watch(catalog.directories)
+        watch.setPeriod(seconds: Self.milliseconds(config.adapters.rescanInterval) / 1000)
+        registryWatch = watch
         if let interval = SystemdNotifier.watchdogPingInterval(environment: ProcessInfo.processInfo.environment), let notifier {
             let t = try UVTimer(loop: loop)
             let ms = Self.milliseconds(interval)
@@ -284,6 +301,7 @@ package final class Daemon {
         watchdog?.stop()
         for s in signals { s.close() }
         signals.removeAll()
+        registryWatch?.close()
         work.close()
         // A repeated SIGTERM while the process winds down must not kill it with status 143: the
         // drain already bounds how long stopping takes. (After the watchers stop: libuv restores
@@ -297,7 +315,7 @@ package final class Daemon {
     /// configuration stays, and the log says why.
     private func reload() {
         _ = notifier?.reloading()
-        guard let configPath else { return rescanAdapters() }
+        guard let configPath else { return rescanAdapters(reason: "SIGHUP") }
         // The file is read on the loader thread like every other file after start-up; on a reload it
         // must be a regular file (a FIFO would block the reader, and an empty read would look like
         // an empty configuration).
@@ -321,7 +339,7 @@ package final class Daemon {
             case .failure(let e):
                 log(.error, "SIGHUP: \(configPath) not reloaded, keeping the running configuration: \(e)")
             }
-            rescanAdapters()
+            rescanAdapters(reason: "SIGHUP")
         })
     }
 
@@ -333,6 +351,7 @@ package final class Daemon {
         if !diff.applied.isEmpty {
             config = config.applyingReloadable(from: fresh)
             endpoints.maxTokensDefault = config.engine.maxTokensDefault
+            registryWatch?.setPeriod(seconds: Self.milliseconds(config.adapters.rescanInterval) / 1000)
             engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
             LogSetup.setLevel(config.log.level)
             logger.logLevel = config.log.level
@@ -340,28 +359,32 @@ package final class Daemon {
         }
     }
 
-    /// Rescans the adapters directory on the loader thread and swaps the new catalog in when it is
-    /// done; the loop keeps serving meanwhile. A SIGHUP during a rescan queues one more.
-    func rescanAdapters() {
+    /// Rescans the registry on the loader thread and swaps the new catalog in when it is done; the
+    /// loop keeps serving meanwhile. A trigger during a rescan queues one more. `reason`: SIGHUP, a
+    /// file-system event, the periodic rescan.
+    func rescanAdapters(reason: String) {
         guard !rescanning else {
-            rescanAgain = true
+            rescanAgain = rescanAgain ?? reason
             return
         }
         rescanning = true
         let directory = config.adapters.dir, base = baseInfo, previous = catalog
         let reserved: Set<String> = [servedName, "base"]
-        log(.notice, "SIGHUP: rescanning \(directory)")
+        log(reason == "SIGHUP" ? .notice : .debug, "\(reason): rescanning \(directory)")
         work.run(on: loaderQueue, {
             AdapterCatalog.scan(directory: directory, base: base, reserved: reserved, previous: previous)
         }, then: { [unowned self] fresh in
             rescanning = false
             guard state != .draining else { return }
             catalog = fresh
-            reportCatalog()
-            _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)")
-            if rescanAgain {
-                rescanAgain = false
-                rescanAdapters()
+            // A SIGHUP reports everything, as an operator who sent it expects; events and the periodic
+            // rescan report only what changed.
+            reportCatalog(previous: reason == "SIGHUP" ? nil : previous)
+            registryWatch?.watch(fresh.directories)
+            if reason == "SIGHUP" { _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)") }
+            if let again = rescanAgain {
+                rescanAgain = nil
+                rescanAdapters(reason: again)
             }
         })
     }
