@@ -187,7 +187,7 @@ func fusedTileRows(rows: Int, threads: Int) -> Int {
 private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                          _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
                          side: SideWork?) {
-    let type = Int32(w.type.rawValue)
+    let type = w.type.computableKernelType
     let nthreads = pool?.threadCount ?? 1
     let needsSums = w.type == .q4_1 || w.type == .q5_1
     let nsums = needsSums ? tokens * (w.cols / 32) : 0
@@ -220,7 +220,7 @@ private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
                          _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
                          side: SideWork?) {
     _ = ComputePool.singleThreadBLAS
-    let type = Int32(w.type.rawValue)
+    let type = w.type.computableKernelType
     let nthreads = pool?.threadCount ?? 1
     let tile = MatMulTuning.sgemmTileRows(rows: w.rows, tokens: tokens, threads: nthreads)
     let tiles = (w.rows + tile - 1) / tile
@@ -248,7 +248,7 @@ private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
 func dequantizeRows(_ type: TensorType, _ src: UnsafeRawPointer, count: Int, kernels: KernelPath) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { out, n in
         if count > 0 {
-            let t = Int32(type.rawValue)
+            let t = type.computableKernelType
             _ = kernels.usable == .avx2 ? lorad_avx2_dequantize(t, src, Int64(count), out.baseAddress!)
                                         : lorad_portable_dequantize(t, src, Int64(count), out.baseAddress!)
         }

@@ -144,10 +144,10 @@ func matmulQuantizedActivations<Block>(
     _ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>, ys: Int,
     pool: ComputePool?, side: SideWork? = nil,
     quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
-    rows: (Int32, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
+    rows: (lorad_ggml_type, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
            UnsafeMutablePointer<Float>, Int64) -> Int32
 ) {
-    let type = Int32(w.type.rawValue)
+    let type = w.type.computableKernelType
     let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
     quantizedTiles(rows: w.rows, cols: w.cols, x, tokens: tokens, pool: pool, side: side, quantize: quantize) { r0, r1, a in
         _ = rows(type, w.data, rb, cols, Int64(r0), Int64(r1), a, T, y, ys64)
