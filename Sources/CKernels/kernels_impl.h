@@ -4,7 +4,7 @@
 // or any other CPU. The including file defines FN(name) (the exported name) and F16TOF32(u16).
 //
 // Decoders follow ggml-quants.c `dequantize_row_*` with the same f32 arithmetic in the same order
-// (contraction to FMA switched off there), so they are bit-identical to Sources/Kernels/Dequantize*.swift.
+// (contraction to FMA switched off there), so they are bit-identical to Sources/Kernels/Weights/Dequantize*.swift.
 // Dots: for the 32-element legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) each block is decoded to its
 // integer codes as floats in registers and dotted with up to 4 tokens at once:
 //     W·x over a block = d · Σ code_j·x_j (+ m · Σ x_j for Q4_1/Q5_1, with Σx precomputed per token)

@@ -21,7 +21,7 @@ static inline void lorad_cpu_relax(void) {
 }
 
 /// The weight types the kernels handle, by their ggml type ids: the values of ggml.h's `enum ggml_type`
-/// that a GGUF tensor-info record stores (Sources/Kernels/Types/TensorType.swift lists every id and
+/// that a GGUF tensor-info record stores (Sources/Kernels/Weights/TensorType.swift lists every id and
 /// maps its cases to these in one place, `TensorType.kernelType`).
 typedef enum {
     LORAD_TYPE_F32 = 0,
