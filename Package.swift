@@ -41,7 +41,7 @@ let package = Package(
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
-        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON"]),
+        .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON", "SystemCalls"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
         .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats", "JSON"]),
         // Model config from GGUF keys, weights bound by name, forward pass (with adapters), KV cache.
@@ -76,13 +76,13 @@ let package = Package(
         ]),
 
         // The blocking client of a running daemon (one request per connection over its Unix socket),
-        // for `lorad ask`, chat's daemon backend and the live tests. Foundation and Glibc only.
-        .target(name: "LoradClient"),
+        // for `lorad ask`, chat's daemon backend and the live tests. Foundation, Glibc and SystemCalls only.
+        .target(name: "LoradClient", dependencies: ["SystemCalls"]),
 
         // `lorad chat`: the read-reply loop, line editing (libedit), slash commands, and the two
         // backends (the model in process, or a daemon over its socket).
         .target(name: "ChatREPL", dependencies: ["CLibEdit", "Llama", "Sampling", "Generation", "Tokenizer", "ChatTemplate", "ModelFormats",
-                                                "JSON", "LoradClient"]),
+                                                "JSON", "LoradClient", "SystemCalls"]),
 
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [

@@ -26,12 +26,12 @@
 #pragma clang attribute pop
 
 #else
-int lorad_avx2_dequantize(int type, const void *src, int64_t count, float *dst) { return 0; }
+int lorad_avx2_dequantize(lorad_ggml_type type, const void *src, int64_t count, float *dst) { return 0; }
 void lorad_avx2_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t xs, float *sums) {}
-int lorad_avx2_matmul_rows(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+int lorad_avx2_matmul_rows(lorad_ggml_type type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                            const float *x, int64_t xs, int64_t T, const float *sums, float *scratch,
                            float *y, int64_t ys) { return 0; }
-int lorad_avx2_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
+int lorad_avx2_lora_rows(lorad_lora_element element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
                          const float *x, int64_t xs, const int32_t *rows, const float *scales, float scale,
                          int64_t nrows, float *y, int64_t ys) { return 0; }
 #endif

@@ -4,7 +4,7 @@
 // or any other CPU. The including file defines FN(name) (the exported name) and F16TOF32(u16).
 //
 // Decoders follow ggml-quants.c `dequantize_row_*` with the same f32 arithmetic in the same order
-// (contraction to FMA switched off there), so they are bit-identical to Sources/Kernels/Dequantize*.swift.
+// (contraction to FMA switched off there), so they are bit-identical to Sources/Kernels/Weights/Dequantize*.swift.
 // Dots: for the 32-element legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) each block is decoded to its
 // integer codes as floats in registers and dotted with up to 4 tokens at once:
 //     W·x over a block = d · Σ code_j·x_j (+ m · Σ x_j for Q4_1/Q5_1, with Σx precomputed per token)
@@ -36,9 +36,6 @@ typedef int8_t v8i8_u __attribute__((vector_size(8), aligned(1)));
 
 #define INL static inline __attribute__((always_inline))
 
-enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8,
-       T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_BF16 = 30 };
-
 INL uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 INL uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 INL float f16at(const uint8_t *p) { return F16TOF32(rd16(p)); }
@@ -52,13 +49,13 @@ INL float bf16tof32(uint16_t h) { uint32_t b = (uint32_t)h << 16; float f; memcp
 
 // ---------------------------------------------------------------- decoders (exact, as ggml)
 
-static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
+static void decode_row(lorad_ggml_type type, const uint8_t *src, int64_t count, float *y) {
 #pragma clang fp contract(off)
     switch (type) {
-    case T_F32: memcpy(y, src, (size_t)count * 4); return;
-    case T_F16: for (int64_t i = 0; i < count; i++) y[i] = F16TOF32(rd16(src + 2 * i)); return;
-    case T_BF16: for (int64_t i = 0; i < count; i++) y[i] = bf16tof32(rd16(src + 2 * i)); return;
-    case T_Q4_0:
+    case LORAD_TYPE_F32: memcpy(y, src, (size_t)count * 4); return;
+    case LORAD_TYPE_F16: for (int64_t i = 0; i < count; i++) y[i] = F16TOF32(rd16(src + 2 * i)); return;
+    case LORAD_TYPE_BF16: for (int64_t i = 0; i < count; i++) y[i] = bf16tof32(rd16(src + 2 * i)); return;
+    case LORAD_TYPE_Q4_0:
         for (int64_t b = 0; b < count / 32; b++, src += 18, y += 32) {
             const float d = f16at(src);
             for (int j = 0; j < 16; j++) {
@@ -67,7 +64,7 @@ static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
             }
         }
         return;
-    case T_Q4_1:
+    case LORAD_TYPE_Q4_1:
         for (int64_t b = 0; b < count / 32; b++, src += 20, y += 32) {
             const float d = f16at(src), m = f16at(src + 2);
             for (int j = 0; j < 16; j++) {
@@ -76,7 +73,7 @@ static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
             }
         }
         return;
-    case T_Q5_0:
+    case LORAD_TYPE_Q5_0:
         for (int64_t b = 0; b < count / 32; b++, src += 22, y += 32) {
             const float d = f16at(src);
             const uint32_t qh = rd32(src + 2);
@@ -87,7 +84,7 @@ static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
             }
         }
         return;
-    case T_Q5_1:
+    case LORAD_TYPE_Q5_1:
         for (int64_t b = 0; b < count / 32; b++, src += 24, y += 32) {
             const float d = f16at(src), m = f16at(src + 2);
             const uint32_t qh = rd32(src + 4);
@@ -98,20 +95,20 @@ static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
             }
         }
         return;
-    case T_Q8_0:
+    case LORAD_TYPE_Q8_0:
         for (int64_t b = 0; b < count / 32; b++, src += 34, y += 32) {
             const float d = f16at(src);
             for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)src[2 + j] * d;
         }
         return;
-    case T_Q4_K:
-    case T_Q5_K:
+    case LORAD_TYPE_Q4_K:
+    case LORAD_TYPE_Q5_K:
         for (int64_t b = 0; b < count / 256; b++, y += 256) {
-            const uint8_t *blk = src + b * (type == T_Q4_K ? 144 : 176);
+            const uint8_t *blk = src + b * (type == LORAD_TYPE_Q4_K ? 144 : 176);
             const float d = f16at(blk), dmin = f16at(blk + 2);
             const uint8_t *sc = blk + 4;
             const uint8_t *qh = blk + 16;
-            const uint8_t *qs = blk + (type == T_Q4_K ? 16 : 48);
+            const uint8_t *qs = blk + (type == LORAD_TYPE_Q4_K ? 16 : 48);
             for (int g = 0; g < 4; g++) {
                 float dd[2], mm[2];
                 for (int h = 0; h < 2; h++) {
@@ -126,14 +123,14 @@ static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
                 for (int l = 0; l < 32; l++) {
                     const uint8_t q = qs[32 * g + l];
                     int lo = q & 0x0F, hi = q >> 4;
-                    if (type == T_Q5_K) { lo += (qh[l] & u1) ? 16 : 0; hi += (qh[l] & u2) ? 16 : 0; }
+                    if (type == LORAD_TYPE_Q5_K) { lo += (qh[l] & u1) ? 16 : 0; hi += (qh[l] & u2) ? 16 : 0; }
                     y[64 * g + l] = dd[0] * (float)lo - mm[0];
                     y[64 * g + 32 + l] = dd[1] * (float)hi - mm[1];
                 }
             }
         }
         return;
-    case T_Q6_K:
+    case LORAD_TYPE_Q6_K:
         for (int64_t b = 0; b < count / 256; b++, y += 256) {
             const uint8_t *blk = src + b * 210;
             const float d = f16at(blk + 208);
@@ -160,13 +157,13 @@ static void decode_row(int type, const uint8_t *src, int64_t count, float *y) {
 
 static int known_type(int type) {
     switch (type) {
-    case T_F32: case T_F16: case T_BF16: case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1:
-    case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: return 1;
+    case LORAD_TYPE_F32: case LORAD_TYPE_F16: case LORAD_TYPE_BF16: case LORAD_TYPE_Q4_0: case LORAD_TYPE_Q4_1: case LORAD_TYPE_Q5_0: case LORAD_TYPE_Q5_1:
+    case LORAD_TYPE_Q8_0: case LORAD_TYPE_Q4_K: case LORAD_TYPE_Q5_K: case LORAD_TYPE_Q6_K: return 1;
     default: return 0;
     }
 }
 
-int FN(dequantize)(int type, const void *src, int64_t count, float *dst) {
+int FN(dequantize)(lorad_ggml_type type, const void *src, int64_t count, float *dst) {
     if (!known_type(type)) return 0;
     decode_row(type, (const uint8_t *)src, count, dst);
     return 1;
@@ -192,9 +189,9 @@ INL v8i q5_high(uint32_t qh, int first) {
 }
 
 /// Codes (as floats) of one 32-element block in element order, its scale d and min m (0 if none).
-INL void decode_codes(int type, const uint8_t *b, v8f c[4], float *d, float *m) {
+INL void decode_codes(lorad_ggml_type type, const uint8_t *b, v8f c[4], float *d, float *m) {
     switch (type) {
-    case T_Q4_0: {
+    case LORAD_TYPE_Q4_0: {
         const v8i a0 = __builtin_convertvector(*(const v8u8_u *)(b + 2), v8i);
         const v8i a1 = __builtin_convertvector(*(const v8u8_u *)(b + 10), v8i);
         c[0] = __builtin_convertvector((a0 & 0x0F) - 8, v8f);
@@ -204,7 +201,7 @@ INL void decode_codes(int type, const uint8_t *b, v8f c[4], float *d, float *m) 
         *d = f16at(b); *m = 0;
         return;
     }
-    case T_Q4_1: {
+    case LORAD_TYPE_Q4_1: {
         // Widen 8 bytes at a time straight from memory (vpmovzxbd m64) and split the nibbles in
         // 32-bit lanes: fewer instructions than splitting bytes first and shuffling halves.
         const v8i a0 = __builtin_convertvector(*(const v8u8_u *)(b + 4), v8i);
@@ -216,21 +213,21 @@ INL void decode_codes(int type, const uint8_t *b, v8f c[4], float *d, float *m) 
         F16PAIR(b, d, m);
         return;
     }
-    case T_Q5_0:
-    case T_Q5_1: {
-        const int off = type == T_Q5_0 ? 2 : 4;
+    case LORAD_TYPE_Q5_0:
+    case LORAD_TYPE_Q5_1: {
+        const int off = type == LORAD_TYPE_Q5_0 ? 2 : 4;
         const uint32_t qh = rd32(b + off);
         const v8i a0 = __builtin_convertvector(*(const v8u8_u *)(b + off + 4), v8i);
         const v8i a1 = __builtin_convertvector(*(const v8u8_u *)(b + off + 12), v8i);
-        const int32_t bias = type == T_Q5_0 ? 16 : 0;
+        const int32_t bias = type == LORAD_TYPE_Q5_0 ? 16 : 0;
         c[0] = __builtin_convertvector(((a0 & 0x0F) | q5_high(qh, 0)) - bias, v8f);
         c[1] = __builtin_convertvector(((a1 & 0x0F) | q5_high(qh, 8)) - bias, v8f);
         c[2] = __builtin_convertvector(((a0 >> 4) | q5_high(qh, 16)) - bias, v8f);
         c[3] = __builtin_convertvector(((a1 >> 4) | q5_high(qh, 24)) - bias, v8f);
-        *d = f16at(b); *m = type == T_Q5_1 ? f16at(b + 2) : 0;
+        *d = f16at(b); *m = type == LORAD_TYPE_Q5_1 ? f16at(b + 2) : 0;
         return;
     }
-    default: { // T_Q8_0
+    default: { // LORAD_TYPE_Q8_0
         for (int k = 0; k < 4; k++) c[k] = __builtin_convertvector(*(const v8i8_u *)(b + 2 + 8 * k), v8f);
         *d = f16at(b); *m = 0;
         return;
@@ -239,9 +236,9 @@ INL void decode_codes(int type, const uint8_t *b, v8f c[4], float *d, float *m) 
 }
 
 /// NT tokens (1..4) × one row of a legacy type; out[k * ys] receives token k's dot.
-INL void legacy_tile(int type, int bb, const uint8_t *row, int64_t nb, const float *x, int64_t xs,
+INL void legacy_tile(lorad_ggml_type type, int bb, const uint8_t *row, int64_t nb, const float *x, int64_t xs,
                      const float *sums, float *out, int64_t ys, const int NT) {
-    const int has_min = type == T_Q4_1 || type == T_Q5_1;
+    const int has_min = type == LORAD_TYPE_Q4_1 || type == LORAD_TYPE_Q5_1;
     v8f acc[4] = {{0}, {0}, {0}, {0}};
     float macc[4] = {0, 0, 0, 0};
     for (int64_t b = 0; b < nb; b++) {
@@ -262,7 +259,7 @@ INL void legacy_tile(int type, int bb, const uint8_t *row, int64_t nb, const flo
 
 /// 8 tokens × one row: with this many tokens it pays to decode the block to weights first
 /// (w = d·code + m, 4 FMAs) and then do 4 FMAs per token, with no per-token scale or min work.
-INL void legacy_tile8(int type, int bb, const uint8_t *row, int64_t nb, const float *x, int64_t xs,
+INL void legacy_tile8(lorad_ggml_type type, int bb, const uint8_t *row, int64_t nb, const float *x, int64_t xs,
                       float *out, int64_t ys) {
     v8f acc[8] = {{0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
     for (int64_t b = 0; b < nb; b++) {
@@ -295,11 +292,11 @@ INL void legacy_tile8(int type, int bb, const uint8_t *row, int64_t nb, const fl
                 legacy_tile(TYPE, BB, row, nb, x + t * xs, xs, sums + t * nb, y + t * ys + r, ys, 1);    \
         }                                                                                                \
     }
-LEGACY_ROWS(rows_q4_0, T_Q4_0, 18)
-LEGACY_ROWS(rows_q4_1, T_Q4_1, 20)
-LEGACY_ROWS(rows_q5_0, T_Q5_0, 22)
-LEGACY_ROWS(rows_q5_1, T_Q5_1, 24)
-LEGACY_ROWS(rows_q8_0, T_Q8_0, 34)
+LEGACY_ROWS(rows_q4_0, LORAD_TYPE_Q4_0, 18)
+LEGACY_ROWS(rows_q4_1, LORAD_TYPE_Q4_1, 20)
+LEGACY_ROWS(rows_q5_0, LORAD_TYPE_Q5_0, 22)
+LEGACY_ROWS(rows_q5_1, LORAD_TYPE_Q5_1, 24)
+LEGACY_ROWS(rows_q8_0, LORAD_TYPE_Q8_0, 34)
 
 // ---------------------------------------------------------------- decode-then-dot for the rest
 
@@ -318,11 +315,11 @@ INL void dense_tile(const float *wr, int64_t n, const float *x, int64_t xs, floa
     }
 }
 
-static void rows_dense(int type, const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+static void rows_dense(lorad_ggml_type type, const uint8_t *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                        const float *x, int64_t xs, int64_t T, float *scratch, float *y, int64_t ys) {
     for (int64_t r = r0; r < r1; r++) {
         const float *wr;
-        if (type == T_F32) {
+        if (type == LORAD_TYPE_F32) {
             wr = (const float *)(const void *)(w + r * rb);  // read with unaligned vector loads only
         } else {
             decode_row(type, w + r * rb, cols, scratch);
@@ -335,16 +332,16 @@ static void rows_dense(int type, const uint8_t *w, int64_t rb, int64_t cols, int
     }
 }
 
-int FN(matmul_rows)(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+int FN(matmul_rows)(lorad_ggml_type type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                     const float *x, int64_t xs, int64_t T, const float *sums, float *scratch,
                     float *y, int64_t ys) {
     const uint8_t *wb = (const uint8_t *)w;
     switch (type) {
-    case T_Q4_0: rows_q4_0(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
-    case T_Q4_1: rows_q4_1(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
-    case T_Q5_0: rows_q5_0(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
-    case T_Q5_1: rows_q5_1(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
-    case T_Q8_0: rows_q8_0(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
+    case LORAD_TYPE_Q4_0: rows_q4_0(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
+    case LORAD_TYPE_Q4_1: rows_q4_1(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
+    case LORAD_TYPE_Q5_0: rows_q5_0(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
+    case LORAD_TYPE_Q5_1: rows_q5_1(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
+    case LORAD_TYPE_Q8_0: rows_q8_0(wb, rb, cols, r0, r1, x, xs, T, sums, y, ys); return 1;
     default:
         if (!known_type(type)) return 0;
         rows_dense(type, wb, rb, cols, r0, r1, x, xs, T, scratch, y, ys);
@@ -438,13 +435,13 @@ LORA_ROWS(lora_rows_f32, lora_ld8_f32, lora_ld1_f32, 4)
 LORA_ROWS(lora_rows_f16, lora_ld8_f16, lora_ld1_f16, 2)
 LORA_ROWS(lora_rows_bf16, lora_ld8_bf16, lora_ld1_bf16, 2)
 
-int FN(lora_rows)(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
+int FN(lora_rows)(lorad_lora_element element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
                   const float *x, int64_t xs, const int32_t *rows, const float *scales, float scale, int64_t nrows,
                   float *y, int64_t ys) {
     switch (element) {
-    case 0: lora_rows_f32(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
-    case 1: lora_rows_f16(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
-    case 2: lora_rows_bf16(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
+    case LORAD_LORA_F32: lora_rows_f32(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
+    case LORAD_LORA_F16: lora_rows_f16(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
+    case LORAD_LORA_BF16: lora_rows_bf16(a, bt, rank, in, out, x, xs, rows, scales, scale, nrows, y, ys); return 1;
     default: return 0;
     }
 }

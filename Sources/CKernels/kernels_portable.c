@@ -10,9 +10,11 @@
 #define F16PAIR(p, d, m) (*(d) = f16at(p), *(m) = f16at((p) + 2))
 #include "kernels_impl.h"
 
-int64_t lorad_matmul_scratch_floats(int type, int64_t cols) {
+int64_t lorad_matmul_scratch_floats(lorad_ggml_type type, int64_t cols) {
     switch (type) {
-    case 2: case 3: case 6: case 7: case 8: case 0: return 0;  // fused, or F32 read in place
+    case LORAD_TYPE_Q4_0: case LORAD_TYPE_Q4_1: case LORAD_TYPE_Q5_0: case LORAD_TYPE_Q5_1: case LORAD_TYPE_Q8_0:
+        return 0;  // fused: blocks decoded in registers
+    case LORAD_TYPE_F32: return 0;  // read in place
     default: return cols;
     }
 }

@@ -38,26 +38,26 @@ void lorad_portable_quantize_q8(const float *x, int64_t count, lorad_q8_block *b
 
 // ---------------------------------------------------------------- portable dots
 
-static float dot_block_portable(int type, const uint8_t *w, const lorad_q8_block *a) {
+static float dot_block_portable(lorad_ggml_type type, const uint8_t *w, const lorad_q8_block *a) {
     int32_t sumi = 0;
     switch (type) {
-    case 2:
+    case LORAD_TYPE_Q4_0:
         for (int j = 0; j < 16; j++)
             sumi += ((w[2 + j] & 0x0F) - 8) * a->q[j] + ((w[2 + j] >> 4) - 8) * a->q[j + 16];
         return lorad_f16_at(w) * a->d * (float)sumi;
-    case 3:
+    case LORAD_TYPE_Q4_1:
         for (int j = 0; j < 16; j++) sumi += (w[4 + j] & 0x0F) * a->q[j] + (w[4 + j] >> 4) * a->q[j + 16];
         return lorad_f16_at(w) * a->d * (float)sumi;
-    default:
+    default:  // LORAD_TYPE_Q8_0
         for (int j = 0; j < 32; j++) sumi += (int8_t)w[2 + j] * a->q[j];
         return lorad_f16_at(w) * a->d * (float)sumi;
     }
 }
 
-int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+int lorad_portable_matmul_q8_rows(lorad_ggml_type type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                                   const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
-    if (type != 2 && type != 3 && type != 8) return 0;
-    const int bb = type == 2 ? 18 : type == 3 ? 20 : 34;
+    if (type != LORAD_TYPE_Q4_0 && type != LORAD_TYPE_Q4_1 && type != LORAD_TYPE_Q8_0) return 0;
+    const int bb = type == LORAD_TYPE_Q4_0 ? 18 : type == LORAD_TYPE_Q4_1 ? 20 : 34;
     const int64_t nb = cols / 32;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)w + r * rb;
@@ -66,7 +66,7 @@ int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t rb, int64_t c
             float acc = 0, mins = 0;
             for (int64_t b = 0; b < nb; b++) {
                 acc += dot_block_portable(type, row + b * bb, at + b);
-                if (type == 3) mins += lorad_f16_at(row + b * bb + 2) * at[b].s;
+                if (type == LORAD_TYPE_Q4_1) mins += lorad_f16_at(row + b * bb + 2) * at[b].s;
             }
             y[t * ys + r] = acc + mins;
         }
@@ -138,7 +138,7 @@ static inline float hsum_float_8(__m256 x) {
 }
 
 /// One row × NT (1..4) tokens; weights unpacked once per block and reused for every token.
-static inline __attribute__((always_inline)) void q8_tile(int type, int bb, const uint8_t *row, int64_t nb,
+static inline __attribute__((always_inline)) void q8_tile(lorad_ggml_type type, int bb, const uint8_t *row, int64_t nb,
                                                           const lorad_q8_block *a, float *out, int64_t ys,
                                                           const int NT) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -147,19 +147,19 @@ static inline __attribute__((always_inline)) void q8_tile(int type, int bb, cons
         const uint8_t *w = row + b * bb;
         const float dw = _cvtsh_ss(*(const uint16_t *)w);
         __m256i qx;
-        if (type == 2) qx = _mm256_sub_epi8(bytes_from_nibbles_32(w + 2), _mm256_set1_epi8(8));
-        else if (type == 3) qx = bytes_from_nibbles_32(w + 4);
+        if (type == LORAD_TYPE_Q4_0) qx = _mm256_sub_epi8(bytes_from_nibbles_32(w + 2), _mm256_set1_epi8(8));
+        else if (type == LORAD_TYPE_Q4_1) qx = bytes_from_nibbles_32(w + 4);
         else qx = _mm256_loadu_si256((const __m256i *)(w + 2));
         // For signed weights move the sign onto the activations once per block (shared by the tokens).
-        const __m256i ax = type == 3 ? qx : _mm256_sign_epi8(qx, qx);
-        const float mw = type == 3 ? _cvtsh_ss(*(const uint16_t *)(w + 2)) : 0;
+        const __m256i ax = type == LORAD_TYPE_Q4_1 ? qx : _mm256_sign_epi8(qx, qx);
+        const float mw = type == LORAD_TYPE_Q4_1 ? _cvtsh_ss(*(const uint16_t *)(w + 2)) : 0;
         for (int k = 0; k < NT; k++) {
             const lorad_q8_block *ab = a + k * nb + b;
             const __m256i qy = _mm256_loadu_si256((const __m256i *)ab->q);
-            const __m256i sy = type == 3 ? qy : _mm256_sign_epi8(qy, qx);
+            const __m256i sy = type == LORAD_TYPE_Q4_1 ? qy : _mm256_sign_epi8(qy, qx);
             const __m256 q = mul_sum_us8_pairs_float(ax, sy);
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ab->d), q, acc[k]);
-            if (type == 3) mins[k] += mw * ab->s;
+            if (type == LORAD_TYPE_Q4_1) mins[k] += mw * ab->s;
         }
     }
     for (int k = 0; k < NT; k++) out[k * ys] = hsum_float_8(acc[k]) + mins[k];
@@ -176,23 +176,23 @@ static inline __attribute__((always_inline)) void q8_tile(int type, int bb, cons
             for (; t < T; t++) q8_tile(TYPE, BB, row, nb, a + t * nb, y + t * ys + r, ys, 1);            \
         }                                                                                                \
     }
-Q8_ROWS(q8rows_q4_0, 2, 18)
-Q8_ROWS(q8rows_q4_1, 3, 20)
-Q8_ROWS(q8rows_q8_0, 8, 34)
+Q8_ROWS(q8rows_q4_0, LORAD_TYPE_Q4_0, 18)
+Q8_ROWS(q8rows_q4_1, LORAD_TYPE_Q4_1, 20)
+Q8_ROWS(q8rows_q8_0, LORAD_TYPE_Q8_0, 34)
 
-int lorad_avx2_matmul_q8_rows(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+int lorad_avx2_matmul_q8_rows(lorad_ggml_type type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                               const lorad_q8_block *a, int64_t T, float *y, int64_t ys) {
     const uint8_t *wb = (const uint8_t *)w;
     switch (type) {
-    case 2: q8rows_q4_0(wb, rb, cols / 32, r0, r1, a, T, y, ys); return 1;
-    case 3: q8rows_q4_1(wb, rb, cols / 32, r0, r1, a, T, y, ys); return 1;
-    case 8: q8rows_q8_0(wb, rb, cols / 32, r0, r1, a, T, y, ys); return 1;
+    case LORAD_TYPE_Q4_0: q8rows_q4_0(wb, rb, cols / 32, r0, r1, a, T, y, ys); return 1;
+    case LORAD_TYPE_Q4_1: q8rows_q4_1(wb, rb, cols / 32, r0, r1, a, T, y, ys); return 1;
+    case LORAD_TYPE_Q8_0: q8rows_q8_0(wb, rb, cols / 32, r0, r1, a, T, y, ys); return 1;
     default: return 0;
     }
 }
 #pragma clang attribute pop
 #else
 void lorad_avx2_quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks) { quantize_q8(x, count, blocks); }
-int lorad_avx2_matmul_q8_rows(int type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
+int lorad_avx2_matmul_q8_rows(lorad_ggml_type type, const void *w, int64_t rb, int64_t cols, int64_t r0, int64_t r1,
                               const lorad_q8_block *a, int64_t T, float *y, int64_t ys) { return 0; }
 #endif

@@ -7,6 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 /// Written by the signal handler only; read and cleared by the chat thread. [0]: the flag, [1]: the
 /// pipe's read end, [2]: its write end.
@@ -22,10 +23,16 @@ package enum Interrupt {
     package static func install() {
         guard state[1] < 0 else { return }
         var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { fatalError("pipe: \(String(cString: strerror(errno)))") }
+        // Direct: Swift's Glibc module has no pipe2, so CLOEXEC is set just after (the chat has no
+        // other thread that could fork in between). pipe does not sleep, so there is no EINTR.
+        guard pipe(&fds) == 0 else { fatalError("pipe: \(SystemCallError(call: "pipe", errno: errno).reason)") }
         for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            do {
+                try Posix.setStatusFlags(fd, try Posix.statusFlags(fd) | O_NONBLOCK)
+                try Posix.setDescriptorFlags(fd, FD_CLOEXEC)
+            } catch {
+                fatalError("\(error)")  // fcntl on a pipe we just made: only our bug could fail it
+            }
         }
         state[1] = fds[0]
         state[2] = fds[1]
@@ -34,7 +41,9 @@ package enum Interrupt {
             let saved = errno
             state[0] = 1
             var byte: UInt8 = 1
-            _ = write(state[2], &byte, 1)  // a full pipe already says "interrupted"
+            // Direct: a signal handler may only make async-signal-safe calls, and a Swift error is
+            // not one. A full pipe already says "interrupted".
+            _ = write(state[2], &byte, 1)
             errno = saved
         }
         sigemptyset(&action.sa_mask)
@@ -50,17 +59,24 @@ package enum Interrupt {
         state[0] = 0
         guard state[1] >= 0 else { return }
         var buf = [UInt8](repeating: 0, count: 64)
-        while read(state[1], &buf, buf.count) > 0 {}
+        // Non-blocking: EAGAIN (empty) throws and ends the loop.
+        while ((try? buf.withUnsafeMutableBytes { try Posix.read(state[1], into: $0) }) ?? 0) > 0 {}
     }
 
     /// Waits until `fd` can be read or Ctrl-C is pressed; false when interrupted.
     package static func waitForInput(_ fd: Int32) -> Bool {
         while true {
             if isSet { return false }
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: state[1], events: Int16(POLLIN), revents: 0)]
-            let n = poll(&fds, state[1] >= 0 ? 2 : 1, -1)
-            if n < 0 && errno == EINTR { continue }
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+            if state[1] >= 0 { fds.append(pollfd(fd: state[1], events: Int16(POLLIN), revents: 0)) }
+            do {
+                // Interruptible: EINTR (a Ctrl-C) goes back to the flag check above.
+                _ = try Posix.poll(&fds, timeout: -1, interruptible: true)
+            } catch where error.errno == EINTR {
+                continue
+            } catch {
+                return true  // the read that follows reports the error
+            }
             if isSet || (fds.count > 1 && fds[1].revents != 0) { return false }
             // Readable, hung up or an error: the read that follows reports which.
             return true

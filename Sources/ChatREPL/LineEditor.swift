@@ -11,6 +11,7 @@
 
 import Foundation
 internal import CLibEdit
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -103,10 +104,15 @@ private func readCharacter(_ out: UnsafeMutablePointer<wchar_t>?) -> Int32 {
             return -1
         }
         var byte: UInt8 = 0
-        let n = read(0, &byte, 1)
-        if n == 0 { return 0 }
-        if n < 0 {
-            if errno == EINTR || errno == EAGAIN { continue }
+        do {
+            // Interruptible: EINTR (a Ctrl-C) goes back to waitForInput, which sees the flag.
+            let n = try withUnsafeMutableBytes(of: &byte) { b throws(SystemCallError) in
+                try Posix.read(0, into: b, interruptible: true)
+            }
+            if n == 0 { return 0 }
+        } catch where error.errno == EINTR || error.errno == EAGAIN {
+            continue
+        } catch {
             return -1
         }
         bytes.append(byte)

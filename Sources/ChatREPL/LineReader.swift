@@ -5,6 +5,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 package enum LineInput: Equatable {
     case line(String)
@@ -60,10 +61,13 @@ package final class PlainLineReader: LineReader {
                 return .interrupted
             }
             var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = read(fd, &chunk, chunk.count)
-            if n > 0 {
-                buffer += chunk[..<n]
-            } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+            do {
+                // Interruptible: EINTR (a Ctrl-C) comes back here, and waitForInput sees the flag.
+                let n = try chunk.withUnsafeMutableBytes { try Posix.read(fd, into: $0, interruptible: true) }
+                if n > 0 { buffer += chunk[..<n] } else { ended = true }
+            } catch let error as SystemCallError where error.errno == EINTR || error.errno == EAGAIN {
+                continue
+            } catch {
                 ended = true
             }
         }

@@ -10,6 +10,7 @@
 
 import JSON
 import ModelFormats
+import SystemCalls
 
 #if canImport(Glibc)
 import Glibc
@@ -120,24 +121,17 @@ public struct ChatTemplate: Sendable {
     }
 
     static func readTextFile(_ path: String) throws -> String {
-        guard let file = fopen(path, "rb") else {
-            throw ChatTemplateError.unknownTemplate(name: path, reason: String(cString: strerror(errno)))
+        let limit = 16 << 20
+        let bytes: [UInt8]
+        do throws(SystemCallError) {
+            let fd = try Posix.open(path, O_RDONLY)
+            defer { try? Posix.close(fd) }
+            bytes = try Posix.readAll(fd, upTo: limit + 1, path: path)
+        } catch {
+            throw ChatTemplateError.unknownTemplate(name: path, reason: error.reason)
         }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n > 0 { bytes += buffer[..<n] }
-            if n < buffer.count {
-                if ferror(file) != 0 {
-                    throw ChatTemplateError.unknownTemplate(name: path, reason: "read error")
-                }
-                break
-            }
-            if bytes.count > 16 << 20 {
-                throw ChatTemplateError.unknownTemplate(name: path, reason: "larger than 16 MiB; not a chat template")
-            }
+        if bytes.count > limit {
+            throw ChatTemplateError.unknownTemplate(name: path, reason: "larger than 16 MiB; not a chat template")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ChatTemplateError.unknownTemplate(name: path, reason: "the file is not valid UTF-8")

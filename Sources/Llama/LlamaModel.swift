@@ -31,6 +31,8 @@ public final class LlamaModel: Sendable {
     /// The fixed worker threads every parallel part of the forward pass runs on.
     public let pool: ComputePool
     public let numerics: Numerics
+    /// How every matrix product runs: `numerics.products`, the one decision (Kernels' ProductPlan).
+    public let products: ProductPlan
 
     /// How activations are rounded.
     public enum Numerics: String, Sendable, CaseIterable {
@@ -47,13 +49,23 @@ public final class LlamaModel: Sendable {
         /// attention stay f32. Close to llama.cpp's own accuracy, not to f32's. Each row's products
         /// depend only on that row, not on how many rows share the call.
         case q8
+
+        /// How the matrix products run under these numerics (Kernels' ProductPlan decides each
+        /// product's kernel from it). llama.cpp numerics keep the stored layout, whose kernels sum in
+        /// ggml's order; q8 runs from 8-row repacked Q4_1/Q8_0 copies (kernels_q4x8.c).
+        public var products: ProductPlan {
+            switch self {
+            case .f32: return .f32
+            case .llamaCpp: return ProductPlan(activations: .q8)
+            case .q8: return ProductPlan(activations: .q8, repacksWeights: true)
+            }
+        }
     }
 
     public init(gguf: GGUFFile, threads: Int? = nil, numerics: Numerics = .f32) throws {
         config = try LlamaConfig(gguf: gguf)
-        // q8 runs its products on 8-row repacked Q4_1/Q8_0 copies (kernels_q4x8.c); llama.cpp
-        // numerics keep the stored layout, whose kernels sum in ggml's order.
-        weights = try LlamaWeights(gguf: gguf, config: config, repackForQ8: numerics == .q8)
+        products = numerics.products
+        weights = try LlamaWeights(gguf: gguf, config: config, products: products)
         self.threads = max(1, threads ?? ComputePool.coreCount)
         self.pool = ComputePool.shared(threads: self.threads)
         self.numerics = numerics
@@ -216,13 +228,8 @@ public final class LlamaModel: Sendable {
     func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], alongside side: SideWork? = nil) {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
-                if hasQ8Path(w.type) && (numerics == .llamaCpp || numerics == .q8) {
-                    matmulQ8(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool,
-                             alongside: side)
-                } else {
-                    matmul(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool,
-                           alongside: side)
-                }
+                products.multiply(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool,
+                                  alongside: side)
             }
         }
     }

@@ -27,19 +27,20 @@ public final class LlamaWeights: Sendable {
     /// Keeps the mapping alive for the matrices above.
     public let file: GGUFFile
 
-    /// `repackForQ8`: give every layer matrix and the LM head whose type has one (Q4_1, Q8_0) an 8-row
-    /// repacked copy (RepackedWeights) for the Q8 kernels and the sgemm path, and release the stored
-    /// copy's pages from the resident set (they are read again only by `decodeRow`: embedding lookups,
-    /// merging an adapter), so memory stays about the file size.
-    public init(gguf: GGUFFile, config c: LlamaConfig, repackForQ8: Bool = false) throws {
+    /// `products`: every layer matrix and the LM head that the plan repacks (`ProductPlan.repacks`:
+    /// Q4_1 and Q8_0 under q8 numerics) gets its 8-row repacked copy (RepackedWeights) for the Q8
+    /// kernels and the sgemm path, and the stored copy's pages leave the resident set (they are read
+    /// again only by `decodeRow`: embedding lookups, merging an adapter), so memory stays about the
+    /// file size.
+    public init(gguf: GGUFFile, config c: LlamaConfig, products: ProductPlan = .f32) throws {
         file = gguf
         func matrix(_ name: String, cols: Int, rows: Int, repack: Bool = true) throws -> WeightMatrix {
             guard let t = gguf.tensor(named: name) else { throw LlamaError.missingTensor(name) }
             guard t.shape == [cols, rows] else { throw LlamaError.wrongShape(tensor: name, expected: [cols, rows], found: t.shape) }
             guard t.type.isComputable else { throw LlamaError.unsupportedTensorType(tensor: name, type: t.type.name) }
             let w = WeightMatrix(type: t.type, rows: rows, cols: cols, data: gguf.data(of: t).baseAddress!)
-            guard repack && repackForQ8 && RepackedWeights.supports(t.type) else { return w }
-            let packed = w.withRepackedCopy()
+            guard repack && products.repacks(t.type) else { return w }
+            let packed = products.prepare(w)
             gguf.region.releaseResidentPages(gguf.data(of: t))
             return packed
         }

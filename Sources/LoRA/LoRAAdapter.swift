@@ -53,7 +53,7 @@ public final class LoRAAdapter: Sendable {
     private let entries: [Entry]
     private let index: [Int: Int]
     /// What the forward pass reads: every module's A and Bᵀ in one block, in the narrowest exact
-    /// element type, found by `slot(layer:target:)` without a lookup (Kernels/LoRAKernelWeights.swift).
+    /// element type, found by `slot(layer:target:)` without a lookup (Kernels/LoRA/LoRAKernelWeights.swift).
     public let kernel: LoRAKernelWeights
 
     private struct Entry: Sendable {

@@ -1,12 +1,16 @@
 // A small blocking HTTP/1.1 client over a Unix socket (or loopback TCP), for `lorad ask`, `lorad chat
 // --socket` and the tests: one request per connection ("Connection: close"), responses with
 // Content-Length, chunked encoding or read-to-close, and Server-Sent Events read line by line as they
-// arrive. Its own target (LoradClient), so clients need not link the daemon.
+// arrive. Its own target (LoradClient), so clients need not link the daemon. Its system calls go
+// through SystemCalls' Posix, with one twist: reads and writes are `interruptible` (EINTR throws
+// instead of being retried), so lorad chat's Ctrl-C, whose handler runs without SA_RESTART, stops a
+// blocked read at once (DaemonChatBackend).
 
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemCalls
 
 package struct DaemonClientError: Error, CustomStringConvertible {
     package let message: String
@@ -20,40 +24,43 @@ package final class DaemonClient {
 
     /// Connects to the daemon's Unix socket at `path`.
     package init(socket path: String, timeoutSeconds: Int = 120) throws {
-        // CLOEXEC: a process this one starts (a test runner spawns daemons) must not inherit the
-        // connection, or closing it here would not close it and the daemon would never see the client go.
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw DaemonClientError(message: "socket: \(String(cString: strerror(errno)))") }
+        // CLOEXEC (Posix.socket always adds it): a process this one starts (a test runner spawns
+        // daemons) must not inherit the connection, or closing it here would not close it and the
+        // daemon would never see the client go.
+        do { fd = try Posix.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue)) } catch {
+            throw DaemonClientError(message: "socket: \(error.reason)")
+        }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            close(fd)
+            try? Posix.close(fd)
             throw DaemonClientError(message: "socket path too long: \(path)")
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
         }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        // Direct: setsockopt with a valid option on a fresh socket neither fails nor sleeps (no EINTR),
+        // and a missing timeout would only mean a read that waits longer.
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw DaemonClientError(message: "cannot connect to \(path): \(reason) (is `lorad serve` running? --socket PATH)")
+        do {
+            try withUnsafePointer(to: &addr) { p throws(SystemCallError) in
+                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { a throws(SystemCallError) in
+                    try Posix.connect(fd, to: a, length: socklen_t(MemoryLayout<sockaddr_un>.size), path: path)
+                }
+            }
+        } catch {
+            try? Posix.close(fd)
+            throw DaemonClientError(message: "cannot connect to \(path): \(error.reason) (is `lorad serve` running? --socket PATH)")
         }
     }
 
-    deinit { close(fd) }
+    deinit { try? Posix.close(fd) }
 
     package func send(_ bytes: [UInt8]) throws {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw DaemonClientError(message: "write: \(String(cString: strerror(errno)))") }
-            off += n
+        do { try Posix.writeAll(fd, bytes, interruptible: true) } catch {
+            throw DaemonClientError(message: "write: \(error.reason)")
         }
     }
 
@@ -63,10 +70,15 @@ package final class DaemonClient {
         let deadline = Date().addingTimeInterval(seconds)
         var off = 0
         while off < bytes.count && Date() < deadline {
-            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&p, 1, 50) == 1 else { continue }
-            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0 { off += n } else if errno != EAGAIN && errno != EINTR { break }
+            var p = [pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)]
+            guard (try? Posix.poll(&p, timeout: 50)) == 1 else { continue }
+            do {
+                off += try bytes[off...].withUnsafeBytes { try Posix.send(fd, $0, flags: Int32(MSG_DONTWAIT)) }
+            } catch let error as SystemCallError where error.errno == EAGAIN {
+                continue
+            } catch {
+                break
+            }
         }
         return off
     }
@@ -88,8 +100,13 @@ package final class DaemonClient {
     private func fill() throws -> Bool {
         guard !eof else { return false }
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { throw DaemonClientError(message: "read: \(String(cString: strerror(errno)))") }
+        let n: Int
+        do {
+            n = try chunk.withUnsafeMutableBytes { try Posix.read(fd, into: $0, interruptible: true) }
+        } catch {
+            // withUnsafeMutableBytes rethrows, so the error's type is lost on the way out.
+            throw DaemonClientError(message: "read: \((error as? SystemCallError)?.reason ?? "\(error)")")
+        }
         if n == 0 { eof = true; return false }
         buffer += chunk[0..<n]
         return true

@@ -40,9 +40,11 @@ public final class ByteRegion: @unchecked Sendable {
             mapped = false
             return
         }
+        // Direct: mmap never waits (no EINTR), and its failure becomes MappedFileError, with
+        // SystemCallError's words for errno.
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
-            throw MappedFileError(path: path, reason: String(cString: strerror(errno)))
+            throw MappedFileError(path: path, reason: SystemCallError(call: "mmap", path: path, errno: errno).reason)
         }
         base = UnsafeRawPointer(p)
         count = size

@@ -1,7 +1,12 @@
-// One wrapper per POSIX call the daemon and the file formats make, with one policy (as swift-nio's
-// System.swift): EINTR is retried, an ordinary failure throws a SystemCallError naming the call,
-// the path or descriptor and errno, and a failure that can only be our bug (a bad `how` for
-// pthread_sigmask) traps. Every descriptor is opened with O_CLOEXEC, so none leaks into a child.
+// One wrapper per POSIX call the daemon, the file formats, the client and the chat make, with one
+// policy (as swift-nio's System.swift): EINTR is retried, an ordinary failure throws a SystemCallError
+// naming the call, the path or descriptor and errno, and a failure that can only be our bug (a bad
+// `how` for pthread_sigmask) traps. Every descriptor is opened with O_CLOEXEC (sockets with
+// SOCK_CLOEXEC), so none leaks into a child.
+//
+// The one exception is opt-in: `interruptible: true` throws EINTR (errno EINTR) instead of retrying,
+// for a caller whose signal handler runs without SA_RESTART so that a blocked call returns and the
+// caller can look at the signal's flag (lorad chat's Ctrl-C, ChatREPL/Interrupt.swift).
 
 #if canImport(Glibc)
 import Glibc
@@ -15,16 +20,17 @@ package typealias FileStatus = stat
 private func systemStat(_ path: String, _ st: inout FileStatus) -> CInt { stat(path, &st) }
 
 package enum Posix {
-    /// Runs `body` until it does not fail with EINTR; -1 with any other errno throws.
+    /// Runs `body` until it does not fail with EINTR; -1 with any other errno throws. With
+    /// `interruptible`, EINTR throws too.
     @inline(__always)
     static func retrying<T: FixedWidthInteger>(
-        _ call: String, path: String? = nil, fd: CInt? = nil, _ body: () -> T
+        _ call: String, path: String? = nil, fd: CInt? = nil, interruptible: Bool = false, _ body: () -> T
     ) throws(SystemCallError) -> T {
         while true {
             let r = body()
             if r != -1 { return r }
             let e = Glibc.errno
-            if e == EINTR { continue }
+            if e == EINTR && !interruptible { continue }
             throw SystemCallError(call: call, path: path, fd: fd, errno: e)
         }
     }
@@ -45,10 +51,12 @@ package enum Posix {
         throw SystemCallError(call: "close", fd: fd, errno: e)
     }
 
-    /// One read(2) into `buffer`, retried on EINTR; 0 at the end of the file.
+    /// One read(2) into `buffer`, retried on EINTR unless `interruptible`; 0 at the end of the file.
     package static func read(_ fd: CInt, into buffer: UnsafeMutableRawBufferPointer,
-                            path: String? = nil) throws(SystemCallError) -> Int {
-        try retrying("read", path: path, fd: fd) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+                            path: String? = nil, interruptible: Bool = false) throws(SystemCallError) -> Int {
+        try retrying("read", path: path, fd: fd, interruptible: interruptible) {
+            Glibc.read(fd, buffer.baseAddress, buffer.count)
+        }
     }
 
     /// Reads until the end of the file or until `limit` bytes, whichever comes first. `expected`
@@ -72,29 +80,63 @@ package enum Posix {
         return out
     }
 
-    /// One write(2), retried on EINTR; returns how many bytes went out.
+    /// One write(2), retried on EINTR unless `interruptible`; returns how many bytes went out.
     package static func write(_ fd: CInt, _ bytes: UnsafeRawBufferPointer,
-                             path: String? = nil) throws(SystemCallError) -> Int {
-        try retrying("write", path: path, fd: fd) { Glibc.write(fd, bytes.baseAddress, bytes.count) }
-    }
-
-    /// Writes every byte of `bytes`, through EINTR and short writes (a pipe or socket takes what
-    /// fits). On a non-blocking descriptor EAGAIN throws like any other failure.
-    package static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer,
-                                path: String? = nil) throws(SystemCallError) {
-        var done = 0
-        while done < bytes.count {
-            done += try write(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), path: path)
+                             path: String? = nil, interruptible: Bool = false) throws(SystemCallError) -> Int {
+        try retrying("write", path: path, fd: fd, interruptible: interruptible) {
+            Glibc.write(fd, bytes.baseAddress, bytes.count)
         }
     }
 
-    package static func writeAll(_ fd: CInt, _ bytes: [UInt8], path: String? = nil) throws(SystemCallError) {
+    /// Writes every byte of `bytes`, through short writes (a pipe or socket takes what fits) and,
+    /// unless `interruptible`, EINTR. On a non-blocking descriptor EAGAIN throws like any other failure.
+    package static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer,
+                                path: String? = nil, interruptible: Bool = false) throws(SystemCallError) {
         var done = 0
         while done < bytes.count {
-            done += try retrying("write", path: path, fd: fd) {
+            done += try write(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), path: path,
+                              interruptible: interruptible)
+        }
+    }
+
+    package static func writeAll(_ fd: CInt, _ bytes: [UInt8], path: String? = nil,
+                                interruptible: Bool = false) throws(SystemCallError) {
+        var done = 0
+        while done < bytes.count {
+            done += try retrying("write", path: path, fd: fd, interruptible: interruptible) {
                 bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
             }
         }
+    }
+
+    /// fcntl(F_GETFD): the descriptor flags (FD_CLOEXEC).
+    package static func descriptorFlags(_ fd: CInt) throws(SystemCallError) -> CInt {
+        try retrying("fcntl(F_GETFD)", fd: fd) { fcntl(fd, F_GETFD) }
+    }
+
+    /// fcntl(F_SETFD).
+    package static func setDescriptorFlags(_ fd: CInt, _ flags: CInt) throws(SystemCallError) {
+        _ = try retrying("fcntl(F_SETFD)", fd: fd) { fcntl(fd, F_SETFD, flags) }
+    }
+
+    /// fcntl(F_GETFL): the file status flags (O_NONBLOCK, O_APPEND, the access mode).
+    package static func statusFlags(_ fd: CInt) throws(SystemCallError) -> CInt {
+        try retrying("fcntl(F_GETFL)", fd: fd) { fcntl(fd, F_GETFL) }
+    }
+
+    /// fcntl(F_SETFL).
+    package static func setStatusFlags(_ fd: CInt, _ flags: CInt) throws(SystemCallError) {
+        _ = try retrying("fcntl(F_SETFL)", fd: fd) { fcntl(fd, F_SETFL, flags) }
+    }
+
+    /// poll(2) on `fds` for up to `timeout` milliseconds (-1: no limit); returns how many have
+    /// events. EINTR is retried (with the full timeout again) unless `interruptible`.
+    package static func poll(_ fds: inout [pollfd], timeout: CInt,
+                            interruptible: Bool = false) throws(SystemCallError) -> Int {
+        let count = nfds_t(fds.count)
+        return Int(try retrying("poll", interruptible: interruptible) {
+            fds.withUnsafeMutableBufferPointer { Glibc.poll($0.baseAddress, count, timeout) }
+        })
     }
 
     package static func fsync(_ fd: CInt, path: String? = nil) throws(SystemCallError) {
@@ -105,6 +147,31 @@ package enum Posix {
         var st = FileStatus()
         _ = try retrying("fstat", path: path, fd: fd) { Glibc.fstat(fd, &st) }
         return st
+    }
+
+    // MARK: sockets
+
+    /// socket(2) with SOCK_CLOEXEC always added to `type`.
+    package static func socket(_ domain: CInt, _ type: CInt, _ proto: CInt = 0) throws(SystemCallError) -> CInt {
+        try retrying("socket") { Glibc.socket(domain, type | CInt(SOCK_CLOEXEC.rawValue), proto) }
+    }
+
+    /// connect(2). EINTR is not retried: the connection then goes on in the background and a second
+    /// connect fails with EALREADY, so an interrupted connect throws like any other failure.
+    package static func connect(_ fd: CInt, to address: UnsafePointer<sockaddr>, length: socklen_t,
+                               path: String? = nil) throws(SystemCallError) {
+        _ = try retrying("connect", path: path, fd: fd, interruptible: true) { Glibc.connect(fd, address, length) }
+    }
+
+    /// One send(2) with `flags` (e.g. MSG_DONTWAIT), retried on EINTR; returns how many bytes went out.
+    package static func send(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, flags: CInt) throws(SystemCallError) -> Int {
+        try retrying("send", fd: fd) { Glibc.send(fd, bytes.baseAddress, bytes.count, flags) }
+    }
+
+    /// One sendto(2) of a datagram to `address`, retried on EINTR; returns how many bytes went out.
+    package static func sendto(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, flags: CInt,
+                              to address: UnsafePointer<sockaddr>, length: socklen_t) throws(SystemCallError) -> Int {
+        try retrying("sendto", fd: fd) { Glibc.sendto(fd, bytes.baseAddress, bytes.count, flags, address, length) }
     }
 
     // MARK: paths

@@ -112,3 +112,89 @@ private func temporaryPath(_ name: String) -> String {
     pthread_sigmask(SIG_BLOCK, nil, &current)
     #expect(sigismember(&current, SIGUSR2) == 0)
 }
+
+@Test func descriptorAndStatusFlags() throws {
+    let fd = try Posix.open("/dev/null", O_RDONLY)
+    defer { try? Posix.close(fd) }
+    #expect(try Posix.descriptorFlags(fd) & FD_CLOEXEC != 0)
+    try Posix.setDescriptorFlags(fd, 0)
+    #expect(try Posix.descriptorFlags(fd) & FD_CLOEXEC == 0)
+    #expect(try Posix.statusFlags(fd) & O_NONBLOCK == 0)
+    try Posix.setStatusFlags(fd, try Posix.statusFlags(fd) | O_NONBLOCK)
+    #expect(try Posix.statusFlags(fd) & O_NONBLOCK != 0)
+    #expect(throws: SystemCallError(call: "fcntl(F_GETFD)", fd: -1, errno: EBADF)) { _ = try Posix.descriptorFlags(-1) }
+    #expect(throws: SystemCallError(call: "fcntl(F_SETFL)", fd: -1, errno: EBADF)) { try Posix.setStatusFlags(-1, 0) }
+}
+
+/// A non-blocking pipe: poll sees no data, then data; an empty read throws EAGAIN (interruptible or
+/// not: only EINTR is treated differently), and a read after a write gets the bytes.
+@Test func pollAndInterruptibleReadOnAPipe() throws {
+    var fds: [CInt] = [0, 0]
+    #expect(pipe(&fds) == 0)
+    defer { try? Posix.close(fds[0]); try? Posix.close(fds[1]) }
+    try Posix.setStatusFlags(fds[0], try Posix.statusFlags(fds[0]) | O_NONBLOCK)
+    var p = [pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)]
+    #expect(try Posix.poll(&p, timeout: 0) == 0)
+    var buffer = [UInt8](repeating: 0, count: 8)
+    #expect(throws: SystemCallError(call: "read", fd: fds[0], errno: EAGAIN)) {
+        _ = try buffer.withUnsafeMutableBytes { try Posix.read(fds[0], into: $0, interruptible: true) }
+    }
+    try Posix.writeAll(fds[1], [1, 2, 3], interruptible: true)
+    #expect(try Posix.poll(&p, timeout: 1000, interruptible: true) == 1)
+    #expect(p[0].revents & Int16(POLLIN) != 0)
+    #expect(try buffer.withUnsafeMutableBytes { try Posix.read(fds[0], into: $0, interruptible: true) } == 3)
+    #expect(buffer[..<3] == [1, 2, 3])
+}
+
+@Test func socketConnectSendAndSendto() throws {
+    let s = try Posix.socket(AF_UNIX, CInt(SOCK_STREAM.rawValue))
+    defer { try? Posix.close(s) }
+    #expect(try Posix.descriptorFlags(s) & FD_CLOEXEC != 0)
+    // connect to a path nobody listens on: the error names the call, the path and errno.
+    let path = temporaryPath("sock")
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in raw.copyBytes(from: Array(path.utf8)) }
+    let length = socklen_t(MemoryLayout<sockaddr_un>.size)
+    #expect(throws: SystemCallError(call: "connect", path: path, fd: s, errno: ENOENT)) {
+        try withUnsafePointer(to: &addr) { p throws(SystemCallError) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { a throws(SystemCallError) in
+                try Posix.connect(s, to: a, length: length, path: path)
+            }
+        }
+    }
+    // send on a socket pair until the peer's buffer is full: EAGAIN throws with MSG_DONTWAIT.
+    var pair: [CInt] = [0, 0]
+    #expect(socketpair(AF_UNIX, CInt(SOCK_STREAM.rawValue), 0, &pair) == 0)
+    defer { try? Posix.close(pair[0]); try? Posix.close(pair[1]) }
+    let chunk = [UInt8](repeating: 9, count: 65536)
+    var sent = 0
+    var failure: SystemCallError?
+    while sent < 64 << 20 {
+        do {
+            sent += try chunk.withUnsafeBytes { try Posix.send(pair[0], $0, flags: CInt(MSG_DONTWAIT)) }
+        } catch {
+            failure = error as? SystemCallError
+            break
+        }
+    }
+    #expect(sent > 0)
+    #expect(failure == SystemCallError(call: "send", fd: pair[0], errno: EAGAIN))
+    // sendto: one datagram to a bound socket arrives whole.
+    let receiver = try Posix.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue))
+    defer { try? Posix.close(receiver); try? Posix.unlink(path) }
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) } }
+    #expect(bound == 0)
+    let sender = try Posix.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue))
+    defer { try? Posix.close(sender) }
+    let message = Array("READY=1".utf8)
+    let n = try message.withUnsafeBytes { b in
+        try withUnsafePointer(to: &addr) { p in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { try Posix.sendto(sender, b, flags: 0, to: $0, length: length) }
+        }
+    }
+    #expect(n == message.count)
+    var got = [UInt8](repeating: 0, count: 64)
+    let r = try got.withUnsafeMutableBytes { try Posix.read(receiver, into: $0) }
+    #expect(Array(got[..<r]) == message)
+}

@@ -20,14 +20,38 @@ static inline void lorad_cpu_relax(void) {
 #endif
 }
 
+/// The weight types the kernels handle, by their ggml type ids: the values of ggml.h's `enum ggml_type`
+/// that a GGUF tensor-info record stores (Sources/Kernels/Weights/TensorType.swift lists every id and
+/// maps its cases to these in one place, `TensorType.kernelType`).
+typedef enum {
+    LORAD_TYPE_F32 = 0,
+    LORAD_TYPE_F16 = 1,
+    LORAD_TYPE_Q4_0 = 2,
+    LORAD_TYPE_Q4_1 = 3,
+    LORAD_TYPE_Q5_0 = 6,
+    LORAD_TYPE_Q5_1 = 7,
+    LORAD_TYPE_Q8_0 = 8,
+    LORAD_TYPE_Q4_K = 12,
+    LORAD_TYPE_Q5_K = 13,
+    LORAD_TYPE_Q6_K = 14,
+    LORAD_TYPE_BF16 = 30,
+} lorad_ggml_type;
+
+/// The element types of a LoRA module's A and Bᵀ (lorad_*_lora_rows); 16-bit values are raw bits.
+/// Sources/Kernels/LoRA/LoRAKernel.swift maps `LoRAElement` to these.
+typedef enum {
+    LORAD_LORA_F32 = 0,
+    LORAD_LORA_F16 = 1,
+    LORAD_LORA_BF16 = 2,
+} lorad_lora_element;
+
 // ---- f32-activation kernels (kernels_impl.h, compiled twice: lorad_avx2_* and lorad_portable_*) ----
-// Types are ggml type ids (F32 0, F16 1, Q4_0 2, Q4_1 3, Q5_0 6, Q5_1 7, Q8_0 8, Q4_K 12, Q5_K 13,
-// Q6_K 14, BF16 30). Functions return 0 for a type they do not handle (the caller checks first).
+// Functions return 0 for a type they do not handle (the caller checks first).
 // Lengths are in elements and must be whole blocks. No pointer needs alignment.
 
 /// Decodes `count` elements of `type` at `src` into `dst` (same arithmetic as ggml's dequantize_row_*).
-int lorad_avx2_dequantize(int type, const void *src, int64_t count, float *dst);
-int lorad_portable_dequantize(int type, const void *src, int64_t count, float *dst);
+int lorad_avx2_dequantize(lorad_ggml_type type, const void *src, int64_t count, float *dst);
+int lorad_portable_dequantize(lorad_ggml_type type, const void *src, int64_t count, float *dst);
 
 /// sums[t * (cols/32) + b] = Σ of x[t * x_stride + 32b ..< 32b + 32], for t in 0..<tokens. These feed
 /// the min terms of Q4_1 and Q5_1 (`m · Σx` once per block, shared by all rows).
@@ -35,27 +59,26 @@ void lorad_avx2_block_sums32(const float *x, int64_t cols, int64_t tokens, int64
 void lorad_portable_block_sums32(const float *x, int64_t cols, int64_t tokens, int64_t x_stride, float *sums);
 
 /// Size in floats of the scratch `lorad_*_matmul_rows` needs for `cols` (0 for fused types).
-int64_t lorad_matmul_scratch_floats(int type, int64_t cols);
+int64_t lorad_matmul_scratch_floats(lorad_ggml_type type, int64_t cols);
 
 /// y[t * y_stride + r] = Σ_i W[r][i] · x[t * x_stride + i] for r in r0..<r1, t in 0..<tokens, where row
 /// r of W starts at w + r * row_bytes. `sums` are the block sums above (read for Q4_1/Q5_1,
 /// ignored otherwise); `scratch` holds lorad_matmul_scratch_floats(type, cols) floats.
-int lorad_avx2_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+int lorad_avx2_matmul_rows(lorad_ggml_type type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                            const float *x, int64_t x_stride, int64_t tokens, const float *sums,
                            float *scratch, float *y, int64_t y_stride);
-int lorad_portable_matmul_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+int lorad_portable_matmul_rows(lorad_ggml_type type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                                const float *x, int64_t x_stride, int64_t tokens, const float *sums,
                                float *scratch, float *y, int64_t y_stride);
 
 /// LoRA: y[rows[j] * y_stride + o] += scale · scales[j] · Σ_k Bt[k][o] · (A[k] · x[rows[j] * x_stride]) for j in
 /// 0..<nrows. A is rank × in, row-major. Bt (B transposed, rank × out) is tiled by 8 output columns:
 /// ceil(out/8) tiles of rank × 8 values, tile ob holding Bt[k][8·ob + l] at ob·rank·8 + k·8 + l (zero
-/// past `out`). Both are of `element` 0 = f32, 1 = f16, 2 = bf16 (16-bit values as raw bits). Returns
-/// 0 for another element type.
-int lorad_avx2_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
+/// past `out`). Both are of type `element`. Returns 0 for an element type not listed above.
+int lorad_avx2_lora_rows(lorad_lora_element element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
                          const float *x, int64_t x_stride, const int32_t *rows, const float *scales, float scale,
                          int64_t nrows, float *y, int64_t y_stride);
-int lorad_portable_lora_rows(int element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
+int lorad_portable_lora_rows(lorad_lora_element element, const void *a, const void *bt, int64_t rank, int64_t in, int64_t out,
                              const float *x, int64_t x_stride, const int32_t *rows, const float *scales, float scale,
                              int64_t nrows, float *y, int64_t y_stride);
 
@@ -69,10 +92,11 @@ typedef struct { float d; float s; int8_t q[32]; } lorad_q8_block;
 void lorad_avx2_quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks);
 void lorad_portable_quantize_q8(const float *x, int64_t count, lorad_q8_block *blocks);
 
-/// y[t * y_stride + r] = W[r] · Q8(x_t) for Q4_0 (2), Q4_1 (3), Q8_0 (8); `a` holds tokens × (cols/32) blocks.
-int lorad_avx2_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+/// y[t * y_stride + r] = W[r] · Q8(x_t) for Q4_0, Q4_1, Q8_0 (0 for other types); `a` holds tokens ×
+/// (cols/32) blocks.
+int lorad_avx2_matmul_q8_rows(lorad_ggml_type type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                               const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
-int lorad_portable_matmul_q8_rows(int type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
+int lorad_portable_matmul_q8_rows(lorad_ggml_type type, const void *w, int64_t row_bytes, int64_t cols, int64_t r0, int64_t r1,
                                   const lorad_q8_block *a, int64_t tokens, float *y, int64_t y_stride);
 
 // ---- Q4_1 repacked 8 rows at a time, × Q8_1 activations (kernels_q4x8.c; layout described there) ----

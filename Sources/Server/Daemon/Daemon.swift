@@ -300,13 +300,13 @@ package final class Daemon {
         drainTimer?.stop()
         watchdog?.stop()
         for s in signals { s.close() }
+        // A repeated SIGTERM while the process winds down must not kill it with status 143: the
+        // drain already bounds how long stopping takes. Right after the watchers stop, since libuv
+        // restores the default action when the last watcher of a signal goes.
+        signal(SIGTERM, SIG_IGN)
         signals.removeAll()
         registryWatch?.close()
         work.close()
-        // A repeated SIGTERM while the process winds down must not kill it with status 143: the
-        // drain already bounds how long stopping takes. (After the watchers stop: libuv restores
-        // the default action when the last watcher of a signal goes.)
-        signal(SIGTERM, SIG_IGN)
         loop.stop()
     }
 
@@ -364,7 +364,8 @@ package final class Daemon {
     /// file-system event, the periodic rescan.
     func rescanAdapters(reason: String) {
         guard !rescanning else {
-            rescanAgain = rescanAgain ?? reason
+            // A SIGHUP wins over a queued event: its rescan is the one that reports READY.
+            if rescanAgain == nil || reason == "SIGHUP" { rescanAgain = reason }
             return
         }
         rescanning = true

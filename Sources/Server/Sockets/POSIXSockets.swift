@@ -1,7 +1,9 @@
 // POSIX socket helpers for UVListener: sockaddr construction and formatting, and the probe that
 // tells a stale Unix socket file from a live one. Plain system calls, no libuv: the listener creates
 // and binds its sockets itself (so it controls the file's mode from the first instant) and only then
-// hands the listening descriptor to libuv.
+// hands the listening descriptor to libuv. Their failures become UVError (libuv's codes, with hints),
+// not SystemCallError, and none of these calls can wait (the probe's connect is non-blocking), so
+// there is no EINTR to retry; descriptors are closed through Posix.close.
 //
 // Linux only (SOCK_CLOEXEC, SO_PEERCRED live here and in UVConnection), like the daemon.
 //

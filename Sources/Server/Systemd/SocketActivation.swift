@@ -10,6 +10,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 public enum SocketActivation {
     /// SD_LISTEN_FDS_START: passed descriptors are numbered from here on.
@@ -62,10 +63,11 @@ public enum SocketActivation {
         var result: [(fd: Int32, name: String?)] = []
         for (i, name) in names.enumerated() {
             let fd = firstFD + Int32(i)
-            let flags = fcntl(fd, F_GETFD)
-            guard flags >= 0 else { throw .badDescriptor(fd: fd, reason: String(cString: strerror(errno))) }
-            if flags & FD_CLOEXEC == 0, fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0 {
-                throw .badDescriptor(fd: fd, reason: String(cString: strerror(errno)))
+            do throws(SystemCallError) {
+                let flags = try Posix.descriptorFlags(fd)
+                if flags & FD_CLOEXEC == 0 { try Posix.setDescriptorFlags(fd, flags | FD_CLOEXEC) }
+            } catch {
+                throw .badDescriptor(fd: fd, reason: error.reason)
             }
             result.append((fd, name))
         }

@@ -2,8 +2,8 @@
 // socket named by $NOTIFY_SOCKET. lorad.service is Type=notify, so systemd considers the daemon
 // started only at READY=1 (after the model and adapters load), shows STATUS= in `systemctl status`,
 // restarts it if WATCHDOG=1 pings stop for WatchdogSec, and knows a stop is under way at STOPPING=1.
-// Plain Glibc (socket, sendto), no libuv: a notification is one non-blocking syscall, and the
-// watchdog ping must not depend on the loop it watches more than it has to.
+// Plain system calls (Posix.socket, Posix.sendto), no libuv: a notification is one non-blocking
+// syscall, and the watchdog ping must not depend on the loop it watches more than it has to.
 
 #if canImport(Glibc)
 import Glibc
@@ -45,8 +45,9 @@ public struct SystemdNotifier: Sendable {
     public func notify(_ state: String) -> Bool {
         // Non-blocking: the loop thread sends these and must never stall on them. systemd's notify
         // socket has a large receive buffer, so EAGAIN would mean PID 1 is wedged anyway.
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard let fd = try? Posix.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)) else {
+            return false
+        }
         defer { try? Posix.close(fd) }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -56,16 +57,13 @@ public struct SystemdNotifier: Sendable {
         // Abstract names are exactly as long as their bytes; paths include their NUL.
         let length = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + address.count + (isAbstract ? 0 : 1)
         let bytes = Array(state.utf8)
-        var sent: Int
-        repeat {
-            sent = bytes.withUnsafeBytes { buffer in
-                withUnsafePointer(to: &addr) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL), $0, socklen_t(length))
-                    }
+        let sent: Int? = bytes.withUnsafeBytes { buffer in
+            withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try? Posix.sendto(fd, buffer, flags: Int32(MSG_NOSIGNAL), to: $0, length: socklen_t(length))
                 }
             }
-        } while sent < 0 && errno == EINTR
+        }
         return sent == bytes.count
     }
 

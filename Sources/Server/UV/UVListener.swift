@@ -14,6 +14,9 @@
 // Stale files: an existing socket file that refuses connections is left over from a dead process
 // and is replaced; one that accepts means another daemon is running (error); a path that is not a
 // socket is never removed (error).
+// System calls: socket, bind, listen, fchmod/chmod, lstat and unlink are called directly, not through
+// SystemCalls' Posix (docs/architecture.md: sockets stay where they are), because their failures
+// become UVError with the listener's own hints, and none of them can wait, so none can see EINTR.
 //
 // Threading: loop thread only (see UVLoop).
 

@@ -113,7 +113,8 @@ func dotQ8(_ type: TensorType, _ row: UnsafeRawPointer, _ a: UnsafePointer<Q8Blo
     }
 }
 
-/// Y[t][r] = W[r] · Q8(X[t]) for weights with a Q8 path; see `matmul` for the layout and `pool`/`threads`.
+/// Y[t][r] = W[r] · Q8(X[t]) for weights with a Q8 path; see `ProductPlan.multiply` for the layout
+/// and `pool`/`threads`. Runs from the repacked copy when the matrix carries one (ProductPlan decides).
 ///
 /// Activations are quantized by the C port of the quantizer above (lorad_*_quantize_q8, same rounding),
 /// and the block dots run in Sources/CKernels/kernels_q8.c: ggml's AVX2 maddubs kernels, or portable C.
@@ -122,32 +123,28 @@ public func matmulQ8(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                      _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
                      pool: ComputePool? = nil, kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(hasQ8Path(w.type) && w.cols % 32 == 0)
-    guard tokens > 0, w.rows > 0 else {
-        side?.run(on: nil)  // the side work still runs
-        return
-    }
-    let ys = yStride ?? w.rows
-    let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
-    let path = kernels.usable
-    if let p = w.repacked {
-        matmulQ8Repacked(p, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
-        return
-    }
+    ProductPlan(activations: .q8).multiply(w, x, tokens: tokens, y, yStride: yStride, threads: threads, pool: pool,
+                                           kernels: kernels, alongside: side)
+}
+
+/// Y[t][r] = W[r] · Q8(X[t]) from the stored rows: the driver for lorad_*_matmul_q8_rows.
+func matmulQ8Stored(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
+                    ys: Int, pool: ComputePool?, path: KernelPath, side: SideWork?) {
     matmulQuantizedActivations(w, x, tokens: tokens, y, ys: ys, pool: pool, side: side,
                                quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8,
                                rows: path == .avx2 ? lorad_avx2_matmul_q8_rows : lorad_portable_matmul_q8_rows)
 }
 
-/// The driver shared by the 8-bit and 16-bit activation paths: quantize every token row into
-/// 32-value blocks, then run the row kernel over tiles of weight rows on the pool.
+/// Quantize every token row into 32-value blocks, then run the row kernel over tiles of weight rows
+/// on the pool.
 func matmulQuantizedActivations<Block>(
     _ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>, ys: Int,
     pool: ComputePool?, side: SideWork? = nil,
     quantize: (UnsafePointer<Float>, Int64, UnsafeMutablePointer<Block>) -> Void,
-    rows: (Int32, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
+    rows: (lorad_ggml_type, UnsafeRawPointer, Int64, Int64, Int64, Int64, UnsafePointer<Block>, Int64,
            UnsafeMutablePointer<Float>, Int64) -> Int32
 ) {
-    let type = Int32(w.type.rawValue)
+    let type = w.type.computableKernelType
     let rb = Int64(w.rowBytes), cols = Int64(w.cols), T = Int64(tokens), ys64 = Int64(ys)
     quantizedTiles(rows: w.rows, cols: w.cols, x, tokens: tokens, pool: pool, side: side, quantize: quantize) { r0, r1, a in
         _ = rows(type, w.data, rb, cols, Int64(r0), Int64(r1), a, T, y, ys64)
@@ -183,5 +180,22 @@ public func matmulQ8Reference(_ w: WeightMatrix, _ x: UnsafePointer<Float>, toke
         for t in 0..<tokens {
             y[t * ys + r] = dotQ8(w.type, w.row(r), qa + t * nb, blocks: nb)
         }
+    }
+}
+
+/// Y[t][r] = W[r] · Q8(X[t]) from the repacked copy: the driver for lorad_*_matmul_q8_{q4_1,q8_0}x8.
+func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
+                      ys: Int, pool: ComputePool?, path: KernelPath, side: SideWork?) {
+    let cols = Int64(p.cols), rows = Int64(p.rows), T = Int64(tokens), ys64 = Int64(ys)
+    let kernel = switch (p.type, path) {
+    case (.q4_1, .avx2): lorad_avx2_matmul_q8_q4_1x8
+    case (.q4_1, _): lorad_portable_matmul_q8_q4_1x8
+    case (_, .avx2): lorad_avx2_matmul_q8_q8_0x8
+    default: lorad_portable_matmul_q8_q8_0x8
+    }
+    // Tiles of whole groups of 8 rows.
+    quantizedTiles(rows: p.rows, cols: p.cols, x, tokens: tokens, pool: pool, side: side, rowAlign: 8,
+                   quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8) { r0, r1, a in
+        _ = kernel(p.bytes, cols, rows, Int64(r0 / 8), Int64((r1 + 7) / 8), a, T, y, ys64)
     }
 }

@@ -206,10 +206,10 @@ public struct LoRAJob {
         let done: Int32
         switch path.usable {
         case .avx2:
-            done = lorad_avx2_lora_rows(s.element.rawValue, s.a, s.bt, Int64(s.rank), Int64(s.inDim), Int64(s.outDim),
+            done = lorad_avx2_lora_rows(s.element.kernelElement, s.a, s.bt, Int64(s.rank), Int64(s.inDim), Int64(s.outDim),
                                         x, Int64(xs), rows + lo, scales + lo, s.scale, Int64(hi - lo), y, Int64(ys))
         case .portable:
-            done = lorad_portable_lora_rows(s.element.rawValue, s.a, s.bt, Int64(s.rank), Int64(s.inDim), Int64(s.outDim),
+            done = lorad_portable_lora_rows(s.element.kernelElement, s.a, s.bt, Int64(s.rank), Int64(s.inDim), Int64(s.outDim),
                                             x, Int64(xs), rows + lo, scales + lo, s.scale, Int64(hi - lo), y, Int64(ys))
         }
         precondition(done == 1, "LoRAJob: element type \(s.element) not handled by the C kernel")

@@ -1,6 +1,7 @@
 // Q4_1 and Q8_0 matrices repacked 8 rows at a time for the Q8-activation kernels (layouts and why in
-// Sources/CKernels/kernels_q4x8.c). A WeightMatrix that carries one (`WeightMatrix.repacked`) runs its
-// Q8 products and its dequantize + sgemm tiles from the copy; f32 fused products and `decodeRow`
+// Sources/CKernels/kernels_q4x8.c). A WeightMatrix that carries one (`WeightMatrix.repacked`, given by
+// `ProductPlan.prepare`) runs its Q8 products and its dequantize + sgemm tiles from the copy
+// (ProductPlan.swift decides; the Q8 driver is in MatMulQ8.swift); f32 fused products and `decodeRow`
 // still read the stored rows, so nothing else changes.
 
 internal import CKernels
@@ -53,22 +54,5 @@ extension WeightMatrix {
         var w = self
         w.repacked = RepackedWeights(self)
         return w
-    }
-}
-
-/// Y[t][r] = W[r] · Q8(X[t]) from the repacked copy: the driver for lorad_*_matmul_q8_{q4_1,q8_0}x8.
-func matmulQ8Repacked(_ p: RepackedWeights, _ x: UnsafePointer<Float>, tokens: Int, _ y: UnsafeMutablePointer<Float>,
-                      ys: Int, pool: ComputePool?, path: KernelPath, side: SideWork? = nil) {
-    let cols = Int64(p.cols), rows = Int64(p.rows), T = Int64(tokens), ys64 = Int64(ys)
-    let kernel = switch (p.type, path) {
-    case (.q4_1, .avx2): lorad_avx2_matmul_q8_q4_1x8
-    case (.q4_1, _): lorad_portable_matmul_q8_q4_1x8
-    case (_, .avx2): lorad_avx2_matmul_q8_q8_0x8
-    default: lorad_portable_matmul_q8_q8_0x8
-    }
-    // Tiles of whole groups of 8 rows.
-    quantizedTiles(rows: p.rows, cols: p.cols, x, tokens: tokens, pool: pool, side: side, rowAlign: 8,
-                   quantize: path == .avx2 ? lorad_avx2_quantize_q8 : lorad_portable_quantize_q8) { r0, r1, a in
-        _ = kernel(p.bytes, cols, rows, Int64(r0 / 8), Int64((r1 + 7) / 8), a, T, y, ys64)
     }
 }

@@ -1,9 +1,10 @@
 // Weight × activation products on stored (possibly quantized) weights, f32 activations.
 //
-// A weight matrix is stored row-major as ggml does: `rows` output rows, each `cols` input elements
-// long, in blocks along the input (FORMATS.md §1.4). `Y[t][r] = Σ_i W[r][i] · X[t][i]`.
+// A weight matrix (WeightMatrix.swift) is stored row-major as ggml does: `rows` output rows, each
+// `cols` input elements long, in blocks along the input (FORMATS.md §1.4). `Y[t][r] = Σ_i W[r][i] · X[t][i]`.
 //
-// Two paths, both exact-weight f32 arithmetic (no activation quantization), chosen by token count:
+// Two paths, both exact-weight f32 arithmetic (no activation quantization), chosen by token count
+// in ProductPlan.swift (the one place that picks a product's kernel):
 //  - fused (few tokens: decode and batched decode): the C kernels of Sources/CKernels/kernels_impl.h
 //    decode each weight block in registers and dot it with up to 8 tokens at once;
 //  - dequantize + sgemm (many tokens: prefill, big batches): a thread decodes a tile of weight rows to
@@ -20,51 +21,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// A read-only view of a stored weight matrix.
-public struct WeightMatrix: @unchecked Sendable {
-    // @unchecked: `data` points into an immutable mapped region that outlives every user.
-    public let type: TensorType
-    public let rows: Int
-    public let cols: Int
-    public let data: UnsafeRawPointer
-    /// A copy in the 8-row interleaved layout (RepackedWeights.swift), used by the Q8 and sgemm paths
-    /// when present; set with `withRepackedCopy()`.
-    public internal(set) var repacked: RepackedWeights?
-
-    public init(type: TensorType, rows: Int, cols: Int, data: UnsafeRawPointer) {
-        precondition(cols % type.blockSize == 0, "rows must be whole blocks")
-        self.type = type
-        self.rows = rows
-        self.cols = cols
-        self.data = data
-    }
-
-    public var rowBytes: Int { cols / type.blockSize * type.blockBytes }
-
-    public func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
-
-    /// Decodes row `r` into `dst` (`cols` floats).
-    public func decodeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
-        dequantize(type, row(r), count: cols, into: dst)
-    }
-}
-
-/// Which compiled version of the C kernels to run.
-public enum KernelPath: Sendable, CaseIterable, CustomStringConvertible {
-    /// AVX2/FMA/F16C code; falls back to `.portable` on a CPU without them.
-    case avx2
-    /// Baseline C (SSE2 on x86-64), for any CPU; tests force it to check the twin.
-    case portable
-
-    /// The fastest path this CPU runs (decided once from CPUID).
-    public static let best: KernelPath = lorad_cpu_has_avx2_fma_f16c() != 0 ? .avx2 : .portable
-
-    /// `self` if this CPU can run it, else `.portable`.
-    var usable: KernelPath { self == .avx2 && KernelPath.best != .avx2 ? .portable : self }
-
-    public var description: String { self == .avx2 ? "avx2" : "portable" }
-}
 
 /// How `matmul` computes a product; `.automatic` picks by token count (see `MatMulTuning`).
 public enum MatMulStrategy: Sendable, CaseIterable {
@@ -113,65 +69,16 @@ public enum MatMulTuning {
     }()
 }
 
-/// Y[t][r] = W[r] · X[t] for t in 0..<tokens; X is `tokens × cols`, Y is `tokens × rows` (row stride
-/// `yStride`, default `rows`).
-///
-/// Parallelism: `pool` if given; otherwise `threads > 1` uses the shared pool of that many threads
-/// (`ComputePool.shared(threads:)`) and `threads == 1` runs on the caller. `w.type` must be computable.
-/// `alongside` runs in the same pool call as the tiles (see `SideWork`).
+/// Y[t][r] = W[r] · X[t] for t in 0..<tokens with f32 activations; X is `tokens × cols`, Y is
+/// `tokens × rows` (row stride `yStride`, default `rows`). `ProductPlan(strategy:)` picks fused or
+/// sgemm (see `ProductPlan.multiply` for `threads`, `pool` and `alongside`). `w.type` must be computable.
 public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                    _ y: UnsafeMutablePointer<Float>, yStride: Int? = nil, threads: Int = 1,
                    pool: ComputePool? = nil, strategy: MatMulStrategy = .automatic,
                    kernels: KernelPath = .best, alongside side: SideWork? = nil) {
     precondition(w.type.isComputable, "matmul: \(w.type) is not computable; the caller should have checked")
-    guard tokens > 0, w.rows > 0 else {
-        side?.run(on: nil)  // the side work still runs
-        return
-    }
-    let ys = yStride ?? w.rows
-    let pool = pool ?? (threads > 1 ? ComputePool.shared(threads: threads) : nil)
-    let path = kernels.usable
-    var chosen = strategy == .automatic ? MatMulTuning.override ?? .automatic : strategy
-    if chosen == .automatic {
-        chosen = tokens >= MatMulTuning.sgemmMinTokens ? .sgemm : .fused
-    }
-    switch chosen {
-    case .sgemm: matmulSgemm(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
-    default: matmulFused(w, x, tokens: tokens, y, ys: ys, pool: pool, path: path, side: side)
-    }
-}
-
-/// Work run in the same pool call as a product's tiles and claimed before them, so that a few small
-/// independent jobs (one sequence's LoRA terms) share both threads with the product instead of
-/// running alone on one thread before or after it. It must not touch the product's output.
-public struct SideWork {
-    public let count: Int
-    public let body: (Int) -> Void
-
-    public init(count: Int, body: @escaping (Int) -> Void) {
-        self.count = count
-        self.body = body
-    }
-
-    /// Runs every item on `pool` (which runs them on the caller when it has no workers or one item),
-    /// or on the caller without a pool.
-    public func run(on pool: ComputePool?) {
-        if let pool { pool.parallelFor(count, body) } else { for i in 0..<count { body(i) } }
-    }
-}
-
-/// Runs `side`'s items, then `body(tile, thread)` for `tiles` tiles, on `pool`, or serially on the caller.
-@inline(__always)
-func forEachTile(_ tiles: Int, pool: ComputePool?, alongside side: SideWork? = nil, _ body: (Int, Int) -> Void) {
-    let extra = side?.count ?? 0
-    func item(_ i: Int, _ thread: Int) {
-        if i < extra { side!.body(i) } else { body(i - extra, thread) }
-    }
-    if let pool {
-        pool.parallelFor(extra + tiles, item)
-    } else {
-        for i in 0..<(extra + tiles) { item(i, 0) }
-    }
+    ProductPlan(strategy: strategy).multiply(w, x, tokens: tokens, y, yStride: yStride, threads: threads, pool: pool,
+                                             kernels: kernels, alongside: side)
 }
 
 /// Rows per tile for the row-parallel kernels: 4 tiles per thread, as long contiguous runs of rows.
@@ -184,10 +91,10 @@ func fusedTileRows(rows: Int, threads: Int) -> Int {
     max(4, rows / max(1, threads * 4))
 }
 
-private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                          _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
                          side: SideWork?) {
-    let type = Int32(w.type.rawValue)
+    let type = w.type.computableKernelType
     let nthreads = pool?.threadCount ?? 1
     let needsSums = w.type == .q4_1 || w.type == .q5_1
     let nsums = needsSums ? tokens * (w.cols / 32) : 0
@@ -216,11 +123,11 @@ private func matmulFused(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
     }
 }
 
-private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
+func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int,
                          _ y: UnsafeMutablePointer<Float>, ys: Int, pool: ComputePool?, path: KernelPath,
                          side: SideWork?) {
     _ = ComputePool.singleThreadBLAS
-    let type = Int32(w.type.rawValue)
+    let type = w.type.computableKernelType
     let nthreads = pool?.threadCount ?? 1
     let tile = MatMulTuning.sgemmTileRows(rows: w.rows, tokens: tokens, threads: nthreads)
     let tiles = (w.rows + tile - 1) / tile
@@ -248,7 +155,7 @@ private func matmulSgemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: I
 func dequantizeRows(_ type: TensorType, _ src: UnsafeRawPointer, count: Int, kernels: KernelPath) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { out, n in
         if count > 0 {
-            let t = Int32(type.rawValue)
+            let t = type.computableKernelType
             _ = kernels.usable == .avx2 ? lorad_avx2_dequantize(t, src, Int64(count), out.baseAddress!)
                                         : lorad_portable_dequantize(t, src, Int64(count), out.baseAddress!)
         }
@@ -268,8 +175,3 @@ public func matmulReference(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens
     }
 }
 
-/// A pointer passed to worker closures that write disjoint parts of it.
-public struct UnsafeSendable<T>: @unchecked Sendable {
-    public let value: T
-    public init(_ value: T) { self.value = value }
-}

@@ -3,7 +3,10 @@
 // Ids, block sizes and bytes per block follow ggml's `type_traits` table (ggml.c, ggml-common.h);
 // KernelsTests checks them against the `gguf` Python package's GGML_QUANT_SIZES through a fixture.
 // Every id ggml has ever written into a GGUF file that still has a layout is listed, so that
-// `lorad inspect` can describe any file; `isComputable` says which ones lorad can do math on.
+// `lorad inspect` can describe any file; `isComputable` says which ones lorad can do math on: exactly
+// those the C kernels name (`kernelType`, CKernels.h's `lorad_ggml_type`).
+
+internal import CKernels
 
 /// A ggml tensor type id as stored in a GGUF tensor-info record.
 public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
@@ -127,11 +130,31 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
 
     /// Types lorad can dequantize and take dot products with (weights only: Q8_1 and Q8_K are
     /// activation formats and never appear as weights).
-    public var isComputable: Bool {
+    public var isComputable: Bool { kernelType != nil }
+
+    /// This type as the C kernels name it (the same ggml id), or nil for a type they do not handle:
+    /// the one place Swift's type ids meet CKernels.h's `lorad_ggml_type`.
+    var kernelType: lorad_ggml_type? {
         switch self {
-        case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
-        default: return false
+        case .f32: return LORAD_TYPE_F32
+        case .f16: return LORAD_TYPE_F16
+        case .bf16: return LORAD_TYPE_BF16
+        case .q4_0: return LORAD_TYPE_Q4_0
+        case .q4_1: return LORAD_TYPE_Q4_1
+        case .q5_0: return LORAD_TYPE_Q5_0
+        case .q5_1: return LORAD_TYPE_Q5_1
+        case .q8_0: return LORAD_TYPE_Q8_0
+        case .q4_K: return LORAD_TYPE_Q4_K
+        case .q5_K: return LORAD_TYPE_Q5_K
+        case .q6_K: return LORAD_TYPE_Q6_K
+        default: return nil
         }
+    }
+
+    /// `kernelType` of a type the caller has already checked is computable.
+    var computableKernelType: lorad_ggml_type {
+        guard let t = kernelType else { preconditionFailure("\(self) is not computable; the caller should have checked") }
+        return t
     }
 
     /// Bytes taken by `elements` values of this type, or nil when `elements` is not a whole

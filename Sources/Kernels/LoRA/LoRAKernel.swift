@@ -4,9 +4,18 @@
 
 internal import CKernels
 
-/// Element types of a packed LoRA module; the raw values are the C kernel's.
-public enum LoRAElement: Int32, Sendable {
-    case f32 = 0, f16 = 1, bf16 = 2
+/// Element types of a packed LoRA module.
+public enum LoRAElement: Sendable {
+    case f32, f16, bf16
+
+    /// The C kernel's name for it (CKernels.h `lorad_lora_element`).
+    var kernelElement: lorad_lora_element {
+        switch self {
+        case .f32: return LORAD_LORA_F32
+        case .f16: return LORAD_LORA_F16
+        case .bf16: return LORAD_LORA_BF16
+        }
+    }
 }
 
 /// Bᵀ (rank × outDim, row-major) in the kernel's layout: tiles of 8 output columns, tile ob holding
@@ -31,10 +40,10 @@ public func loraRows(element: LoRAElement, a: UnsafeRawPointer, bt: UnsafeRawPoi
     let done: Int32
     switch path.usable {
     case .avx2:
-        done = lorad_avx2_lora_rows(element.rawValue, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
+        done = lorad_avx2_lora_rows(element.kernelElement, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
                                     rows, scales, scale, Int64(count), y, Int64(outDim))
     case .portable:
-        done = lorad_portable_lora_rows(element.rawValue, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
+        done = lorad_portable_lora_rows(element.kernelElement, a, bt, Int64(rank), Int64(inDim), Int64(outDim), x, Int64(inDim),
                                         rows, scales, scale, Int64(count), y, Int64(outDim))
     }
     precondition(done == 1, "loraRows: element type \(element) not handled by the C kernel")
