@@ -53,7 +53,7 @@ run: model build
 INSTALL_TEST_ROOT := $(DIST_SCRATCH)/install-test
 # Seconds per round of the daemon's load test (two rounds of 32 clients); raise it for a soak:
 # make test LORAD_LOAD_SECONDS=60.
-LORAD_LOAD_SECONDS ?= 3
+LORAD_LOAD_SECONDS ?= 2
 test: model
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	rm -rf $(INSTALL_TEST_ROOT)

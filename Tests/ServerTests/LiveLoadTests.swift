@@ -1,6 +1,6 @@
 // Load and slow clients against a live daemon on the tiny model.
 //
-// The load test runs two identical rounds of 32 concurrent clients (LORAD_LOAD_SECONDS each, 3 by
+// The load test runs two identical rounds of 32 concurrent clients (LORAD_LOAD_SECONDS each, 2 by
 // default and in `make test`; set it higher for a soak) mixing streamed and whole chat and completion
 // requests on the base and both adapters, with a request now and then cancelled mid-stream. No
 // request may fail, every client gets answers, and after each round the daemon holds nothing for
@@ -43,7 +43,7 @@ final class LoadCounters: @unchecked Sendable {
 
 @Suite(.serialized) struct LiveLoadTests {
     static var seconds: Double {
-        ProcessInfo.processInfo.environment["LORAD_LOAD_SECONDS"].flatMap(Double.init) ?? 3
+        ProcessInfo.processInfo.environment["LORAD_LOAD_SECONDS"].flatMap(Double.init) ?? 2
     }
 
     /// One client's loop: requests back to back until `until`.
