@@ -177,6 +177,10 @@ final class LoadCounters: @unchecked Sendable {
         while (try d.metric("lorad_live_sequences") ?? 1) > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(try d.metric("lorad_live_sequences") == 0)
         #expect(try d.metric("lorad_kv_cache_bytes{kind=\"sequences\"}") == 0)
+        // It was held, not merely slow: cut off (499) before reaching its 150 tokens. Had the pause
+        // come too late, the stream would have ended normally and been logged with 200.
+        let cut = d.logText.firstMatch(of: /499 .*cancelled after (\d+) token\(s\)/).flatMap { Int($0.1) }
+        #expect(cut != nil && cut! < 150, "\(d.logText)")
         _ = slow
     }
 }
