@@ -51,6 +51,9 @@ run: model build
 # (debootstrap, about a minute); without root it cannot chroot and says so, and DistributionTests'
 # library allow-list remains the check.
 INSTALL_TEST_ROOT := $(DIST_SCRATCH)/install-test
+# Seconds per round of the daemon's load test (two rounds of 32 clients); raise it for a soak:
+# make test LORAD_LOAD_SECONDS=60.
+LORAD_LOAD_SECONDS ?= 2
 test: model
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	rm -rf $(INSTALL_TEST_ROOT)
@@ -64,6 +67,7 @@ test: model
 	LORAD_TEST_MODEL=$(CURDIR)/$(MODEL) LORAD_BIN=$(CURDIR)/$(BIN) LORAD_TEST_PYTHON=$$LORAD_TEST_PYTHON \
 	LORAD_DIST_BIN=$(CURDIR)/$(DIST)/bin/lorad LORAD_DEB=$$(cat $(DIST_SCRATCH)/deb-path) \
 	LORAD_INSTALL_ROOT=$(CURDIR)/$(INSTALL_TEST_ROOT) LORAD_INSTALL_PREFIX=$(PREFIX) \
+	LORAD_LOAD_SECONDS=$(LORAD_LOAD_SECONDS) \
 	  $(SWIFT) test $(BUILD_FLAGS) --skip-build --disable-xctest
 
 clean:

@@ -32,6 +32,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print only one JSON object on stdout.")
     var json = false
 
+    @Option(help: ArgumentHelp("Instead of a model's figures, time the matmul kernels on SmolLM2-135M's shapes (random "
+                               + "weights, no model file) and the compute pool's call overhead: quick (seconds) or "
+                               + "full (every path, token count and thread count; minutes).", valueName: "quick|full"))
+    var kernels: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
@@ -43,12 +48,22 @@ struct Bench: ParsableCommand {
                                       + Benchmark.figures.joined(separator: ", "))
             }
         }
+        if let kernels, KernelBenchmark.Mode(rawValue: kernels) == nil {
+            throw ValidationError("--kernels must be quick or full, not '\(kernels)'")
+        }
+        if kernels != nil && (json || only != nil || syntheticAdapters > 0) {
+            throw ValidationError("--kernels prints its own table; it takes no --json, --only or --synthetic-adapters")
+        }
         guard LlamaModel.Numerics(rawValue: numerics) != nil else {
             throw ValidationError("--numerics must be f32, q8 or llama.cpp, not '\(numerics)'")
         }
     }
 
     func run() throws {
+        if let kernels {
+            KernelBenchmark.run(mode: KernelBenchmark.Mode(rawValue: kernels)!, threads: threads) { print($0) }
+            return
+        }
         let path = modelOptions.resolvedPath
         let model: LlamaModel
         let tokenizer: Tokenizer

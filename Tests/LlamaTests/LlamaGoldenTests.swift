@@ -2,8 +2,10 @@
 // (Fixtures/llama_logits.json, written by scripts/goldens/llama_logits.py):
 //
 // 1. An exact float64 numpy forward pass over the gguf-dequantized weights. lorad's f32 numerics
-//    must match it to 0.02 nats on the top-10 log-probabilities: the only differences are f32 versus
-//    f64 accumulation (about 1e-6 relative per sum) carried through 30 layers.
+//    must match it to 1e-3 nats on the top-10 log-probabilities: the only differences are f32 versus
+//    f64 accumulation (about 1e-6 relative per sum) carried through 30 layers. Observed here: 2.9e-5
+//    at worst, so the bound leaves a 30× margin for another summation order (thread count, SIMD
+//    width) while a real error (a wrong scale, a dropped term) moves log-probabilities by 1e-2 or more.
 // 2. llama.cpp itself. llama.cpp quantizes activations to Q8_1/Q8_0 and rounds Q, K, V and the
 //    attention weights to f16, and SmolLM2-135M amplifies such rounding strongly: llama.cpp's own
 //    flash-attention path, which differs from its default path only in rounding, agrees with it on
@@ -13,10 +15,14 @@
 //    tests hold lorad to that self-consistency instead:
 //    - top-1 agreement ≥ llama.cpp-FA's agreement − 0.02 (binomial noise on ~300 positions is ~0.01);
 //    - |Δ logprob| over llama.cpp's top-5 tokens: mean ≤ 1.25× and 99th percentile ≤ 1.25× the
-//      FA-vs-default spread;
+//      FA-vs-default spread (q8 and llama.cpp numerics: p99 0.92× and 0.89× observed); for f32 the
+//      p99 bound is 1.5×, because f32 is not trying to round as llama.cpp does: its tail is
+//      llama.cpp's own rounding error against exact arithmetic, observed at 1.22× the FA spread,
+//      which a 1.25× bound would hold to within 3% (the mean, 0.96×, keeps the 1.25× bound);
 //    - greedy decoding may leave llama.cpp's path only at a near-tie: a step whose top-1/top-2 logit
 //      margin in llama.cpp is under 1.0 (twice the 99th-percentile spread); leaving it at a confident
-//      step is a failure.
+//      step is a failure. And at least as many of the 5 continuations must be identical as llama.cpp's
+//      FA path manages (1); observed: f32 2, llama.cpp numerics 2, q8 3.
 
 import Foundation
 import Kernels
@@ -78,7 +84,7 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
                 for k in 0..<10 {
                     let d = abs(lp[Int(r.ids[k])] - r.logprobs[k])
                     worst = max(worst, d)
-                    #expect(d <= 0.02, "position \(i) token \(r.ids[k]): ours \(lp[Int(r.ids[k])]) exact \(r.logprobs[k])")
+                    #expect(d <= 1e-3, "position \(i) token \(r.ids[k]): ours \(lp[Int(r.ids[k])]) exact \(r.logprobs[k])")
                 }
             }
             checked += 1
@@ -116,14 +122,15 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
               + "|Δ logprob| top-5 mean \(mean) (FA: \(selfMean)), p99 \(p99) (FA: \(selfP99)), max \(ours.max()!)")
         #expect(agreement >= selfAgreement - 0.02)
         #expect(mean <= 1.25 * selfMean)
-        #expect(p99 <= 1.25 * selfP99)
+        #expect(p99 <= (numerics == .f32 ? 1.5 : 1.25) * selfP99, "see the header for the f32 bound")
     }
 
     @Test(arguments: LlamaModel.Numerics.allCases)
     func greedyLeavesLlamaCppOnlyAtNearTies(numerics: LlamaModel.Numerics) throws {
         let model = try LlamaModel(path: try testModelPath(), numerics: numerics)
-        var identical = 0
+        var identical = 0, cases = 0
         for c in try LogitsGolden.load().cases {
+            cases += 1
             let cache = model.makeCache()
             var logits = try model.forward(c.ids, cache: cache)
             var out: [Int32] = []
@@ -141,7 +148,9 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
             }
             if out == c.greedy { identical += 1 }
         }
-        print("\(numerics) greedy continuations identical to llama.cpp: \(identical)/5 (llama.cpp's FA path: 1/5)")
+        print("\(numerics) greedy continuations identical to llama.cpp: \(identical)/\(cases) (llama.cpp's FA path: 1/5)")
+        #expect(cases == 5)
+        #expect(identical >= 1, "fewer identical greedy continuations than llama.cpp's own FA path (1 of 5)")
     }
 
 /// Prefill in one call and token-by-token decoding give the same logits (same cache contents,

@@ -1,8 +1,8 @@
 // LoRA on the real SmolLM2 (Fixtures/lora_smollm2_*, written by scripts/goldens/lora_smollm2.py):
 // - a PEFT adapter (r=4 on q/k/v/o/down of layers 3, 14, 25; BF16 weights) changes lorad's greedy
 //   output exactly as it changes transformers + PEFT's on the dequantized model; teacher-forced
-//   top-5 log-probabilities agree within 0.02 nats (the bound of the exact-reference test: both sides
-//   are f32 on the same dequantized weights, the adapter adds two thin products);
+//   top-5 log-probabilities agree within 1e-3 nats (the bound of the exact-reference test: both sides
+//   are f32 on the same dequantized weights, the adapter adds two thin products; observed 5.2e-5);
 // - the same adapter as a llama.cpp GGUF LoRA, run with llama.cpp's numerics, against llama.cpp
 //   with lora_path: held to LlamaGoldenTests' self-consistency bounds (top-1 agreement ≥ 0.95 and
 //   mean |Δ logprob| of llama.cpp's top-5 ≤ 0.137 = 1.25 × the spread between llama.cpp's own two
@@ -64,10 +64,11 @@ struct SmolLoRAFixture: Decodable {
                 for pair in ref {
                     let d = abs(row[Int(pair[0])] - pair[1])
                     worst = max(worst, d)
-                    #expect(d <= 0.02)
+                    #expect(d <= 1e-3, "token \(Int(pair[0])): ours \(row[Int(pair[0])]) transformers \(pair[1])")
                 }
             }
             print("SmolLM2 + PEFT adapter vs transformers+PEFT: max |Δ logprob| \(worst)")
+            #expect(!peft.top.isEmpty)
         }
     }
 

@@ -103,9 +103,10 @@ final class LiveDaemon {
     private(set) var pid: pid_t = 0
     private var exited = false
 
-    /// Starts a daemon. `engine` and `server` are extra TOML lines for those sections.
+    /// Starts a daemon. `engine` and `server` are extra TOML lines for those sections; `arguments`
+    /// are extra flags after `serve --config FILE`.
     init(model: String? = nil, engine: [String] = [], server: [String] = [], adapters: Bool = true,
-         extraEnvironment: [String: String] = [:],
+         arguments: [String] = [], extraEnvironment: [String: String] = [:],
          passFD: Int32? = nil, waitForSocket: Bool = true, beforeStart: ((URL) throws -> Void)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-live-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -151,7 +152,7 @@ final class LiveDaemon {
             pid = try spawn(["/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" serve --config \"$1\"", bin, config.path],
                             environment: env, log: log, passFD: passFD)
         } else {
-            pid = try spawn([bin, "serve", "--config", config.path], environment: env, log: log)
+            pid = try spawn([bin, "serve", "--config", config.path] + arguments, environment: env, log: log)
         }
         if waitForSocket { try self.waitForSocket() }
     }

@@ -157,9 +157,20 @@ final class RawSocket {
         #expect(try d.post("/v1/chat/completions", chatBody(model: "delta", "hi", maxTokens: 2)).status == 200)
     }
 
+    /// A port the kernel just handed out (bind to port 0, read it back, close): free a moment ago, but
+    /// another process may take it before the daemon binds, so a daemon that fails to start is
+    /// retried on a new port (its log must then say the address was in use).
     @Test func tcpOnLoopback() throws {
-        let port = Int.random(in: 20000...60000)
-        let d = try LiveDaemon(server: ["tcp = \"127.0.0.1:\(port)\""])
+        var started: (LiveDaemon, Int)?
+        for _ in 0..<5 where started == nil {
+            let port = try freeLoopbackPort()
+            do {
+                started = (try LiveDaemon(server: ["tcp = \"127.0.0.1:\(port)\""]), port)
+            } catch let e as LiveError where e.description.contains("in use") {
+                continue
+            }
+        }
+        let (d, port) = try #require(started, "no free loopback port in five tries")
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -193,4 +204,24 @@ final class RawSocket {
         #expect(waitExit(pid2, timeout: 60) == 1)
         #expect(((try? String(contentsOfFile: log + "2", encoding: .utf8)) ?? "").contains("404"))
     }
+}
+
+/// A loopback TCP port that was free when asked (the kernel's choice for port 0).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw LiveError("socket: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let rc = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
+            guard bind(fd, p, len) == 0 else { return -1 }
+            return getsockname(fd, p, &len)
+        }
+    }
+    guard rc == 0 else { throw LiveError("bind/getsockname: \(String(cString: strerror(errno)))") }
+    return Int(UInt16(bigEndian: addr.sin_port))
 }

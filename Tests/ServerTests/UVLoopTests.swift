@@ -12,6 +12,11 @@ import Glibc
 #endif
 
 @Suite struct UVLoopTests {
+    /// Timer due times count from the loop's cached "now", which is only refreshed when the loop
+    /// runs, so a test thread descheduled between creating the loop and running it would see every
+    /// timer due at once. Nothing here depends on that: the loop is stopped by the repeating timer's
+    /// third call, and the check that the stopped timer stays quiet starts from inside a callback
+    /// (a fresh loop time), not from before `run`.
     @Test func timersFireOnceOrRepeatUntilStopped() throws {
         let loop = try UVLoop()
         defer { loop.closeAll() }
@@ -20,12 +25,15 @@ import Glibc
         let oneShot = try UVTimer(loop: loop)
         oneShot.start(after: 1) { once += 1 }
         let repeating = try UVTimer(loop: loop)
+        let end = try UVTimer(loop: loop)
         repeating.start(after: 1, repeat: 2) {
             repeated += 1
-            if repeated == 3 { repeating.stop() }
+            if repeated == 3 {
+                repeating.stop()
+                // Five more repeat periods in which a stopped timer must not fire.
+                end.start(after: 10) { loop.stop() }
+            }
         }
-        let end = try UVTimer(loop: loop)
-        end.start(after: 40) { loop.stop() }
         try runUVLoop(loop)
         #expect(once == 1)
         #expect(repeated == 3)

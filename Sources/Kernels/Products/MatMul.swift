@@ -34,7 +34,7 @@ public enum MatMulStrategy: Sendable, CaseIterable {
 /// Crossover constants and path choices, measured on the reference machine: 2 vCPUs of an AMD EPYC
 /// reporting family 25 model 1, i.e. Zen 3 with full-width 256-bit FMA, ~2.45 GHz (not Zen 1). The
 /// machine was shared while tuning, so the scans use single-thread CPU time
-/// (MatMulBenchmarkTests.fusedSgemmCrossover; SmolLM2's Q4_1 layer shapes, GFLOP/s per thread).
+/// (`lorad bench --kernels full`, its crossover lines; SmolLM2's Q4_1 layer shapes, GFLOP/s per thread).
 public enum MatMulTuning {
     /// At and above this many tokens `.automatic` uses dequantize + sgemm instead of the f32 fused
     /// kernels. Scan with the final fused kernels (8-token tiles, nibbles widened from memory), 8
