@@ -95,7 +95,7 @@ struct AdapterList: ParsableCommand {
         let found: (adapters: [Registry.Adapter], failures: [(name: String, error: RegistryError)])
         do { found = try r.adapters() } catch { registryFail(error) }
         if json {
-            var items = found.adapters.map(describe)
+            var items = found.adapters.map(\.json)
             items += found.failures.map { .object([("name", .string($0.name)), ("error", .string("\($0.error)"))]) }
             print(JSONValue.array(items).serialized())
             return
@@ -109,24 +109,6 @@ struct AdapterList: ParsableCommand {
         }
         for f in found.failures { print("\(f.name): \(f.error)") }
     }
-}
-
-/// One adapter as JSON (`list --json`, `show --json`).
-func describe(_ a: Registry.Adapter) -> JSONValue {
-    .object([
-        ("name", .string(a.name)),
-        ("active", a.active.map { .int($0) } ?? .null),
-        ("versions", .array(a.versions.map { v in
-            var m: [(String, JSONValue)] = [("version", .int(v.version)), ("path", .string(v.loadPath)), ("plain", .bool(v.isPlain))]
-            if let manifest = v.manifest {
-                m += [("digest", .string(manifest.digest)), ("source", .string(manifest.source.rawValue)),
-                      ("parent", manifest.parent.map { .int($0) } ?? .null), ("created", .int(manifest.created)),
-                      ("bytes", .int(manifest.files.reduce(0) { $0 + $1.bytes })), ("stats", .object(manifest.stats))]
-            }
-            return .object(m)
-        })),
-        ("problems", .array(a.problems.map(JSONValue.string))),
-    ])
 }
 
 struct AdapterShow: ParsableCommand {
@@ -143,7 +125,7 @@ struct AdapterShow: ParsableCommand {
         let a: Registry.Adapter
         do { a = try registry.open().adapter(name) } catch { registryFail(error) }
         if json {
-            print(describe(a).serialized())
+            print(a.json.serialized())
             return
         }
         print("\(a.name): active \(a.active.map { "v\($0)" } ?? "none")")

@@ -54,6 +54,7 @@ import Testing
             [adapters]
             dir = "/srv/adapters"
             rescan_seconds = 0
+            import_roots = ["/srv/incoming", "/tmp/x"]
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -77,6 +78,8 @@ import Testing
             prefill_chunk = 512
             prefix_cache = false
             max_tokens_default = 128
+            [admin]
+            uids = [0, 1000]
             [log]
             level = "debug"
             """
@@ -90,6 +93,8 @@ import Testing
         e.model.numerics = .llamaCpp
         e.adapters.dir = "/srv/adapters"
         e.adapters.rescanInterval = .seconds(0)
+        e.adapters.importRoots = ["/srv/incoming", "/tmp/x"]
+        e.admin.uids = [0, 1000]
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600
         e.server.socketGroup = "www-data"
@@ -156,6 +161,9 @@ import Testing
         ("[server]\nsocket_mode = \"rw-rw----\"", "server.socket_mode", "octal"),
         ("[server]\nsocket = \"\"", "server.socket", "non-empty path"),
         ("[server]\nsocket = \"/run/\(String(repeating: "x", count: 120)).sock\"", "server.socket", "107 bytes"),
+        ("[admin]\nuids = [\"root\"]", "admin.uids", "array of integers"),
+        ("[admin]\nuids = 0", "admin.uids", "array of integers"),
+        ("[adapters]\nimport_roots = [\"relative/dir\"]", "adapters.import_roots", "absolute paths"),
         ("[server]\ntcp = \"example.com:80\"", "server.tcp", "IP address"),
         ("[server]\ntcp = \"127.0.0.1\"", "server.tcp", "HOST:PORT"),
         ("[server]\ntcp = \"[::1]\"", "server.tcp", "HOST:PORT"),
@@ -219,7 +227,7 @@ import Testing
         #expect(error.problems.allSatisfy {
             if case .unknownKey(_, _, nil) = $0 { true } else { false }
         })
-        #expect(error.description.contains("unknown key auth (known sections at the top level: model, adapters, server, engine, log)"))
+        #expect(error.description.contains("unknown key auth (known sections at the top level: model, adapters, server, engine, admin, log)"))
     }
 
     @Test func everyProblemIsReportedAtOnce() throws {

@@ -103,9 +103,10 @@ final class LiveDaemon {
     private(set) var pid: pid_t = 0
     private var exited = false
 
-    /// Starts a daemon. `engine` and `server` are extra TOML lines for those sections; `arguments`
-    /// are extra flags after `serve --config FILE`.
-    init(model: String? = nil, engine: [String] = [], server: [String] = [], adapters: Bool = true,
+    /// Starts a daemon. `engine`, `server`, `adapterKeys` and `admin` are extra TOML lines for those
+    /// sections; `arguments` are extra flags after `serve --config FILE`.
+    init(model: String? = nil, engine: [String] = [], server: [String] = [], adapterKeys: [String] = [], admin: [String] = [],
+         adapters: Bool = true,
          arguments: [String] = [], extraEnvironment: [String: String] = [:],
          passFD: Int32? = nil, waitForSocket: Bool = true, beforeStart: ((URL) throws -> Void)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-live-\(UUID().uuidString.prefix(8))")
@@ -132,6 +133,10 @@ final class LiveDaemon {
 
         [adapters]
         dir = "\(adaptersDir.path)"
+        \(adapterKeys.joined(separator: "\n"))
+
+        [admin]
+        \(admin.joined(separator: "\n"))
 
         [server]
         socket = "\(socket)"
@@ -205,6 +210,14 @@ final class LiveDaemon {
     func get(_ path: String) throws -> Reply {
         let c = try DaemonClient(socket: socket, timeoutSeconds: 30)
         try c.request(method: "GET", path: path)
+        let h = try c.readHead()
+        return Reply(status: h.status, head: h, body: try c.readBody())
+    }
+
+    /// Any method, with an optional JSON body.
+    func send(_ method: String, _ path: String, _ body: JSONValue? = nil) throws -> Reply {
+        let c = try DaemonClient(socket: socket, timeoutSeconds: 60)
+        try c.request(method: method, path: path, body: body.map { Array($0.serialized().utf8) } ?? [])
         let h = try c.readHead()
         return Reply(status: h.status, head: h, body: try c.readBody())
     }

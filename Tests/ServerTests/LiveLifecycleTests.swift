@@ -186,6 +186,19 @@ final class RawSocket {
         var buf = [UInt8](repeating: 0, count: 1024)
         let n = read(fd, &buf, buf.count)
         #expect(n > 0 && String(decoding: buf[0..<max(0, n)], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+
+        // The admin API is never served over TCP, whoever connects.
+        let admin = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(admin) }
+        let rc2 = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(admin, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(rc2 == 0)
+        let list = Array("GET /v1/adapters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
+        _ = list.withUnsafeBytes { write(admin, $0.baseAddress, $0.count) }
+        let m = read(admin, &buf, buf.count)
+        let answer = String(decoding: buf[0..<max(0, m)], as: UTF8.self)
+        #expect(answer.hasPrefix("HTTP/1.1 403") && answer.contains("only on the Unix socket"), "\(answer)")
     }
 
     @Test func askStreamsAnAnswer() throws {

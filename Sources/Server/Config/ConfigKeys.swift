@@ -59,7 +59,7 @@ struct ConfigKey {
 
 extension ConfigKey {
     /// Sections in the order the example file presents them.
-    static let sections = ["model", "adapters", "server", "engine", "log"]
+    static let sections = ["model", "adapters", "server", "engine", "admin", "log"]
 
     /// Every key. Ranges are wide enough for any sane deployment and narrow enough to catch a
     /// unit mistake (bytes for MiB, milliseconds for seconds).
@@ -75,6 +75,7 @@ extension ConfigKey {
 
             ConfigKey("adapters", "dir", .live, \.adapters.dir, .nonEmptyString),
             ConfigKey("adapters", "rescan_seconds", .live, \.adapters.rescanInterval, .seconds(0...86400)),
+            ConfigKey("adapters", "import_roots", .live, \.adapters.importRoots, .absolutePaths),
 
             ConfigKey("server", "socket", .restart, \.server.socket, .socketPath),
             ConfigKey("server", "socket_mode", .restart, \.server.socketMode, .octalMode),
@@ -99,6 +100,8 @@ extension ConfigKey {
             ConfigKey("engine", "prefix_cache", .restart, \.engine.prefixCache, .boolean),
             ConfigKey("engine", "max_tokens_default", .live, \.engine.maxTokensDefault, .integer(0...1 << 20)),
 
+            ConfigKey("admin", "uids", .live, \.admin.uids, .integers(0...Int(UInt32.max))),
+
             ConfigKey("log", "level", .live, \.log.level,
                       .choice(Logger.Level.allCases.map { ($0.rawValue, $0) })),
         ]
@@ -115,6 +118,40 @@ extension ConfigDecoder where T == String {
         }
     }
 
+}
+
+extension ConfigDecoder where T == [Int] {
+    /// An array of integers, each in `range`.
+    static func integers(_ range: ClosedRange<Int>) -> ConfigDecoder<[Int]> {
+        ConfigDecoder<[Int]> { value in
+            let expected = "an array of integers from \(range.lowerBound) to \(range.upperBound)"
+            guard case .array(let items) = value else { return .failure(ConfigMismatch(expected: expected)) }
+            var out: [Int] = []
+            for item in items {
+                guard case .integer(let i) = item, range.contains(i) else { return .failure(ConfigMismatch(expected: expected)) }
+                out.append(i)
+            }
+            return .success(out)
+        }
+    }
+}
+
+extension ConfigDecoder where T == [String] {
+    /// An array of absolute paths (no NUL).
+    static var absolutePaths: ConfigDecoder<[String]> {
+        ConfigDecoder<[String]> { value in
+            let expected = "an array of absolute paths (strings starting with /)"
+            guard case .array(let items) = value else { return .failure(ConfigMismatch(expected: expected)) }
+            var out: [String] = []
+            for item in items {
+                guard case .string(let s) = item, s.hasPrefix("/"), !s.contains("\u{0}") else {
+                    return .failure(ConfigMismatch(expected: expected))
+                }
+                out.append(s)
+            }
+            return .success(out)
+        }
+    }
 }
 
 extension ConfigDecoder where T == Int {

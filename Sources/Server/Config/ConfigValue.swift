@@ -10,7 +10,7 @@ enum ConfigValue: Equatable {
     case integer(Int)
     case float(Double)
     case boolean(Bool)
-    case array(count: Int)
+    case array([ConfigValue])
     /// Keys in the order toml++ gives them (sorted), so problems come out in a stable order.
     case table([Entry])
     /// A TOML date, time or date-time: never a valid lorad value, kept only to say what was found.
@@ -28,7 +28,7 @@ enum ConfigValue: Equatable {
         case .integer(let i): return String(i)
         case .float(let d): return String(d)
         case .boolean(let b): return b ? "true" : "false"
-        case .array(let count): return count == 0 ? "an empty array" : "an array of \(count)"
+        case .array(let items): return items.isEmpty ? "an empty array" : "an array of \(items.count)"
         case .table: return "a table"
         case .dateTime(let text): return "a date/time (\(text))"
         }
@@ -81,7 +81,12 @@ extension ConfigValue {
         case .int: self = .integer(node.int ?? 0)
         case .double: self = .float(node.double ?? 0)
         case .bool: self = .boolean(node.bool ?? false)
-        case .array: self = .array(count: node.array?.count ?? 0)
+        case .array:
+            var items: [ConfigValue] = []
+            if let array = node.array {
+                for i in 0..<array.count { items.append(ConfigValue(node: array[i], depth: depth + 1)) }
+            }
+            self = .array(items)
         case .table:
             if let table = node.table { self.init(table: table, depth: depth) } else { self = .table([]) }
         case .date, .time, .dateTime: self = .dateTime(node.debugDescription)

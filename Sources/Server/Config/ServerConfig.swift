@@ -12,6 +12,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var adapters = AdaptersSection()
     public var server = ServerSection()
     public var engine = EngineSection()
+    public var admin = AdminSection()
     public var log = LogSection()
 
     public init() {}
@@ -42,6 +43,18 @@ public struct ServerConfig: Sendable, Equatable {
         public var dir = "/var/lib/lorad/adapters"
         /// How often the registry is rescanned besides file-system events and SIGHUP (0: never).
         public var rescanInterval: Duration = .seconds(10)
+        /// Directories the admin API may import adapters from by path (`POST .../versions`,
+        /// vLLM's `load_lora_adapter`); empty: imports by path are refused.
+        public var importRoots: [String] = []
+
+        public init() {}
+    }
+
+    /// [admin]: who may change the registry through the API.
+    public struct AdminSection: Sendable, Equatable {
+        /// Peer uids (SO_PEERCRED, Unix socket only) allowed the admin API; empty: the daemon's own
+        /// uid and root.
+        public var uids: [Int] = []
 
         public init() {}
     }

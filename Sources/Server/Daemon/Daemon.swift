@@ -58,6 +58,10 @@ package final class Daemon {
     let loaderQueue = DispatchQueue(label: "lorad.loader")
     private var rescanning = false
     private var rescanAgain: String?
+    /// Callers waiting for the running rescan, and for the next one (they changed the registry
+    /// after the running one had started reading it).
+    private var afterThisRescan: [() -> Void] = []
+    private var afterNextRescan: [() -> Void] = []
     /// Notices registry changes (file-system events, a periodic rescan) and asks for a rescan.
     private var registryWatch: RegistryWatch?
     private var signals: [UVSignal] = []
@@ -112,6 +116,13 @@ package final class Daemon {
                               isServing: { [unowned self] in state == .serving })
         router = Router(responder: responder)
         endpoints.register(on: router)
+        endpoints.registerAdmin(on: router, AdminContext(
+            root: { [unowned self] in config.adapters.dir },
+            importRoots: { [unowned self] in config.adapters.importRoots },
+            base: baseInfo, loaderQueue: loaderQueue,
+            rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
+            log: { [unowned self] line in log(.notice, line) }))
+        router.authorize = { [unowned self] request, route in route.admin ? adminRefusal(request) : nil }
         reportCatalog()
     }
 
@@ -362,13 +373,16 @@ package final class Daemon {
     /// Rescans the registry on the loader thread and swaps the new catalog in when it is done; the
     /// loop keeps serving meanwhile. A trigger during a rescan queues one more. `reason`: SIGHUP, a
     /// file-system event, the periodic rescan.
-    func rescanAdapters(reason: String) {
+    func rescanAdapters(reason: String, then: (() -> Void)? = nil) {
         guard !rescanning else {
             // A SIGHUP wins over a queued event: its rescan is the one that reports READY.
             if rescanAgain == nil || reason == "SIGHUP" { rescanAgain = reason }
+            if let then { afterNextRescan.append(then) }
             return
         }
         rescanning = true
+        afterThisRescan = afterNextRescan + (then.map { [$0] } ?? [])
+        afterNextRescan = []
         let directory = config.adapters.dir, base = baseInfo, previous = catalog
         let reserved: Set<String> = [servedName, "base"]
         log(reason == "SIGHUP" ? .notice : .debug, "\(reason): rescanning \(directory)")
@@ -376,6 +390,9 @@ package final class Daemon {
             AdapterCatalog.scan(directory: directory, base: base, reserved: reserved, previous: previous)
         }, then: { [unowned self] fresh in
             rescanning = false
+            let waiting = afterThisRescan
+            afterThisRescan = []
+            defer { for w in waiting { w() } }
             guard state != .draining else { return }
             catalog = fresh
             // A SIGHUP reports everything, as an operator who sent it expects; events and the periodic
@@ -388,6 +405,23 @@ package final class Daemon {
                 rescanAdapters(reason: again)
             }
         })
+    }
+}
+
+extension Daemon {
+    /// Who may call the admin API: a peer uid in `admin.uids` (default: the daemon's own uid and
+    /// root) on the Unix socket. A TCP peer has no credentials and is always refused.
+    func adminRefusal(_ r: RoutedRequest) -> OpenAIError? {
+        guard let uid = r.connection.stream.peerCredentials?.uid else {
+            return OpenAIError(status: 403, message: "the admin API is served only on the Unix socket, to the uids in admin.uids",
+                               type: "permission_error")
+        }
+        let allowed = config.admin.uids.isEmpty ? [Int(getuid()), 0] : config.admin.uids
+        guard allowed.contains(Int(uid)) else {
+            return OpenAIError(status: 403, message: "uid \(uid) may not use the admin API (admin.uids: \(allowed.map(String.init).joined(separator: ", ")))",
+                               type: "permission_error")
+        }
+        return nil
     }
 }
 

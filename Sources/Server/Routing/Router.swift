@@ -25,6 +25,8 @@ struct RoutedRequest {
 struct Route {
     let method: String
     let pattern: String
+    /// Changes or reveals the registry: `authorize` decides who may call it.
+    let admin: Bool
     let handler: (RoutedRequest) -> Void
 
     private var segments: [Substring] { pattern.split(separator: "/", omittingEmptySubsequences: false) }
@@ -60,8 +62,8 @@ final class Router {
         self.responder = responder
     }
 
-    func add(_ method: String, _ pattern: String, _ handler: @escaping (RoutedRequest) -> Void) {
-        routes.append(Route(method: method, pattern: pattern, handler: handler))
+    func add(_ method: String, _ pattern: String, admin: Bool = false, _ handler: @escaping (RoutedRequest) -> Void) {
+        routes.append(Route(method: method, pattern: pattern, admin: admin, handler: handler))
     }
 
     /// Where a method and a (raw) path lead.

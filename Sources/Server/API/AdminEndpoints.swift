@@ -1,0 +1,207 @@
+// The admin API over the registry: list and show adapters, import a version from a path under
+// `adapters.import_roots`, activate, roll back, remove; and vLLM's `load_lora_adapter` /
+// `unload_lora_adapter`, so tools written for vLLM work unchanged. Only for privileged callers
+// (Daemon's `authorize`: a peer uid in `admin.uids` on the Unix socket; never over TCP).
+//
+// Every registry read and change runs on the loader thread (they read and write files); a change
+// answers only after the daemon has rescanned, so a client that gets 200 can use the new state at
+// once. Each change is one log line saying who asked.
+
+import Foundation
+import HTTP
+import JSON
+import LoRA
+import Registry
+import SystemCalls
+
+/// What the admin endpoints need from the daemon beyond what every endpoint has.
+struct AdminContext {
+    /// `adapters.dir` and `adapters.import_roots` in effect (a SIGHUP may change them).
+    var root: () -> String
+    var importRoots: () -> [String]
+    let base: BaseModelInfo
+    let loaderQueue: DispatchQueue
+    /// Rescans the registry, then calls back (loop thread).
+    let rescan: (_ reason: String, _ then: @escaping () -> Void) -> Void
+    let log: (String) -> Void
+}
+
+extension Endpoints {
+    static let adminBodyLimit = 64 << 10
+
+    func registerAdmin(on router: Router, _ admin: AdminContext) {
+        router.add("GET", "/v1/adapters", admin: true) { [unowned self] r in
+            read(r, admin) { registry in
+                let found = try registry.adapters()
+                return .array(found.adapters.map { $0.json } + found.failures.map {
+                    .object([("name", .string($0.name)), ("error", .string("\($0.error)"))])
+                })
+            }
+        }
+        router.add("GET", "/v1/adapters/{name}", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            read(r, admin) { try $0.adapter(name).json }
+        }
+        router.add("POST", "/v1/adapters/{name}/versions", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            guard let body = adminBody(r), let path = body["path"]?.stringValue else {
+                return fail(r, .badRequest(param: "path", message: "expected a JSON object {\"path\": \"/dir/under/an/import/root\", \"activate\": true}"))
+            }
+            let activate = body["activate"]?.boolValue ?? true
+            importAdapter(r, admin, name: name, path: path, activate: activate, reply: nil)
+        }
+        router.add("POST", "/v1/adapters/{name}/activate", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            let v = adminBody(r)?["version"]
+            guard let version = v?.intValue ?? v?.stringValue.flatMap(AdapterReference.parseVersion), version >= 1 else {
+                return fail(r, .badRequest(param: "version", message: "expected {\"version\": N} with N a version number (3 or \"v3\")"))
+            }
+            change(r, admin, "activated \(name)@v\(version)") { registry in
+                try registry.activate(name, version: version)
+                return try registry.adapter(name).json
+            }
+        }
+        router.add("POST", "/v1/adapters/{name}/rollback", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            change(r, admin, "rolled \(name) back") { registry in
+                try registry.rollback(name)
+                return try registry.adapter(name).json
+            }
+        }
+        router.add("DELETE", "/v1/adapters/{name}", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            change(r, admin, "removed \(name)") { registry in
+                try registry.remove(name)
+                return .object([("name", .string(name)), ("deleted", .bool(true))])
+            }
+        }
+        router.add("DELETE", "/v1/adapters/{name}/versions/{version}", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            guard let version = AdapterReference.parseVersion(r.parameters["version"] ?? "") else {
+                return fail(r, .badRequest(param: "version", message: "expected a version number in the path (3 or v3)"))
+            }
+            change(r, admin, "removed \(name)@v\(version)") { registry in
+                try registry.remove(name, version: version)
+                return try registry.adapter(name).json
+            }
+        }
+        // vLLM's dynamic LoRA endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING): the same import, and its
+        // reverse, which takes out of the registry what load put in (the source path is untouched).
+        router.add("POST", "/v1/load_lora_adapter", admin: true) { [unowned self] r in
+            guard let body = adminBody(r), let name = body["lora_name"]?.stringValue, let path = body["lora_path"]?.stringValue else {
+                return fail(r, .badRequest(param: "lora_name", message: "expected {\"lora_name\": NAME, \"lora_path\": PATH}"))
+            }
+            importAdapter(r, admin, name: name, path: path, activate: true,
+                          reply: "Success: LoRA adapter '\(name)' added successfully.")
+        }
+        router.add("POST", "/v1/unload_lora_adapter", admin: true) { [unowned self] r in
+            guard let name = adminBody(r)?["lora_name"]?.stringValue else {
+                return fail(r, .badRequest(param: "lora_name", message: "expected {\"lora_name\": NAME}"))
+            }
+            change(r, admin, "removed \(name) (unload_lora_adapter)", reply: "Success: LoRA adapter '\(name)' removed successfully.") { registry in
+                try registry.remove(name)
+                return .null
+            }
+        }
+    }
+
+    // MARK: Steps
+
+    private func importAdapter(_ r: RoutedRequest, _ admin: AdminContext, name: String, path: String, activate: Bool, reply: String?) {
+        let roots = admin.importRoots(), base = admin.base
+        change(r, admin, "imported \(path) as \(name)", reply: reply) { registry in
+            let source = try Self.checkImportPath(path, roots: roots)
+            let m = try registry.publish(PublishRequest(name: name, source: source, base: BaseFingerprint(base), activate: activate)) {
+                _ = try LoRAAdapter.load(path: $0, name: name, base: base)
+            }
+            return .object([("name", .string(name)), ("version", .int(m.version)), ("digest", .string(m.digest)),
+                            ("active", .bool(activate))])
+        }
+    }
+
+    /// `path` with symlinks resolved, when it lies under one of `roots` (themselves resolved).
+    static func checkImportPath(_ path: String, roots: [String]) throws -> String {
+        guard !roots.isEmpty else {
+            throw OpenAIError(status: 403, message: "imports by path are off: list the directories they may come from in adapters.import_roots",
+                              type: "permission_error", param: "path")
+        }
+        guard let real = try? Posix.realpath(path) else {
+            throw OpenAIError.badRequest(param: "path", message: "\(OpenAIError.excerpt(path)) does not exist")
+        }
+        for root in roots {
+            guard let r = try? Posix.realpath(root) else { continue }
+            if real == r || real.hasPrefix(r.hasSuffix("/") ? r : r + "/") { return real }
+        }
+        throw OpenAIError(status: 403, message: "\(OpenAIError.excerpt(path)) is not under adapters.import_roots (\(roots.joined(separator: ", ")))",
+                          type: "permission_error", param: "path")
+    }
+
+    private func adminBody(_ r: RoutedRequest) -> JSONValue? {
+        guard r.http.body.count <= Self.adminBodyLimit, let v = try? JSONValue.parse(r.http.body), v.objectMembers != nil else { return nil }
+        return v
+    }
+
+    /// A registry read on the loader thread, answered as JSON.
+    private func read(_ r: RoutedRequest, _ admin: AdminContext, _ body: @escaping @Sendable (Registry) throws -> JSONValue) {
+        let root = admin.root()
+        work.run(on: admin.loaderQueue, { () -> Result<JSONValue, OpenAIError> in
+            do { return .success(try body(try Registry(root: root))) } catch { return .failure(Self.openAIError(error)) }
+        }, then: { [unowned self] result in
+            switch result {
+            case .success(let json): responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            case .failure(let e): fail(r, e)
+            }
+        })
+    }
+
+    /// A registry change on the loader thread; after it, a rescan, then the answer and a log line.
+    private func change(_ r: RoutedRequest, _ admin: AdminContext, _ what: String, reply: String? = nil,
+                        _ body: @escaping @Sendable (Registry) throws -> JSONValue) {
+        let root = admin.root()
+        let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+        work.run(on: admin.loaderQueue, { () -> Result<JSONValue, OpenAIError> in
+            do { return .success(try body(try Registry(root: root, create: true))) } catch { return .failure(Self.openAIError(error)) }
+        }, then: { [unowned self] result in
+            switch result {
+            case .failure(let e):
+                admin.log("admin: \(who) failed: \(what): \(e.message)")
+                fail(r, e)
+            case .success(let json):
+                admin.log("admin: \(who) \(what)")
+                admin.rescan("admin API") { [unowned self] in
+                    guard !r.connection.isClosed else { return }
+                    if let reply {
+                        var h = HTTPHeaders()
+                        h.add("Content-Type", "text/plain; charset=utf-8")
+                        responder.finish(HTTPResponse(status: 200, headers: h, body: Array(reply.utf8)), r.http, r.connection,
+                                         endpoint: r.endpoint, adapter: "", started: r.started)
+                    } else {
+                        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                    }
+                }
+            }
+        })
+    }
+
+    private func fail(_ r: RoutedRequest, _ e: OpenAIError) {
+        responder.fail(e, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+    }
+
+    /// The registry's errors in OpenAI's shape.
+    static func openAIError(_ error: Error) -> OpenAIError {
+        if let e = error as? OpenAIError { return e }
+        guard let e = error as? RegistryError else { return .internal("\(error)") }
+        let message = e.description
+        switch e {
+        case .badName, .badReference: return .badRequest(param: "name", message: message)
+        case .notFound, .versionNotFound:
+            var o = OpenAIError(status: 404, message: message, type: "invalid_request_error")
+            o.code = "adapter_not_found"
+            return o
+        case .activeVersion, .nothingToRollBackTo:
+            return OpenAIError(status: 409, message: message, type: "invalid_request_error", code: "conflict")
+        case .badSource, .invalid, .outsideRoot: return .badRequest(param: "path", message: message)
+        case .notARegistry, .badManifest, .badFile, .digestMismatch, .system: return .internal(message)
+        }
+    }
+}
