@@ -68,6 +68,71 @@ import Testing
             try d.post("/v1/chat/completions", chatBody(model: "gamma", "hi", maxTokens: 2)).status == 404
         } != nil, "gamma still served after rm")
         #expect(!d.logText.contains("SIGHUP"), "no signal was sent: \(d.logText)")
+        // Metrics: alpha changed served version twice (v2, then back to v1), and loads were counted.
+        #expect(try d.metric("lorad_adapter_activations_total{adapter=\"alpha\"}") == 2)
+        #expect((try d.metric("lorad_adapter_loads_total{adapter=\"alpha\"}") ?? 0) >= 2)
+        #expect((try d.metric("lorad_adapter_bytes") ?? 0) > 0)
+        #expect(d.stop() == 0)
+    }
+
+    /// 100 activations alternating between two versions whose greedy answers differ, while 8 clients
+    /// stream on that adapter: no request fails, and every answer is wholly one version's.
+    @Test func activationsUnderStreamingLoadNeverMixVersions() throws {
+        let d = try LiveDaemon(adapterKeys: ["rescan_seconds = 0"])
+        let root = d.dir.appendingPathComponent("adapters").path
+        let model = LiveFixtures.root.appendingPathComponent("model.gguf").path
+        let body = chatBody(model: "alpha", "tell me a story", maxTokens: 16, stream: true)
+        nonisolated(unsafe) let daemon = d   // its methods make one connection each: safe from any thread
+        @Sendable func streamed() throws -> String? {
+            let (status, events) = try daemon.stream("/v1/chat/completions", body)
+            guard status == 200, events.last == "[DONE]" else { return nil }
+            var text = ""
+            for e in events.dropLast() {
+                guard let v = try? JSONValue.parse(e) else { return nil }
+                if v["error"] != nil { return nil }
+                text += v["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue ?? ""
+            }
+            return text
+        }
+        let v1 = try #require(try streamed())
+        #expect(try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
+        #expect(try Self.secondsUntil(5) { try streamed() != v1 } != nil)
+        let v2 = try #require(try streamed())
+        #expect(v1 != v2)
+
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock()
+            var answers: [String: Int] = [:]
+            var failures: [String] = []
+            var stop = false
+        }
+        let tally = Tally()
+        let group = DispatchGroup()
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while !tally.lock.withLock({ tally.stop }) {
+                    let text = (try? streamed()) ?? nil
+                    tally.lock.withLock {
+                        if let text { tally.answers[text, default: 0] += 1 } else { tally.failures.append("a failed request") }
+                    }
+                }
+            }
+        }
+        var activationFailures = 0
+        for i in 0..<100 {
+            let r = try d.send("POST", "/v1/adapters/alpha/activate", .object([("version", .int(i % 2 == 0 ? 1 : 2))]))
+            if r.status != 200 { activationFailures += 1 }
+        }
+        tally.lock.withLock { tally.stop = true }
+        #expect(group.wait(timeout: .now() + 60) == .success)
+        #expect(activationFailures == 0)
+        #expect(tally.failures.isEmpty, "\(tally.failures.count) failed requests")
+        let mixed = tally.answers.keys.filter { $0 != v1 && $0 != v2 }
+        #expect(mixed.isEmpty, "answers from neither version alone: \(mixed)")
+        #expect((tally.answers[v1] ?? 0) > 0 && (tally.answers[v2] ?? 0) > 0, "both versions served during the swaps: \(tally.answers.values)")
+        print("registry: 100 activations under 8 streaming clients, \(tally.answers.values.reduce(0, +)) answers: v1 \(tally.answers[v1] ?? 0), v2 \(tally.answers[v2] ?? 0)")
         #expect(d.stop() == 0)
     }
 }

@@ -85,7 +85,9 @@ struct Exposition {
         metrics.prefixCache(hit: true, reusedTokens: 32)
         metrics.prefixCache(hit: false, reusedTokens: 0)
         metrics.adapterLoadFailed(name: "broken")
-        metrics.setAdaptersLoaded(4)
+        metrics.setAdaptersLoaded(4, bytes: 123_456)
+        metrics.adapterLoaded(name: "acme-support", seconds: 0.004)
+        metrics.adapterActivated(name: "acme-support")
         metrics.rejected(reason: "queue_full")
         metrics.rejected(reason: "queue_full")
 
@@ -124,6 +126,11 @@ struct Exposition {
             "lorad_prefix_cache_reused_tokens_total": 96,
             #"lorad_adapter_load_failures_total{adapter="broken"}"#: 1,
             "lorad_adapters_loaded": 4,
+            "lorad_adapter_bytes": 123_456,
+            #"lorad_adapter_loads_total{adapter="acme-support"}"#: 1,
+            #"lorad_adapter_load_seconds_bucket{le="0.0025"}"#: 0,
+            #"lorad_adapter_load_seconds_bucket{le="0.005"}"#: 1,
+            #"lorad_adapter_activations_total{adapter="acme-support"}"#: 1,
             #"lorad_rejected_requests_total{reason="queue_full"}"#: 2,
         ]
         for (key, value) in expected {

@@ -40,6 +40,8 @@ struct AdapterCatalog: @unchecked Sendable {
 
     private(set) var entries: [String: Entry] = [:]
     private(set) var failures: [Failure] = []
+    /// Adapter versions this scan read and validated (not those kept from `previous`), with seconds.
+    private(set) var loads: [(name: String, seconds: Double)] = []
     /// The registry root and every adapter directory in it: what RegistryWatch watches.
     private(set) var directories: Set<String> = []
     let directory: String?
@@ -93,7 +95,9 @@ struct AdapterCatalog: @unchecked Sendable {
                     catalog.entries[name] = old
                     continue
                 }
+                let started = Date()
                 let adapter = try LoRAAdapter.load(path: v.loadPath, name: name, base: base)
+                catalog.loads.append((name, Date().timeIntervalSince(started)))
                 var warnings = a.problems
                 if let w = base.identity.mismatch(declared: adapter.declaredBase) { warnings.append(w) }
                 catalog.entries[name] = Entry(name: name, adapter: adapter, path: v.loadPath, version: v.version,
@@ -142,6 +146,9 @@ struct AdapterCatalog: @unchecked Sendable {
     }
 
     var sortedNames: [String] { entries.keys.sorted() }
+
+    /// Bytes of the served adapters' weights.
+    var byteCount: Int { entries.values.reduce(0) { $0 + $1.adapter.byteCount } }
 }
 
 struct AdapterFileError: Error, CustomStringConvertible {

@@ -141,25 +141,33 @@ package final class Daemon {
         logger.log(level: level, "\(message())")
     }
 
-    /// Logs what a scan found. After a rescan (`previous`), only what changed: a failure or a warning
-    /// already reported is not repeated every periodic rescan, and the list of served adapters is
-    /// logged when it differs.
-    private func reportCatalog(previous: AdapterCatalog? = nil) {
-        let oldFailures = Set((previous?.failures ?? []).map { "\($0.name)\u{0}\($0.reason)" })
+    /// Logs and counts what a scan found. With `onlyChanges` (a rescan nobody asked for), only what
+    /// changed since `previous` is logged: a failure or a warning already reported is not repeated
+    /// every periodic rescan, and the list of served adapters is logged when it differs.
+    private func reportCatalog(previous: AdapterCatalog? = nil, onlyChanges: Bool = false) {
+        let seen = onlyChanges ? previous : nil
+        let oldFailures = Set((seen?.failures ?? []).map { "\($0.name)\u{0}\($0.reason)" })
         for f in catalog.failures where !oldFailures.contains("\(f.name)\u{0}\(f.reason)") {
             let what = f.keptPrevious ? "not reloaded, still serving the copy loaded before" : "skipped"
             log(.error, "adapter \(f.name.isEmpty ? f.path : f.name) \(what): \(f.reason) (\(f.path))")
             metrics.adapterLoadFailed(name: f.name.isEmpty ? "(directory)" : f.name)
         }
         for name in catalog.sortedNames {
-            if let w = catalog.entries[name]?.warning, w != previous?.entries[name]?.warning {
+            if let w = catalog.entries[name]?.warning, w != seen?.entries[name]?.warning {
                 log(.warning, "adapter \(name): \(w)")
             }
         }
-        metrics.setAdaptersLoaded(catalog.entries.count)
+        metrics.setAdaptersLoaded(catalog.entries.count, bytes: catalog.byteCount)
+        for load in catalog.loads { metrics.adapterLoaded(name: load.name, seconds: load.seconds) }
+        if let previous {
+            for name in catalog.sortedNames {
+                let now = catalog.entries[name]!, before = previous.entries[name]
+                if let before, before.version != now.version { metrics.adapterActivated(name: name) }
+            }
+        }
         let served = catalog.sortedNames.map { "\($0)@v\(catalog.entries[$0]!.version)" }
-        let before = previous.map { p in p.sortedNames.map { "\($0)@v\(p.entries[$0]!.version)" } }
-        if served != before || previous.map({ p in catalog.sortedNames.contains { catalog.entries[$0]!.adapter !== p.entries[$0]?.adapter } }) == true {
+        let before = seen.map { p in p.sortedNames.map { "\($0)@v\(p.entries[$0]!.version)" } }
+        if served != before || seen.map({ p in catalog.sortedNames.contains { catalog.entries[$0]!.adapter !== p.entries[$0]?.adapter } }) == true {
             log(.info, "serving \(served.count) adapter(s)\(served.isEmpty ? "" : ": " + served.joined(separator: ", "))")
         }
     }
@@ -397,7 +405,7 @@ package final class Daemon {
             catalog = fresh
             // A SIGHUP reports everything, as an operator who sent it expects; events and the periodic
             // rescan report only what changed.
-            reportCatalog(previous: reason == "SIGHUP" ? nil : previous)
+            reportCatalog(previous: previous, onlyChanges: reason != "SIGHUP")
             registryWatch?.watch(fresh.directories)
             if reason == "SIGHUP" { _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)") }
             if let again = rescanAgain {

@@ -33,6 +33,9 @@ public final class ServerMetrics: Sendable {
     static let itlBuckets: [Double] = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05,
                                        0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2]
     /// Sequences in one forward pass; max_sequences is at most 1024, but batches past 64 are rare on CPU.
+    /// Adapter loads: a small PEFT adapter takes milliseconds, a rank-64 one on every projection of
+    /// a 1B model about a second.
+    static let loadBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     static let batchBuckets: [Double] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64]
     /// Whole requests, from the first byte read to the last byte written.
     static let requestBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300]
@@ -87,6 +90,18 @@ public final class ServerMetrics: Sendable {
             lorad("adapter_load_failures", "total", "Adapters that failed to load (at start-up or on a rescan), by adapter.")
         }
         static var adaptersLoaded: MetricNameDescriptor { lorad("adapters_loaded", "", "Adapters loaded and servable.") }
+        static var adapterBytes: MetricNameDescriptor {
+            lorad("adapter", "bytes", "Bytes of the loaded adapters' weights (the f32 modules and the kernels' packed copy).")
+        }
+        static var adapterLoads: MetricNameDescriptor {
+            lorad("adapter_loads", "total", "Adapter versions read from the registry and validated, by adapter.")
+        }
+        static var adapterLoadSeconds: MetricNameDescriptor {
+            lorad("adapter_load", "seconds", "Time to read and validate one adapter version.")
+        }
+        static var activations: MetricNameDescriptor {
+            lorad("adapter_activations", "total", "Times the served version of an adapter changed (a publish, an activation or a rollback), by adapter.")
+        }
         static var rejected: MetricNameDescriptor {
             lorad("rejected_requests", "total", "Requests refused without being run, by reason (queue_full, adapter_queue_full, draining, ...).")
         }
@@ -114,6 +129,8 @@ public final class ServerMetrics: Sendable {
     private let prefixMisses: Counter
     private let prefixReusedTokens: Counter
     private let adaptersLoadedGauge: Gauge
+    private let adapterBytesGauge: Gauge
+    private let adapterLoadHistogram: ValueHistogram
     private let connectionsOpenGauge: Gauge
     private let residentMemory: Gauge
     private let openFDs: Gauge
@@ -134,6 +151,8 @@ public final class ServerMetrics: Sendable {
         prefixMisses = registry.makeCounter(descriptor: Family.prefixMisses)
         prefixReusedTokens = registry.makeCounter(descriptor: Family.prefixReused)
         adaptersLoadedGauge = registry.makeGauge(descriptor: Family.adaptersLoaded)
+        adapterBytesGauge = registry.makeGauge(descriptor: Family.adapterBytes)
+        adapterLoadHistogram = registry.makeValueHistogram(descriptor: Family.adapterLoadSeconds, buckets: Self.loadBuckets)
         connectionsOpenGauge = registry.makeGauge(descriptor: Family.connectionsOpen)
         residentMemory = registry.makeGauge(descriptor: Family.rss)
         openFDs = registry.makeGauge(descriptor: Family.openFDs)
@@ -232,8 +251,18 @@ public final class ServerMetrics: Sendable {
         registry.makeCounter(descriptor: Family.loadFailures, labels: [("adapter", Self.label(name))]).increment()
     }
 
-    public func setAdaptersLoaded(_ n: Int) {
+    public func setAdaptersLoaded(_ n: Int, bytes: Int) {
         adaptersLoadedGauge.set(Int64(n))
+        adapterBytesGauge.set(Int64(bytes))
+    }
+
+    public func adapterLoaded(name: String, seconds: Double) {
+        registry.makeCounter(descriptor: Family.adapterLoads, labels: [("adapter", Self.label(name))]).increment()
+        adapterLoadHistogram.record(seconds)
+    }
+
+    public func adapterActivated(name: String) {
+        registry.makeCounter(descriptor: Family.activations, labels: [("adapter", Self.label(name))]).increment()
     }
 
     // MARK: - Exposition
