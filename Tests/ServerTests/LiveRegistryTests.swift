@@ -135,4 +135,30 @@ import Testing
         print("registry: 100 activations under 8 streaming clients, \(tally.answers.values.reduce(0, +)) answers: v1 \(tally.answers[v1] ?? 0), v2 \(tally.answers[v2] ?? 0)")
         #expect(d.stop() == 0)
     }
+
+    /// A republish under the same name with other weights never reuses the old version's prefix KV
+    /// (vLLM's #42125): the cache keys on the adapter the sequence ran with, not on its name.
+    @Test func aRepublishNeverReusesTheOldPrefix() throws {
+        let d = try LiveDaemon(adapterKeys: ["rescan_seconds = 0"])
+        let root = d.dir.appendingPathComponent("adapters").path
+        let model = LiveFixtures.root.appendingPathComponent("model.gguf").path
+        let system = "You are the support assistant of Acme Toasters. Answer briefly, politely and only about toasters."
+        func ask(_ name: String, _ question: String) throws -> (cached: Int, text: String?) {
+            let r = try d.post("/v1/chat/completions", chatBody(model: name, question, maxTokens: 8, system: system))
+            #expect(r.status == 200, "\(r.text)")
+            return (r.json?["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? -1,
+                    r.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue)
+        }
+        _ = try ask("alpha", "Where is my order?")
+        #expect(try ask("alpha", "How do I descale it?").cached > 20, "the prefix cache is on and alpha's prefix is cached")
+        let betaAnswer = try ask("beta", "How do I descale it?").text
+
+        #expect(try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
+        #expect(try Self.secondsUntil(5) { try d.get("/v1/models/alpha@v2").status == 200 } != nil)
+        let after = try ask("alpha", "How do I descale it?")
+        #expect(after.cached == 0, "alpha@v2 reused \(after.cached) tokens of alpha@v1's KV")
+        #expect(after.text == betaAnswer, "alpha@v2 has beta's weights, so it answers as beta does")
+        #expect(try ask("alpha", "Is it dishwasher safe?").cached > 20, "v2's own prefix is cached from now on")
+        #expect(d.stop() == 0)
+    }
 }
