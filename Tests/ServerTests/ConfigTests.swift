@@ -55,6 +55,7 @@ import Testing
             dir = "/srv/adapters"
             rescan_seconds = 0
             import_roots = ["/srv/incoming", "/tmp/x"]
+            cache_bytes = "1GiB"
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -94,6 +95,7 @@ import Testing
         e.adapters.dir = "/srv/adapters"
         e.adapters.rescanInterval = .seconds(0)
         e.adapters.importRoots = ["/srv/incoming", "/tmp/x"]
+        e.adapters.cacheBytes = 1 << 30
         e.admin.uids = [0, 1000]
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600

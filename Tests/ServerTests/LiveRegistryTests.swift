@@ -161,4 +161,33 @@ import Testing
         #expect(try ask("alpha", "Is it dishwasher safe?").cached > 20, "v2's own prefix is cached from now on")
         #expect(d.stop() == 0)
     }
+
+    /// `name@vN` for a version that is not the active one: loaded on first use (off the loop), served
+    /// from that version's weights, dropped least recently used beyond adapters.cache_bytes; an
+    /// unknown version is a 404 that lists the versions.
+    @Test func olderVersionsAreServedOnDemand() throws {
+        // A budget smaller than any adapter: only the version just loaded stays, so each pinned load
+        // evicts the one before.
+        let d = try LiveDaemon(adapterKeys: ["rescan_seconds = 0", "cache_bytes = 1"])
+        let root = d.dir.appendingPathComponent("adapters").path
+        let model = LiveFixtures.root.appendingPathComponent("model.gguf").path
+        let alpha = try #require(try Self.answer(d, "alpha"))
+        let beta = try #require(try Self.answer(d, "beta"))
+        #expect(try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
+        #expect(try Self.lorad(["import", "alpha", root + "/alpha/v1", "--model", model], root: root).status == 0)
+        #expect(try Self.secondsUntil(5) { try d.get("/v1/models/alpha@v3").status == 200 } != nil)
+        // v3 (active) = v1's weights; v2 = beta's.
+        #expect(try Self.answer(d, "alpha") == alpha)
+        #expect(try Self.answer(d, "alpha@v2") == beta)
+        #expect(try Self.answer(d, "alpha@v1") == alpha)
+        #expect(try Self.answer(d, "alpha@v2") == beta, "loaded again after its eviction")
+        let r = try d.post("/v1/chat/completions", chatBody(model: "alpha@v7", "hi", maxTokens: 2))
+        #expect(r.status == 404 && r.text.contains("alpha has no version v7 (versions: v1, v2, v3)"), "\(r.text)")
+        // Stacked: alpha@v2 (beta's weights) under `adapters` at scale 0 changes nothing.
+        let stacked = try d.post("/v1/chat/completions", chatBody(model: "beta", "hello there", maxTokens: 6,
+            extra: [("adapters", .array([.object([("name", .string("alpha@v2")), ("scale", .int(0))])]))]))
+        #expect(stacked.status == 200, "\(stacked.text)")
+        #expect((try d.metric("lorad_adapter_evictions_total{adapter=\"alpha\"}") ?? 0) >= 2)
+        #expect(d.stop() == 0)
+    }
 }

@@ -30,6 +30,7 @@ extension Endpoints {
     static let adminBodyLimit = 64 << 10
 
     func registerAdmin(on router: Router, _ admin: AdminContext) {
+        registryAccess = admin
         router.add("GET", "/v1/adapters", admin: true) { [unowned self] r in
             read(r, admin) { registry in
                 let found = try registry.adapters()

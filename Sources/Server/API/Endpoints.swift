@@ -11,6 +11,9 @@ import Foundation
 import Engine
 import Generation
 import HTTP
+import Llama
+import LoRA
+import Registry
 
 final class Endpoints {
     let bundle: ModelBundle
@@ -30,12 +33,19 @@ final class Endpoints {
     let work: LoopWork
     /// Tokenizes prompts too large to tokenize on the loop without stalling it.
     let promptQueue = DispatchQueue(label: "lorad.prompts")
+    /// Where the registry is and how to read it off the loop (set with the admin routes).
+    var registryAccess: AdminContext?
+    /// `adapters.cache_bytes`: what the loaded older versions (`name@vN`) may hold together.
+    var pinnedBudget: Int
+    /// Loaded older versions, least recently used first.
+    private var pinnedUse: [AdapterReference] = []
     /// Running generations by engine id; each removes itself when it ends or is cancelled.
     private(set) var streams: [UInt64: GenerationStream] = [:]
     private var requestCounter: UInt64 = 0
 
     init(bundle: ModelBundle, engine: Engine, responder: Responder, servedName: String, catalog: AdapterCatalog,
-         maxTokensDefault: Int, work: LoopWork, isServing: @escaping () -> Bool) {
+         maxTokensDefault: Int, pinnedBudget: Int, work: LoopWork, isServing: @escaping () -> Bool) {
+        self.pinnedBudget = pinnedBudget
         self.bundle = bundle
         self.engine = engine
         self.responder = responder
@@ -110,6 +120,68 @@ final class Endpoints {
     func nextRequestID() -> UInt64 {
         requestCounter += 1
         return requestCounter
+    }
+
+    // MARK: Older versions on demand
+
+    /// Loads `refs` on the loader thread into the catalog's pinned versions, then calls `done` on the
+    /// loop with nil, or the error to answer (an unknown version is a 404 that lists the versions).
+    func loadVersions(_ refs: [AdapterReference], _ done: @escaping (OpenAIError?) -> Void) {
+        guard let access = registryAccess else { return done(.internal("the registry is not set up")) }
+        let root = access.root(), base = access.base
+        work.run(on: access.loaderQueue, { () -> Result<[(AdapterCatalog.Entry, Double)], OpenAIError> in
+            do {
+                let registry = try Registry(root: root)
+                var loaded: [(AdapterCatalog.Entry, Double)] = []
+                for ref in refs {
+                    let v = try registry.resolve(ref)
+                    let started = Date()
+                    let adapter = try LoRAAdapter.load(path: v.loadPath, name: ref.name, base: base)
+                    loaded.append((AdapterCatalog.Entry(name: ref.name, adapter: adapter, path: v.loadPath, version: v.version,
+                                                        created: v.manifest?.created ?? Int(Date().timeIntervalSince1970)),
+                                   Date().timeIntervalSince(started)))
+                }
+                return .success(loaded)
+            } catch {
+                return .failure(Self.openAIError(error))
+            }
+        }, then: { [unowned self] result in
+            switch result {
+            case .failure(let e): done(e)
+            case .success(let loaded):
+                for (entry, seconds) in loaded {
+                    catalog.addPinned(entry)
+                    let ref = AdapterReference(name: entry.name, version: entry.version)
+                    pinnedUse.removeAll { $0 == ref }
+                    pinnedUse.append(ref)
+                    metrics.adapterLoaded(name: entry.name, seconds: seconds)
+                }
+                evictPinned(keeping: Set(loaded.map { AdapterReference(name: $0.0.name, version: $0.0.version) }))
+                done(nil)
+            }
+        })
+    }
+
+    /// Marks the pinned versions among `uses` as just used.
+    func touchPinned(_ uses: [AdapterUse]) {
+        for use in uses {
+            guard let (ref, _) = catalog.pinned.first(where: { $0.value.adapter === use.adapter }) else { continue }
+            pinnedUse.removeAll { $0 == ref }
+            pinnedUse.append(ref)
+        }
+    }
+
+    /// Drops least recently used pinned versions until they fit `pinnedBudget`. A running sequence
+    /// keeps the adapter it holds until it ends; only the catalog lets go of it.
+    func evictPinned(keeping: Set<AdapterReference> = []) {
+        pinnedUse.removeAll { catalog.pinned[$0] == nil }   // gone with a rescan
+        var bytes = pinnedUse.reduce(0) { $0 + (catalog.pinned[$1]?.adapter.byteCount ?? 0) }
+        for ref in pinnedUse where bytes > pinnedBudget && !keeping.contains(ref) {
+            bytes -= catalog.pinned[ref]?.adapter.byteCount ?? 0
+            catalog.removePinned(ref)
+            metrics.adapterEvicted(name: ref.name)
+        }
+        pinnedUse.removeAll { catalog.pinned[$0] == nil }
     }
 
     // MARK: Models

@@ -18,6 +18,7 @@ import Engine
 import Llama
 import LoRA
 import ModelFormats
+import Registry
 import Sampling
 import Tokenizer
 
@@ -26,6 +27,8 @@ enum PreparedGeneration: @unchecked Sendable {
     // @unchecked: GenerationRequest, [AdapterUse] and the token ids are immutable values.
     case ready(Ready)
     case failed(OpenAIError, label: String)
+    /// Versions of served adapters that must be loaded first (off the loop), then prepare again.
+    case needsVersions([AdapterReference])
 
     struct Ready {
         let request: GenerationRequest
@@ -72,10 +75,23 @@ extension Endpoints {
         })
     }
 
-    func startGeneration(_ r: RoutedRequest, endpoint: GenerationRequest.Endpoint) {
+    func startGeneration(_ r: RoutedRequest, endpoint: GenerationRequest.Endpoint, loadedOnce: Bool = false) {
         let context = preparationContext, body = r.http.body
         prepare(r, { Self.prepareGeneration(body: body, endpoint: endpoint, context) },
-                then: { [unowned self] prepared in submitGeneration(prepared, r, endpoint: endpoint) })
+                then: { [unowned self] prepared in
+            guard case .needsVersions(let refs) = prepared else { return submitGeneration(prepared, r, endpoint: endpoint) }
+            guard !loadedOnce else {
+                // Loaded, and evicted again before the request could use it: the budget is too small.
+                return responder.fail(.unavailable("adapters.cache_bytes cannot hold \(refs.map(\.description).joined(separator: ", ")) now; retry",
+                                                   retryAfter: 1), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            }
+            loadVersions(refs) { [unowned self] error in
+                if let error {
+                    return responder.fail(error, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                }
+                startGeneration(r, endpoint: endpoint, loadedOnce: true)
+            }
+        })
     }
 
     /// Decodes, resolves and tokenizes one generation request. Pure: runs on the loop or the prompt thread.
@@ -100,11 +116,14 @@ extension Endpoints {
             applied[e.name] = "model"
             label = e.name
         } else {
+            let missing = ([r.model] + r.adapters.map(\.name)).compactMap { c.catalog.unloadedVersion($0) }
+            if !missing.isEmpty { return .needsVersions(missing) }
             return .failed(.notFound(model: r.model), label: "")
         }
         for (i, extra) in r.adapters.enumerated() {
             let param = "adapters[\(i)].name"
             guard let e = c.catalog.lookup(extra.name) else {
+                if let ref = c.catalog.unloadedVersion(extra.name) { return .needsVersions([ref]) }
                 var err = OpenAIError.notFound(model: extra.name)
                 err.param = param
                 return .failed(err, label: label)
@@ -167,9 +186,13 @@ extension Endpoints {
         case .failed(let e, let label):
             return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, adapter: label,
                                   started: routed.started)
+        case .needsVersions(let refs):
+            return responder.fail(.notFound(model: refs.map(\.description).joined(separator: ", ")), routed.http, routed.connection,
+                                  endpoint: routed.endpoint, started: routed.started)
         case .ready(let ready):
             p = ready
         }
+        touchPinned(p.uses)
         guard isServing() else {
             return responder.fail(.unavailable("the server is shutting down", retryAfter: 5), routed.http, routed.connection,
                                   endpoint: routed.endpoint, adapter: p.label, started: routed.started)
@@ -198,7 +221,7 @@ extension Endpoints {
     static func tokenize(body: [UInt8], _ c: PreparationContext) -> Result<[UInt8], OpenAIError> {
         do {
             let r = try OpenAIDecode.tokenizeRequest(body: body)
-            if let m = r.model, m != c.servedName, c.catalog.lookup(m) == nil {
+            if let m = r.model, m != c.servedName, c.catalog.lookup(m) == nil, c.catalog.unloadedVersion(m) == nil {
                 throw OpenAIError.notFound(model: m)
             }
             let tokenizer = c.bundle.tokenizer

@@ -6,8 +6,8 @@
 // started with.
 //
 // A request's `model` is only ever looked up in this table: it never becomes a path. `name@vN`
-// names the adapter when N is its active version; other versions are served once the loaded-adapter
-// cache can load them on demand (not yet).
+// names the adapter when N is its active version; another version of a served adapter is loaded on
+// demand (Endpoints, on the loader thread) and kept in `pinned` while the cache budget allows.
 
 import Foundation
 import LoRA
@@ -40,6 +40,9 @@ struct AdapterCatalog: @unchecked Sendable {
 
     private(set) var entries: [String: Entry] = [:]
     private(set) var failures: [Failure] = []
+    /// Versions other than the active one, loaded on demand for `name@vN`; kept across rescans while
+    /// the registry still holds them (versions never change once published).
+    private(set) var pinned: [AdapterReference: Entry] = [:]
     /// Adapter versions this scan read and validated (not those kept from `previous`), with seconds.
     private(set) var loads: [(name: String, seconds: Double)] = []
     /// The registry root and every adapter directory in it: what RegistryWatch watches.
@@ -85,6 +88,11 @@ struct AdapterCatalog: @unchecked Sendable {
             let old = previous?.entries[name]
             do {
                 let a = try Self.read(registry, name)
+                if let previous {
+                    for (ref, e) in previous.pinned where ref.name == name && a.version(ref.version ?? 0)?.loadPath == e.path {
+                        catalog.pinned[ref] = e
+                    }
+                }
                 guard let v = a.activeVersion else {
                     throw AdapterFileError(a.problems.isEmpty ? "no readable version" : a.problems.joined(separator: "; "))
                 }
@@ -138,12 +146,23 @@ struct AdapterCatalog: @unchecked Sendable {
                      modifiedNS: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
     }
 
-    /// The adapter a request's `model` names: `name`, or `name@vN` with N its active version.
+    /// The adapter a request's `model` names: `name`, `name@vN` with N its active version, or a
+    /// loaded older version.
     func lookup(_ model: String) -> Entry? {
         guard let ref = AdapterReference(model), let e = entries[ref.name] else { return nil }
-        if let v = ref.version, v != e.version { return nil }
+        if let v = ref.version, v != e.version { return pinned[ref] }
         return e
     }
+
+    /// `model` when it names a version of a served adapter that is not loaded (it may not exist:
+    /// loading says).
+    func unloadedVersion(_ model: String) -> AdapterReference? {
+        guard let ref = AdapterReference(model), ref.version != nil, entries[ref.name] != nil, lookup(model) == nil else { return nil }
+        return ref
+    }
+
+    mutating func addPinned(_ e: Entry) { pinned[AdapterReference(name: e.name, version: e.version)] = e }
+    mutating func removePinned(_ ref: AdapterReference) { pinned[ref] = nil }
 
     var sortedNames: [String] { entries.keys.sorted() }
 

@@ -46,6 +46,9 @@ public struct ServerConfig: Sendable, Equatable {
         /// Directories the admin API may import adapters from by path (`POST .../versions`,
         /// vLLM's `load_lora_adapter`); empty: imports by path are refused.
         public var importRoots: [String] = []
+        /// Bytes the older versions loaded on demand for `name@vN` may hold together (the active
+        /// versions are always loaded).
+        public var cacheBytes = 256 << 20
 
         public init() {}
     }

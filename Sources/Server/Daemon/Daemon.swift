@@ -112,7 +112,7 @@ package final class Daemon {
         let responder = Responder(metrics: metrics, isServing: { [unowned self] in state == .serving },
                                   log: { [unowned self] level, line in log(level, line) })
         endpoints = Endpoints(bundle: bundle, engine: engine, responder: responder, servedName: servedName, catalog: catalog,
-                              maxTokensDefault: config.engine.maxTokensDefault, work: work,
+                              maxTokensDefault: config.engine.maxTokensDefault, pinnedBudget: config.adapters.cacheBytes, work: work,
                               isServing: { [unowned self] in state == .serving })
         router = Router(responder: responder)
         endpoints.register(on: router)
@@ -370,6 +370,8 @@ package final class Daemon {
         if !diff.applied.isEmpty {
             config = config.applyingReloadable(from: fresh)
             endpoints.maxTokensDefault = config.engine.maxTokensDefault
+            endpoints.pinnedBudget = config.adapters.cacheBytes
+            endpoints.evictPinned()
             registryWatch?.setPeriod(seconds: Self.milliseconds(config.adapters.rescanInterval) / 1000)
             engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
             LogSetup.setLevel(config.log.level)
@@ -407,6 +409,7 @@ package final class Daemon {
             // rescan report only what changed.
             reportCatalog(previous: previous, onlyChanges: reason != "SIGHUP")
             registryWatch?.watch(fresh.directories)
+            endpoints.evictPinned()
             if reason == "SIGHUP" { _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)") }
             if let again = rescanAgain {
                 rescanAgain = nil

@@ -99,6 +99,9 @@ public final class ServerMetrics: Sendable {
         static var adapterLoadSeconds: MetricNameDescriptor {
             lorad("adapter_load", "seconds", "Time to read and validate one adapter version.")
         }
+        static var evictions: MetricNameDescriptor {
+            lorad("adapter_evictions", "total", "Older versions (name@vN) dropped from memory to keep within adapters.cache_bytes, by adapter.")
+        }
         static var activations: MetricNameDescriptor {
             lorad("adapter_activations", "total", "Times the served version of an adapter changed (a publish, an activation or a rollback), by adapter.")
         }
@@ -259,6 +262,10 @@ public final class ServerMetrics: Sendable {
     public func adapterLoaded(name: String, seconds: Double) {
         registry.makeCounter(descriptor: Family.adapterLoads, labels: [("adapter", Self.label(name))]).increment()
         adapterLoadHistogram.record(seconds)
+    }
+
+    public func adapterEvicted(name: String) {
+        registry.makeCounter(descriptor: Family.evictions, labels: [("adapter", Self.label(name))]).increment()
     }
 
     public func adapterActivated(name: String) {
