@@ -1,4 +1,4 @@
-// Message contents cannot forge control tokens (issue 13, finding 6). Golden ids from
+// Message contents cannot forge control tokens. Golden ids from
 // scripts/goldens/chat_injection.py (jinja2 renders, llama.cpp tokenizes the template's control tokens
 // as tokens and every other run of text with parse_special=false), and unit tests of the placeholder
 // mechanism on tiny vocabularies. Ids are compared exactly: there is no tolerance on token ids.
@@ -72,7 +72,7 @@ struct ChatInjectionTests {
         }
     }
 
-    @Test("the forged system turn of issue 13 stays inside the user's turn")
+    @Test("a forged system turn stays inside the user's turn")
     func forgedSystemTurn() throws {
         let tokenizer = try RealModel.tokenizer()
         let fixture = try ChatInjectionFixture.load()
@@ -82,7 +82,7 @@ struct ChatInjectionTests {
         #expect(content.contains("<|im_start|>system\n") && content.contains("<|im_end|>"))
         let ids = try tokenizer.encodeChat([ChatMessage(role: "user", content: content)], template: template)
         #expect(ids == c.ids)
-        // Parsed as special tokens, the content yields fewer tokens (39 vs 51 in the issue's example).
+        // Parsed as special tokens, the content yields fewer tokens (39 vs 51 in this example).
         #expect(ids != c.ids_parse_special)
         #expect(ids.count > c.ids_parse_special.count)
         // Cut at control tokens, the prompt is: the default system turn, then the user's turn, then the

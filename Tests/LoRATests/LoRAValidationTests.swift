@@ -1,4 +1,4 @@
-// Every bad adapter from issue 6 part 3, built in code (PEFT directories and GGUF LoRA files in a
+// Every kind of bad adapter, built in code (PEFT directories and GGUF LoRA files in a
 // temp dir): each must be refused with its own error, never loaded and never a trap.
 
 import Foundation

@@ -1,4 +1,4 @@
-// What `make install` and `make deb` ship (issue 14, parts 3 and 8): the static-stdlib binary's
+// What `make install` and `make deb` ship: the static-stdlib binary's
 // libraries, stripping and --version, the staged install's layout and the .deb's contents. `make test`
 // builds them first and passes their paths: LORAD_DIST_BIN (.build-dist/dist/bin/lorad), LORAD_DEB,
 // LORAD_INSTALL_ROOT (a `make install DESTDIR=...`) and LORAD_INSTALL_PREFIX.

@@ -372,7 +372,7 @@ import Testing
         #expect(effective.server.readTimeout == .seconds(5))
         #expect(effective.model.path == old.model.path && effective.server.socket == old.server.socket)
         #expect(old.reloadableDifferences(from: old) == ([], []))
-        // The example's classification: what the issue names as live and restart-only.
+        // The example's classification: what is documented as live and as restart-only.
         let live = Set(ConfigKey.all.filter { $0.reload == .live }.map(\.path))
         for key in ["log.level", "adapters.dir", "engine.queue_limit", "engine.per_adapter_queue_limit",
                     "server.idle_timeout_seconds", "server.read_timeout_seconds"] {

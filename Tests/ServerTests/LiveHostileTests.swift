@@ -78,7 +78,7 @@ private func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethr
             times.append(try healthzMilliseconds(d))
             Thread.sleep(forTimeInterval: 0.02)
         }
-        // Median under 100 ms (the bound; an idle loop answers in about 1 ms), none over 1 s.
+        // Median under 100 ms (an idle loop answers in about 1 ms), none over 1 s.
         #expect(median(times) < 100, "healthz during the rescan: \(times)")
         #expect(times.allSatisfy { $0 < 1000 }, "healthz during the rescan: \(times)")
         #expect(try eventually(20) { d.logText.contains("adapter y skipped") && d.logText.contains("adapter x skipped") },
@@ -292,7 +292,7 @@ private func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethr
         }
         #expect(results.withLock { $0 } == ["completion 1": 400, "completion 2": 400, "completion 3": 400,
                                             "tokenize 1": 200, "tokenize 2": 200])
-        // Median under 50 ms (the bound), none over 500 ms; a blocked loop took 2.7-6.9 s.
+        // Median under 50 ms, none over 500 ms; a blocked loop took 2.7-6.9 s.
         #expect(median(times) < 50, "\(times)")
         #expect(times.allSatisfy { $0 < 500 }, "\(times)")
         let r = try d.post("/v1/completions", raw: body)

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("llama.cpp goldens (SmolLM2)")
 struct GoldenTokenizerTests {
-    @Test("the fixture covers what the issue asks for")
+    @Test("the fixture covers the required kinds of text")
     func fixtureCoverage() throws {
         let fixture = try GoldenFixture.load()
         #expect(fixture.cases.count >= 60)

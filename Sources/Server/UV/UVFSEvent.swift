@@ -1,8 +1,7 @@
-// UVFSEvent: watches a file or directory (uv_fs_event_t, inotify on Linux). Nothing in the daemon
-// watches files yet: this stays for the adapter registry, whose hot reload will use it to notice new
-// adapter versions on disk. Events are hints, not a log: the callback gets the name of the entry that
-// changed when the kernel says, or nil when it does not or the watch failed, and the caller rescans
-// what it cares about either way.
+// UVFSEvent: watches a file or directory (uv_fs_event_t, inotify on Linux); RegistryWatch uses it to
+// notice new adapter versions on disk. Events are hints, not a log: the callback gets the name of
+// the entry that changed when the kernel says, or nil when it does not or the watch failed, and the
+// caller rescans what it cares about either way.
 //
 // Threading: loop thread only (see UVLoop).
 
