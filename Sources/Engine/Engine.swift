@@ -242,7 +242,7 @@ public final class Engine: @unchecked Sendable {
         let cache = model.makeCache(contextLimit: contextLimit, budget: budget)
         var reused = 0
         if config.prefixCache && !request.promptLogprobs,
-           let hit = prefix.lookup(adapters: request.adapters, prompt: request.prompt) {
+           let hit = prefix.lookup(adapters: request.adapters, merged: request.merged, prompt: request.prompt) {
             do {
                 try cache.copyPrefix(from: hit.entry.cache, count: hit.count)
                 reused = hit.count
@@ -283,7 +283,7 @@ public final class Engine: @unchecked Sendable {
         var owners: [(EngineSequence, Role)] = []
         for s in live where !s.isPrefilling && !s.paused {
             guard let t = s.pending else { continue }
-            items.append(BatchItem(tokens: [t], cache: s.cache, logits: .last, adapters: s.request.adapters))
+            items.append(BatchItem(tokens: [t], cache: s.cache, logits: .last, adapters: s.request.adapters, merged: s.request.merged))
             owners.append((s, .decode(t)))
         }
         var chunkBudget = max(1, config.prefillChunk)
@@ -293,7 +293,7 @@ public final class Engine: @unchecked Sendable {
             let last = range.upperBound == s.request.prompt.count
             items.append(BatchItem(tokens: Array(s.request.prompt[range]), cache: s.cache,
                                    logits: s.request.promptLogprobs ? .all : (last ? .last : .none),
-                                   adapters: s.request.adapters))
+                                   adapters: s.request.adapters, merged: s.request.merged))
             owners.append((s, .prefill(range)))
             chunkBudget -= n
         }
@@ -405,7 +405,7 @@ public final class Engine: @unchecked Sendable {
         live.removeAll { $0 === s }
         pausedIDs.remove(s.id)
         if config.prefixCache && !s.request.promptLogprobs {
-            prefix.insert(adapters: s.request.adapters, tokens: s.fed, cache: s.cache)
+            prefix.insert(adapters: s.request.adapters, merged: s.request.merged, tokens: s.fed, cache: s.cache)
         }
     }
 

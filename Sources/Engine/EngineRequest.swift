@@ -11,6 +11,8 @@ public struct EngineRequest: Sendable {
     public var queueKey: String
     /// Adapters applied to every forward pass of this sequence (empty: the base model).
     public var adapters: [AdapterUse]
+    /// Or: the merged copy of one adapter (then `adapters` is empty), which runs at the base's speed.
+    public var merged: MergedAdapter?
     public var prompt: [Int32]
     public var sampling: SamplingParameters
     /// Compute the log-probability of every prompt token (completions with `echo` and `logprobs`).
@@ -21,10 +23,11 @@ public struct EngineRequest: Sendable {
     /// come too late: the engine thread may already have run it for many steps.
     public var startsPaused = false
 
-    public init(queueKey: String, adapters: [AdapterUse] = [], prompt: [Int32], sampling: SamplingParameters,
-                promptLogprobs: Bool = false) {
+    public init(queueKey: String, adapters: [AdapterUse] = [], merged: MergedAdapter? = nil, prompt: [Int32],
+                sampling: SamplingParameters, promptLogprobs: Bool = false) {
         self.queueKey = queueKey
-        self.adapters = adapters
+        self.adapters = merged == nil ? adapters : []
+        self.merged = merged
         self.prompt = prompt
         self.sampling = sampling
         self.promptLogprobs = promptLogprobs

@@ -3,8 +3,10 @@
 // instead of recomputing them. The idea is vLLM's automatic prefix caching and llama-server's
 // prompt cache, at whole-sequence granularity: an entry is one finished sequence's tokens and KV.
 //
-// Entries are keyed by the exact adapter set (the adapter objects themselves and their scales):
-// the KV of a prefix depends on the adapters, so a prefix is never reused across adapters or scales.
+// Entries are keyed by the exact adapter set (the adapter objects themselves and their scales, or
+// the merged copy a sequence ran on): the KV of a prefix depends on the adapters, so a prefix is
+// never reused across adapters, scales, versions (a republished version is a new object) or between
+// merged and unmerged weights.
 // Holding the adapter objects keeps their identity from being reused by a later allocation. Entries
 // draw from the engine's KV budget and are evicted least-recently-used when a live sequence needs
 // the memory. Owned by the engine thread.
@@ -16,23 +18,28 @@ final class PrefixCache {
     struct Key: Equatable {
         let adapters: [ObjectIdentifier]
         let scales: [Float]
+        /// A sequence on merged weights: their numerics differ from the unmerged path's (f16 storage).
+        let merged: ObjectIdentifier?
 
-        init(_ uses: [AdapterUse]) {
+        init(_ uses: [AdapterUse], merged: MergedAdapter?) {
             adapters = uses.map { ObjectIdentifier($0.adapter) }
             scales = uses.map(\.scale)
+            self.merged = merged.map(ObjectIdentifier.init)
         }
     }
 
     final class Entry {
         let key: Key
         let adapters: [AdapterUse]   // keeps the identities in `key` alive
+        let merged: MergedAdapter?
         let tokens: [Int32]
         let cache: KVCache
         var lastUsed: UInt64
 
-        init(key: Key, adapters: [AdapterUse], tokens: [Int32], cache: KVCache, lastUsed: UInt64) {
+        init(key: Key, adapters: [AdapterUse], merged: MergedAdapter?, tokens: [Int32], cache: KVCache, lastUsed: UInt64) {
             self.key = key
             self.adapters = adapters
+            self.merged = merged
             self.tokens = tokens
             self.cache = cache
             self.lastUsed = lastUsed
@@ -54,8 +61,8 @@ final class PrefixCache {
     /// The entry sharing the longest prefix with `prompt` under the same adapters, and how many
     /// positions to reuse: at most `prompt.count - 1`, since the last prompt token must run to give
     /// the logits of the first generated token.
-    func lookup(adapters: [AdapterUse], prompt: [Int32]) -> (entry: Entry, count: Int)? {
-        let key = Key(adapters)
+    func lookup(adapters: [AdapterUse], merged: MergedAdapter? = nil, prompt: [Int32]) -> (entry: Entry, count: Int)? {
+        let key = Key(adapters, merged: merged)
         var best: (Entry, Int)?
         for e in entries where e.key == key {
             let n = commonPrefix(e.tokens, prompt, limit: min(e.cache.count, prompt.count - 1))
@@ -69,16 +76,16 @@ final class PrefixCache {
 
     /// Adds a finished sequence's KV. An entry whose tokens are a prefix of the new one's (same
     /// adapters) is dropped: the new entry answers every lookup it would.
-    func insert(adapters: [AdapterUse], tokens: [Int32], cache: KVCache) {
+    func insert(adapters: [AdapterUse], merged: MergedAdapter? = nil, tokens: [Int32], cache: KVCache) {
         guard tokens.count >= minTokens, cache.count == tokens.count else { return }
-        let key = Key(adapters)
+        let key = Key(adapters, merged: merged)
         entries.removeAll { $0.key == key && $0.tokens.count <= tokens.count && Array(tokens[..<$0.tokens.count]) == $0.tokens }
         // A new entry that is itself a prefix of an existing one adds nothing.
         if entries.contains(where: { $0.key == key && $0.tokens.count >= tokens.count && Array($0.tokens[..<tokens.count]) == tokens }) {
             return
         }
         clock += 1
-        entries.append(Entry(key: key, adapters: adapters, tokens: tokens, cache: cache, lastUsed: clock))
+        entries.append(Entry(key: key, adapters: adapters, merged: merged, tokens: tokens, cache: cache, lastUsed: clock))
         while entries.count > maxEntries { _ = evictOne() }
     }
 

@@ -56,6 +56,7 @@ import Testing
             rescan_seconds = 0
             import_roots = ["/srv/incoming", "/tmp/x"]
             cache_bytes = "1GiB"
+            merged_bytes = "2GiB"
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -96,6 +97,7 @@ import Testing
         e.adapters.rescanInterval = .seconds(0)
         e.adapters.importRoots = ["/srv/incoming", "/tmp/x"]
         e.adapters.cacheBytes = 1 << 30
+        e.adapters.mergedBytes = 2 << 30
         e.admin.uids = [0, 1000]
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600

@@ -10,6 +10,7 @@
 import Foundation
 import HTTP
 import JSON
+import Llama
 import LoRA
 import Registry
 import SystemCalls
@@ -41,7 +42,15 @@ extension Endpoints {
         }
         router.add("GET", "/v1/adapters/{name}", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
-            read(r, admin) { try $0.adapter(name).json }
+            read(r, admin, { try $0.adapter(name).json }, decorate: { [unowned self] json in
+                // What this daemon serves of it, besides what the registry holds.
+                guard case .object(var members) = json else { return json }
+                members.append(("served_version", catalog.entries[name].map { .int($0.version) } ?? .null))
+                members.append(("merged", .bool(catalog.merged[name] != nil)))
+                members.append(("loaded_versions", .array(([catalog.entries[name]?.version].compactMap { $0 }
+                    + catalog.pinned.keys.filter { $0.name == name }.compactMap(\.version)).sorted().map { .int($0) })))
+                return .object(members)
+            })
         }
         router.add("POST", "/v1/adapters/{name}/versions", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
@@ -85,6 +94,46 @@ extension Endpoints {
                 try registry.remove(name, version: version)
                 return try registry.adapter(name).json
             }
+        }
+        // Live merging: W' = W + s·B·A for the served version, built on the loader thread; requests for
+        // the adapter alone at scale 1 then run at the base's speed. Dropped with DELETE, or when the
+        // served version changes.
+        router.add("POST", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            guard let entry = catalog.entries[name] else {
+                return fail(r, Self.openAIError(RegistryError.notFound(name: name)))
+            }
+            if let m = catalog.merged[name] { return respondJSON(r, mergedJSON(name, entry.version, m)) }
+            let adapter = entry.adapter, base = admin.base
+            let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+            work.run(on: admin.loaderQueue, { () -> Result<MergedAdapter, OpenAIError> in
+                do { return .success(try MergedAdapter(adapter: adapter, base: base, storage: .f16)) } catch {
+                    return .failure(.internal("merging \(name) failed: \(error)"))
+                }
+            }, then: { [unowned self] result in
+                switch result {
+                case .failure(let e): fail(r, e)
+                case .success(let m):
+                    guard catalog.mergedBytes + m.byteCount <= mergedBudget else {
+                        return fail(r, OpenAIError(status: 507, message: "the merged copy of \(name) needs \(m.byteCount) bytes and adapters.merged_bytes allows \(mergedBudget - catalog.mergedBytes) more; unmerge another adapter or raise it",
+                                                   type: "server_error", code: "insufficient_storage"))
+                    }
+                    guard catalog.setMerged(name, m) else {
+                        return fail(r, OpenAIError(status: 409, message: "\(name)'s served version changed while it was merged; merge again",
+                                                   type: "invalid_request_error", code: "conflict"))
+                    }
+                    admin.log("admin: \(who) merged \(name)@v\(entry.version) (\(m.byteCount) bytes, max |error| \(m.maxAbsError))")
+                    respondJSON(r, mergedJSON(name, entry.version, m))
+                }
+            })
+        }
+        router.add("DELETE", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            guard catalog.setMerged(name, nil) else {
+                return fail(r, OpenAIError(status: 404, message: "\(name) has no merged copy", type: "invalid_request_error"))
+            }
+            admin.log("admin: \(r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?") unmerged \(name)")
+            respondJSON(r, .object([("name", .string(name)), ("merged", .bool(false))]))
         }
         // vLLM's dynamic LoRA endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING): the same import, and its
         // reverse, which takes out of the registry what load put in (the source path is untouched).
@@ -143,13 +192,14 @@ extension Endpoints {
     }
 
     /// A registry read on the loader thread, answered as JSON.
-    private func read(_ r: RoutedRequest, _ admin: AdminContext, _ body: @escaping @Sendable (Registry) throws -> JSONValue) {
+    private func read(_ r: RoutedRequest, _ admin: AdminContext, _ body: @escaping @Sendable (Registry) throws -> JSONValue,
+                      decorate: @escaping (JSONValue) -> JSONValue = { $0 }) {
         let root = admin.root()
         work.run(on: admin.loaderQueue, { () -> Result<JSONValue, OpenAIError> in
             do { return .success(try body(try Registry(root: root))) } catch { return .failure(Self.openAIError(error)) }
         }, then: { [unowned self] result in
             switch result {
-            case .success(let json): responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            case .success(let json): respondJSON(r, decorate(json))
             case .failure(let e): fail(r, e)
             }
         })
@@ -182,6 +232,15 @@ extension Endpoints {
                 }
             }
         })
+    }
+
+    private func mergedJSON(_ name: String, _ version: Int, _ m: MergedAdapter) -> JSONValue {
+        .object([("name", .string(name)), ("version", .int(version)), ("merged", .bool(true)), ("bytes", .int(m.byteCount)),
+                 ("max_abs_error", .double(Double(m.maxAbsError)))])
+    }
+
+    private func respondJSON(_ r: RoutedRequest, _ json: JSONValue) {
+        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
     }
 
     private func fail(_ r: RoutedRequest, _ e: OpenAIError) {

@@ -37,6 +37,8 @@ final class Endpoints {
     var registryAccess: AdminContext?
     /// `adapters.cache_bytes`: what the loaded older versions (`name@vN`) may hold together.
     var pinnedBudget: Int
+    /// `adapters.merged_bytes`: what merged copies may hold together.
+    var mergedBudget = 1 << 30
     /// Loaded older versions, least recently used first.
     private var pinnedUse: [AdapterReference] = []
     /// Running generations by engine id; each removes itself when it ends or is cancelled.

@@ -20,6 +20,8 @@ final class GenerationStream: ResponseProducer {
     let label: String
     let prompt: [Int32]
     let echoText: String?
+    /// It runs on the adapter's merged copy (said in the log line).
+    var onMergedWeights = false
     let started: Date
     /// The route, for logs and metrics.
     let endpoint: String
@@ -181,6 +183,7 @@ final class GenerationStream: ResponseProducer {
     private func finish(_ reason: FinishReason, tail: String, usage u: EngineUsage) {
         let usage = usage(u)
         var extra = "prompt=\(u.promptTokens) cached=\(u.cachedPromptTokens) completion=\(u.completionTokens) finish=\(reason.rawValue)"
+        if onMergedWeights { extra += " merged" }
         if let f = firstTokenAt { extra += " ttft=\(Int(f.timeIntervalSince(started) * 1000))ms" }
         metrics.tokens(prompt: u.promptTokens, generated: u.completionTokens, adapter: label)
         if request.stream {

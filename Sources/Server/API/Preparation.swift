@@ -35,6 +35,8 @@ enum PreparedGeneration: @unchecked Sendable {
         /// The model's name for logs, metrics and the queue key.
         let label: String
         let uses: [AdapterUse]
+        /// The merged copy to run instead of `uses` (one adapter at scale 1 that has one).
+        let merged: MergedAdapter?
         let prompt: [Int32]
         let echoText: String?
     }
@@ -175,7 +177,11 @@ extension Endpoints {
         }
         // Raw log-probabilities are computed only when asked for (they cost a softmax per token).
         request.sampling.topLogprobs = r.logprobs ? r.topLogprobs : nil
-        return .ready(.init(request: request, label: label, uses: uses, prompt: prompt, echoText: echoText))
+        // One adapter at full scale with a merged copy runs on it, at the base model's speed; stacking,
+        // another scale or no copy runs the low-rank path.
+        var merged: MergedAdapter? = nil
+        if uses.count == 1, uses[0].scale == 1, let m = c.catalog.merged[label], m.adapter === uses[0].adapter { merged = m }
+        return .ready(.init(request: request, label: label, uses: uses, merged: merged, prompt: prompt, echoText: echoText))
     }
 
     /// Queues a prepared request in the engine and starts its response (loop thread).
@@ -199,7 +205,7 @@ extension Endpoints {
         }
         let r = p.request
         let wantsPromptLogprobs = endpoint == .completion && r.echo && r.logprobs
-        let submission = EngineRequest(queueKey: p.label, adapters: p.uses, prompt: p.prompt, sampling: r.sampling,
+        let submission = EngineRequest(queueKey: p.label, adapters: p.uses, merged: p.merged, prompt: p.prompt, sampling: r.sampling,
                                        promptLogprobs: wantsPromptLogprobs)
         let id: UInt64
         do {
@@ -213,6 +219,7 @@ extension Endpoints {
         let g = GenerationStream(endpoints: self, routed: routed, request: r, engineID: id,
                                  responseID: prefix + String(format: "%016llx", nextRequestID() ^ UInt64(createdAt) << 20),
                                  label: p.label, prompt: p.prompt, echoText: p.echoText)
+        g.onMergedWeights = p.merged != nil
         started(g)
         g.begin()
     }

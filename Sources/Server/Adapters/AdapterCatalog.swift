@@ -10,6 +10,7 @@
 // demand (Endpoints, on the loader thread) and kept in `pinned` while the cache budget allows.
 
 import Foundation
+import Llama
 import LoRA
 import Registry
 import SystemCalls
@@ -43,6 +44,9 @@ struct AdapterCatalog: @unchecked Sendable {
     /// Versions other than the active one, loaded on demand for `name@vN`; kept across rescans while
     /// the registry still holds them (versions never change once published).
     private(set) var pinned: [AdapterReference: Entry] = [:]
+    /// Merged copies of served adapters (`POST /v1/adapters/NAME/merge`), by name; a copy goes when
+    /// its adapter's served version changes.
+    private(set) var merged: [String: MergedAdapter] = [:]
     /// Adapter versions this scan read and validated (not those kept from `previous`), with seconds.
     private(set) var loads: [(name: String, seconds: Double)] = []
     /// The registry root and every adapter directory in it: what RegistryWatch watches.
@@ -101,6 +105,7 @@ struct AdapterCatalog: @unchecked Sendable {
                 let stamps = v.files.compactMap(Self.stamp)
                 if let old, old.path == v.loadPath, old.version == v.version, old.stamps == stamps {
                     catalog.entries[name] = old
+                    if let m = previous?.merged[name], m.adapter === old.adapter { catalog.merged[name] = m }
                     continue
                 }
                 let started = Date()
@@ -160,6 +165,16 @@ struct AdapterCatalog: @unchecked Sendable {
         guard let ref = AdapterReference(model), ref.version != nil, entries[ref.name] != nil, lookup(model) == nil else { return nil }
         return ref
     }
+
+    /// Serves `name` from `copy` while it is the merged form of the served version; false otherwise.
+    mutating func setMerged(_ name: String, _ copy: MergedAdapter?) -> Bool {
+        guard let copy else { return merged.removeValue(forKey: name) != nil }
+        guard entries[name]?.adapter === copy.adapter else { return false }
+        merged[name] = copy
+        return true
+    }
+
+    var mergedBytes: Int { merged.values.reduce(0) { $0 + $1.byteCount } }
 
     mutating func addPinned(_ e: Entry) { pinned[AdapterReference(name: e.name, version: e.version)] = e }
     mutating func removePinned(_ ref: AdapterReference) { pinned[ref] = nil }

@@ -77,6 +77,7 @@ extension ConfigKey {
             ConfigKey("adapters", "rescan_seconds", .live, \.adapters.rescanInterval, .seconds(0...86400)),
             ConfigKey("adapters", "import_roots", .live, \.adapters.importRoots, .absolutePaths),
             ConfigKey("adapters", "cache_bytes", .live, \.adapters.cacheBytes, .byteSize(0...(1 << 40))),
+            ConfigKey("adapters", "merged_bytes", .live, \.adapters.mergedBytes, .byteSize(0...(1 << 40))),
 
             ConfigKey("server", "socket", .restart, \.server.socket, .socketPath),
             ConfigKey("server", "socket_mode", .restart, \.server.socketMode, .octalMode),

@@ -49,6 +49,8 @@ public struct ServerConfig: Sendable, Equatable {
         /// Bytes the older versions loaded on demand for `name@vN` may hold together (the active
         /// versions are always loaded).
         public var cacheBytes = 256 << 20
+        /// Bytes the merged copies (`POST /v1/adapters/NAME/merge`) may hold together.
+        public var mergedBytes = 1 << 30
 
         public init() {}
     }

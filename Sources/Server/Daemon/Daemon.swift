@@ -114,6 +114,7 @@ package final class Daemon {
         endpoints = Endpoints(bundle: bundle, engine: engine, responder: responder, servedName: servedName, catalog: catalog,
                               maxTokensDefault: config.engine.maxTokensDefault, pinnedBudget: config.adapters.cacheBytes, work: work,
                               isServing: { [unowned self] in state == .serving })
+        endpoints.mergedBudget = config.adapters.mergedBytes
         router = Router(responder: responder)
         endpoints.register(on: router)
         endpoints.registerAdmin(on: router, AdminContext(
@@ -371,6 +372,7 @@ package final class Daemon {
             config = config.applyingReloadable(from: fresh)
             endpoints.maxTokensDefault = config.engine.maxTokensDefault
             endpoints.pinnedBudget = config.adapters.cacheBytes
+            endpoints.mergedBudget = config.adapters.mergedBytes
             endpoints.evictPinned()
             registryWatch?.setPeriod(seconds: Self.milliseconds(config.adapters.rescanInterval) / 1000)
             engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
