@@ -57,6 +57,7 @@ import Testing
             import_roots = ["/srv/incoming", "/tmp/x"]
             cache_bytes = "1GiB"
             merged_bytes = "2GiB"
+            merged_type = "f16"
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -98,6 +99,7 @@ import Testing
         e.adapters.importRoots = ["/srv/incoming", "/tmp/x"]
         e.adapters.cacheBytes = 1 << 30
         e.adapters.mergedBytes = 2 << 30
+        e.adapters.mergedType = .f16
         e.admin.uids = [0, 1000]
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600

@@ -104,10 +104,10 @@ extension Endpoints {
                 return fail(r, Self.openAIError(RegistryError.notFound(name: name)))
             }
             if let m = catalog.merged[name] { return respondJSON(r, mergedJSON(name, entry.version, m)) }
-            let adapter = entry.adapter, base = admin.base
+            let adapter = entry.adapter, base = admin.base, storage = mergedType
             let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
             work.run(on: admin.loaderQueue, { () -> Result<MergedAdapter, OpenAIError> in
-                do { return .success(try MergedAdapter(adapter: adapter, base: base, storage: .f16)) } catch {
+                do { return .success(try MergedAdapter(adapter: adapter, base: base, storage: storage)) } catch {
                     return .failure(.internal("merging \(name) failed: \(error)"))
                 }
             }, then: { [unowned self] result in

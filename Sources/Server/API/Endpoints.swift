@@ -39,6 +39,8 @@ final class Endpoints {
     var pinnedBudget: Int
     /// `adapters.merged_bytes`: what merged copies may hold together.
     var mergedBudget = 1 << 30
+    /// `adapters.merged_type`.
+    var mergedType: MergeStorage = .baseType
     /// Loaded older versions, least recently used first.
     private var pinnedUse: [AdapterReference] = []
     /// Running generations by engine id; each removes itself when it ends or is cancelled.

@@ -4,6 +4,7 @@
 // every key all read this one table, so a key added here is known everywhere at once.
 
 import Llama
+import LoRA
 import Logging
 
 /// How a SIGHUP treats a changed key.
@@ -78,6 +79,7 @@ extension ConfigKey {
             ConfigKey("adapters", "import_roots", .live, \.adapters.importRoots, .absolutePaths),
             ConfigKey("adapters", "cache_bytes", .live, \.adapters.cacheBytes, .byteSize(0...(1 << 40))),
             ConfigKey("adapters", "merged_bytes", .live, \.adapters.mergedBytes, .byteSize(0...(1 << 40))),
+            ConfigKey("adapters", "merged_type", .live, \.adapters.mergedType, .choice([("base", .baseType), ("f16", .f16), ("f32", .f32)])),
 
             ConfigKey("server", "socket", .restart, \.server.socket, .socketPath),
             ConfigKey("server", "socket_mode", .restart, \.server.socketMode, .octalMode),

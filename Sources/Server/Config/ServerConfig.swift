@@ -5,6 +5,7 @@
 // ServerConfig+Reload.swift.
 
 import Llama
+import LoRA
 import Logging
 
 public struct ServerConfig: Sendable, Equatable {
@@ -51,6 +52,10 @@ public struct ServerConfig: Sendable, Equatable {
         public var cacheBytes = 256 << 20
         /// Bytes the merged copies (`POST /v1/adapters/NAME/merge`) may hold together.
         public var mergedBytes = 1 << 30
+        /// How merged matrices are stored: in the base matrix's own type (the base's speed, its
+        /// quantization applied to W + s·B·A), or f16/f32 (closer to the low-rank path, slower on a
+        /// quantized base).
+        public var mergedType: MergeStorage = .baseType
 
         public init() {}
     }

@@ -115,6 +115,7 @@ package final class Daemon {
                               maxTokensDefault: config.engine.maxTokensDefault, pinnedBudget: config.adapters.cacheBytes, work: work,
                               isServing: { [unowned self] in state == .serving })
         endpoints.mergedBudget = config.adapters.mergedBytes
+        endpoints.mergedType = config.adapters.mergedType
         router = Router(responder: responder)
         endpoints.register(on: router)
         endpoints.registerAdmin(on: router, AdminContext(
@@ -373,6 +374,7 @@ package final class Daemon {
             endpoints.maxTokensDefault = config.engine.maxTokensDefault
             endpoints.pinnedBudget = config.adapters.cacheBytes
             endpoints.mergedBudget = config.adapters.mergedBytes
+            endpoints.mergedType = config.adapters.mergedType
             endpoints.evictPinned()
             registryWatch?.setPeriod(seconds: Self.milliseconds(config.adapters.rescanInterval) / 1000)
             engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
