@@ -58,6 +58,7 @@ import Testing
             cache_bytes = "1GiB"
             merged_bytes = "2GiB"
             merged_type = "f16"
+            merge = ["acme-support"]
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -100,6 +101,7 @@ import Testing
         e.adapters.cacheBytes = 1 << 30
         e.adapters.mergedBytes = 2 << 30
         e.adapters.mergedType = .f16
+        e.adapters.merge = ["acme-support"]
         e.admin.uids = [0, 1000]
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600
@@ -170,6 +172,7 @@ import Testing
         ("[admin]\nuids = [\"root\"]", "admin.uids", "array of integers"),
         ("[admin]\nuids = 0", "admin.uids", "array of integers"),
         ("[adapters]\nimport_roots = [\"relative/dir\"]", "adapters.import_roots", "absolute paths"),
+        ("[adapters]\nmerge = [\"../x\"]", "adapters.merge", "adapter names"),
         ("[server]\ntcp = \"example.com:80\"", "server.tcp", "IP address"),
         ("[server]\ntcp = \"127.0.0.1\"", "server.tcp", "HOST:PORT"),
         ("[server]\ntcp = \"[::1]\"", "server.tcp", "HOST:PORT"),

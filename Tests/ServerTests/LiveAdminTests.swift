@@ -136,6 +136,28 @@ import Testing
         #expect(d.stop() == 0)
     }
 
+    /// `adapters.merge` merges at load, and again when a new version is served.
+    @Test func configuredMergesHappenAtLoadAndAfterANewVersion() throws {
+        let d = try LiveDaemon(adapterKeys: ["merge = [\"alpha\"]", "rescan_seconds = 0"])
+        func merged() throws -> Bool { try d.send("GET", "/v1/adapters/alpha").json?["merged"]?.boolValue == true }
+        var ok = false
+        for _ in 0..<100 where !ok { ok = try merged(); if !ok { Thread.sleep(forTimeInterval: 0.02) } }
+        #expect(ok, "alpha was not merged at load: \(d.logText)")
+        #expect(d.logText.contains("adapters.merge: merged alpha@v1"))
+        let root = d.dir.appendingPathComponent("adapters").path
+        let model = LiveFixtures.root.appendingPathComponent("model.gguf").path
+        #expect(try LiveRegistryTests.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
+        ok = false
+        for _ in 0..<250 where !ok {
+            ok = d.logText.contains("adapters.merge: merged alpha@v2")
+            if !ok { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        #expect(ok, "alpha@v2 was not merged: \(d.logText)")
+        let shown = try d.send("GET", "/v1/adapters/alpha").json
+        #expect(shown?["served_version"]?.intValue == 2 && shown?["merged"]?.boolValue == true, "\(String(describing: shown))")
+        #expect(d.stop() == 0)
+    }
+
     @Test func mergesPastTheBudgetAreRefused() throws {
         let d = try LiveDaemon(adapterKeys: ["merged_bytes = 1"])
         let r = try d.send("POST", "/v1/adapters/alpha/merge")

@@ -100,32 +100,13 @@ extension Endpoints {
         // served version changes.
         router.add("POST", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
-            guard let entry = catalog.entries[name] else {
-                return fail(r, Self.openAIError(RegistryError.notFound(name: name)))
-            }
-            if let m = catalog.merged[name] { return respondJSON(r, mergedJSON(name, entry.version, m)) }
-            let adapter = entry.adapter, base = admin.base, storage = mergedType
-            let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
-            work.run(on: admin.loaderQueue, { () -> Result<MergedAdapter, OpenAIError> in
-                do { return .success(try MergedAdapter(adapter: adapter, base: base, storage: storage)) } catch {
-                    return .failure(.internal("merging \(name) failed: \(error)"))
-                }
-            }, then: { [unowned self] result in
+            let who = "admin: " + (r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?")
+            merge(name, by: who) { [unowned self] result in
                 switch result {
                 case .failure(let e): fail(r, e)
-                case .success(let m):
-                    guard catalog.mergedBytes + m.byteCount <= mergedBudget else {
-                        return fail(r, OpenAIError(status: 507, message: "the merged copy of \(name) needs \(m.byteCount) bytes and adapters.merged_bytes allows \(mergedBudget - catalog.mergedBytes) more; unmerge another adapter or raise it",
-                                                   type: "server_error", code: "insufficient_storage"))
-                    }
-                    guard catalog.setMerged(name, m) else {
-                        return fail(r, OpenAIError(status: 409, message: "\(name)'s served version changed while it was merged; merge again",
-                                                   type: "invalid_request_error", code: "conflict"))
-                    }
-                    admin.log("admin: \(who) merged \(name)@v\(entry.version) (\(m.byteCount) bytes, max |error| \(m.maxAbsError))")
-                    respondJSON(r, mergedJSON(name, entry.version, m))
+                case .success(let (version, m)): respondJSON(r, mergedJSON(name, version, m))
                 }
-            })
+            }
         }
         router.add("DELETE", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
@@ -232,6 +213,46 @@ extension Endpoints {
                 }
             }
         })
+    }
+
+    /// Builds the merged copy of `name`'s served version on the loader thread and serves it (loop
+    /// thread), within `mergedBudget`. `who` names the caller in the log line.
+    func merge(_ name: String, by who: String, _ done: @escaping (Result<(Int, MergedAdapter), OpenAIError>) -> Void) {
+        guard let admin = registryAccess else { return done(.failure(.internal("the registry is not set up"))) }
+        guard let entry = catalog.entries[name] else { return done(.failure(Self.openAIError(RegistryError.notFound(name: name)))) }
+        if let m = catalog.merged[name] { return done(.success((entry.version, m))) }
+        let adapter = entry.adapter, base = admin.base, storage = mergedType
+        work.run(on: admin.loaderQueue, { () -> Result<MergedAdapter, OpenAIError> in
+            do { return .success(try MergedAdapter(adapter: adapter, base: base, storage: storage)) } catch {
+                return .failure(.internal("merging \(name) failed: \(error)"))
+            }
+        }, then: { [unowned self] result in
+            switch result {
+            case .failure(let e): done(.failure(e))
+            case .success(let m):
+                guard catalog.mergedBytes + m.byteCount <= mergedBudget else {
+                    return done(.failure(OpenAIError(status: 507, message: "the merged copy of \(name) needs \(m.byteCount) bytes and adapters.merged_bytes allows \(mergedBudget - catalog.mergedBytes) more; unmerge another adapter or raise it",
+                                                     type: "server_error", code: "insufficient_storage")))
+                }
+                guard catalog.setMerged(name, m) else {
+                    return done(.failure(OpenAIError(status: 409, message: "\(name)'s served version changed while it was merged; merge again",
+                                                     type: "invalid_request_error", code: "conflict")))
+                }
+                admin.log("\(who) merged \(name)@v\(entry.version) (\(m.byteCount) bytes, max |error| \(m.maxAbsError))")
+                done(.success((entry.version, m)))
+            }
+        })
+    }
+
+    /// Merges every adapter `names` lists that is served and not merged yet (`adapters.merge`), one
+    /// after another; failures are logged.
+    func mergeConfigured(_ names: [String], log: @escaping (String) -> Void) {
+        guard let name = names.first(where: { catalog.entries[$0] != nil && catalog.merged[$0] == nil }) else { return }
+        let rest = Array(names.drop { $0 != name }.dropFirst())
+        merge(name, by: "adapters.merge:") { [unowned self] result in
+            if case .failure(let e) = result { log("adapters.merge: \(name) not merged: \(e.message)") }
+            mergeConfigured(rest, log: log)
+        }
     }
 
     private func mergedJSON(_ name: String, _ version: Int, _ m: MergedAdapter) -> JSONValue {

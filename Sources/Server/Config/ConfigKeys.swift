@@ -6,6 +6,7 @@
 import Llama
 import LoRA
 import Logging
+import Registry
 
 /// How a SIGHUP treats a changed key.
 enum ConfigReloadBehaviour {
@@ -80,6 +81,7 @@ extension ConfigKey {
             ConfigKey("adapters", "cache_bytes", .live, \.adapters.cacheBytes, .byteSize(0...(1 << 40))),
             ConfigKey("adapters", "merged_bytes", .live, \.adapters.mergedBytes, .byteSize(0...(1 << 40))),
             ConfigKey("adapters", "merged_type", .live, \.adapters.mergedType, .choice([("base", .baseType), ("f16", .f16), ("f32", .f32)])),
+            ConfigKey("adapters", "merge", .live, \.adapters.merge, .adapterNames),
 
             ConfigKey("server", "socket", .restart, \.server.socket, .socketPath),
             ConfigKey("server", "socket_mode", .restart, \.server.socketMode, .octalMode),
@@ -141,6 +143,20 @@ extension ConfigDecoder where T == [Int] {
 }
 
 extension ConfigDecoder where T == [String] {
+    /// An array of adapter names ([a-z0-9][a-z0-9._-]{0,63}).
+    static var adapterNames: ConfigDecoder<[String]> {
+        ConfigDecoder<[String]> { value in
+            let expected = "an array of adapter names (each matching [a-z0-9][a-z0-9._-]{0,63})"
+            guard case .array(let items) = value else { return .failure(ConfigMismatch(expected: expected)) }
+            var out: [String] = []
+            for item in items {
+                guard case .string(let s) = item, AdapterName.isValid(s) else { return .failure(ConfigMismatch(expected: expected)) }
+                out.append(s)
+            }
+            return .success(out)
+        }
+    }
+
     /// An array of absolute paths (no NUL).
     static var absolutePaths: ConfigDecoder<[String]> {
         ConfigDecoder<[String]> { value in

@@ -56,6 +56,9 @@ public struct ServerConfig: Sendable, Equatable {
         /// quantization applied to W + s·B·A), or f16/f32 (closer to the low-rank path, slower on a
         /// quantized base).
         public var mergedType: MergeStorage = .baseType
+        /// Adapters merged as soon as they are served (and again after a new version), as if an
+        /// operator had called `POST /v1/adapters/NAME/merge`.
+        public var merge: [String] = []
 
         public init() {}
     }

@@ -217,6 +217,7 @@ package final class Daemon {
             + "\(m.pool.threadCount) thread(s), numerics \(m.numerics.rawValue), KV budget \(ByteSize.format(config.engine.kvBudgetBytes)), "
             + "\(catalog.entries.count) adapter(s)\(catalog.entries.isEmpty ? "" : " (" + catalog.sortedNames.joined(separator: ", ") + ")")")
         _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s) on \(where_)")
+        mergeConfigured()
         loop.run()
         // Drained (or stopped): close whatever is left.
         engine.shutdown()
@@ -414,6 +415,7 @@ package final class Daemon {
             reportCatalog(previous: previous, onlyChanges: reason != "SIGHUP")
             registryWatch?.watch(fresh.directories)
             endpoints.evictPinned()
+            mergeConfigured()
             if reason == "SIGHUP" { _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)") }
             if let again = rescanAgain {
                 rescanAgain = nil
@@ -424,6 +426,11 @@ package final class Daemon {
 }
 
 extension Daemon {
+    /// `adapters.merge`: merges the listed adapters that are served without a merged copy.
+    func mergeConfigured() {
+        endpoints.mergeConfigured(config.adapters.merge, log: { [unowned self] line in log(.notice, line) })
+    }
+
     /// Who may call the admin API: a peer uid in `admin.uids` (default: the daemon's own uid and
     /// root) on the Unix socket. A TCP peer has no credentials and is always refused.
     func adminRefusal(_ r: RoutedRequest) -> OpenAIError? {
