@@ -82,6 +82,37 @@ import Testing
         #expect(d.stop() == 0)
     }
 
+    /// A combination of served adapters, published as a new adapter with source "combined".
+    @Test func combineIntoTheRegistry() throws {
+        let d = try LiveDaemon(adapterKeys: ["rescan_seconds = 0"])
+        let alpha = try #require(try Self.answer(d, "alpha"))
+        // One adapter at weight 1 combined linearly is the same adapter: the same answer.
+        var r = try d.send("POST", "/v1/adapters/combine", .object([
+            ("name", .string("mix")), ("method", .string("linear")),
+            ("adapters", .array([.object([("name", .string("alpha")), ("weight", .int(1))])]))]))
+        #expect(r.status == 200 && r.json?["version"]?.intValue == 1, "\(r.text)")
+        #expect(try Self.answer(d, "mix") == alpha)
+        let shown = try d.send("GET", "/v1/adapters/mix").json
+        let v1 = shown?["versions"]?.arrayValue?.first
+        #expect(v1?["source"]?.stringValue == "combined" && v1?["stats"]?["method"]?.stringValue == "linear", "\(String(describing: shown))")
+        // Two adapters, concatenated: served, and different from either.
+        r = try d.send("POST", "/v1/adapters/combine", .object([
+            ("name", .string("mix")), ("method", .string("cat")),
+            ("adapters", .array([.object([("name", .string("alpha")), ("weight", .double(0.5))]),
+                                 .object([("name", .string("beta")), ("weight", .double(0.5))])]))]))
+        #expect(r.status == 200 && r.json?["version"]?.intValue == 2, "\(r.text)")
+        #expect(try Self.answer(d, "mix") != nil)
+        // Refusals: an unknown method, an unknown adapter, a bad name.
+        r = try d.send("POST", "/v1/adapters/combine", .object([("name", .string("x")), ("method", .string("average")),
+                                                                ("adapters", .array([.object([("name", .string("alpha"))])]))]))
+        #expect(r.status == 400 && r.text.contains("cat, linear, svd, ties, dare"), "\(r.text)")
+        r = try d.send("POST", "/v1/adapters/combine", .object([("name", .string("x")), ("adapters", .array([.object([("name", .string("nope"))])]))]))
+        #expect(r.status == 404, "\(r.text)")
+        r = try d.send("POST", "/v1/adapters/combine", .object([("name", .string("Bad")), ("adapters", .array([.object([("name", .string("alpha"))])]))]))
+        #expect(r.status == 400, "\(r.text)")
+        #expect(d.stop() == 0)
+    }
+
     @Test func onlyTheListedUidsMayUseIt() throws {
         let d = try LiveDaemon(admin: ["uids = [\(getuid() == 4242 ? 4243 : 4242)]"])
         let r = try Self.send(d, "GET", "/v1/adapters")

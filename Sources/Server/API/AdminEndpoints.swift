@@ -15,6 +15,60 @@ import LoRA
 import Registry
 import SystemCalls
 
+/// `POST /v1/adapters/combine`'s body, checked, with its inputs resolved against the served adapters:
+/// `{"name": NEW, "method": "cat|linear|svd|ties|dare", "adapters": [{"name": A, "weight": w}, ...],
+/// "rank": k, "density": d, "seed": s, "activate": true}`.
+struct CombineRequest: @unchecked Sendable {
+    // @unchecked: LoRAAdapter is immutable.
+    struct Input {
+        let reference: String
+        let adapter: LoRAAdapter
+        let weight: Float
+    }
+    let name: String
+    let methodName: String
+    let method: LoRAAdapter.CombineMethod
+    let inputs: [Input]
+    let activate: Bool
+
+    init(_ body: JSONValue?, catalog: AdapterCatalog) throws {
+        let usage = "expected {\"name\": NEW, \"method\": \"cat|linear|svd|ties|dare\", \"adapters\": [{\"name\": NAME, \"weight\": W}, ...]}"
+        guard let body, let name = body["name"]?.stringValue else { throw OpenAIError.badRequest(param: "name", message: usage) }
+        guard AdapterName.isValid(name) else { throw RegistryError.badName(name) }
+        guard let list = body["adapters"]?.arrayValue, !list.isEmpty else { throw OpenAIError.badRequest(param: "adapters", message: usage) }
+        var inputs: [Input] = []
+        for (i, item) in list.enumerated() {
+            guard let ref = item["name"]?.stringValue else { throw OpenAIError.badRequest(param: "adapters[\(i)].name", message: usage) }
+            let weight = item["weight"].map { $0.doubleValue ?? .nan } ?? 1
+            guard weight.isFinite else { throw OpenAIError.badRequest(param: "adapters[\(i)].weight", message: "expected a finite number") }
+            guard let e = catalog.lookup(ref) else {
+                var e = OpenAIError.notFound(model: ref)
+                e.param = "adapters[\(i)].name"
+                throw e
+            }
+            inputs.append(Input(reference: ref, adapter: e.adapter, weight: Float(weight)))
+        }
+        let methodName = body["method"]?.stringValue ?? "linear"
+        let rank = body["rank"]?.intValue ?? inputs.flatMap { $0.adapter.modules.map(\.module.rank) }.max() ?? 1
+        guard rank >= 1 && rank <= 256 else { throw OpenAIError.badRequest(param: "rank", message: "expected an integer from 1 to 256") }
+        let density = body["density"]?.doubleValue ?? 0.5
+        guard density > 0 && density <= 1 else { throw OpenAIError.badRequest(param: "density", message: "expected a number in (0, 1]") }
+        let seed = UInt64(max(0, body["seed"]?.intValue ?? 0))
+        switch methodName {
+        case "cat": method = .cat
+        case "linear": method = .linear
+        case "svd": method = .svd(rank: rank)
+        case "ties": method = .ties(density: Float(density), rank: rank)
+        case "dare": method = .dare(density: Float(density), rank: rank, seed: seed)
+        default: throw OpenAIError.badRequest(param: "method", message: "expected one of cat, linear, svd, ties, dare")
+        }
+        self.name = name
+        self.methodName = methodName
+        self.inputs = inputs
+        self.activate = body["activate"]?.boolValue ?? true
+    }
+}
+
 /// What the admin endpoints need from the daemon beyond what every endpoint has.
 struct AdminContext {
     /// `adapters.dir` and `adapters.import_roots` in effect (a SIGHUP may change them).
@@ -93,6 +147,29 @@ extension Endpoints {
             change(r, admin, "removed \(name)@v\(version)") { registry in
                 try registry.remove(name, version: version)
                 return try registry.adapter(name).json
+            }
+        }
+        // A new adapter combined from served ones (lorad adapter combine's methods), published into
+        // the registry as its next version with source "combined".
+        router.add("POST", "/v1/adapters/combine", admin: true) { [unowned self] r in
+            let request: CombineRequest
+            do { request = try CombineRequest(adminBody(r), catalog: catalog) } catch { return fail(r, Self.openAIError(error)) }
+            let base = admin.base
+            change(r, admin, "combined \(request.inputs.map { "\($0.reference):\($0.weight)" }.joined(separator: " ")) (\(request.methodName)) into \(request.name)") { registry in
+                let combined = try LoRAAdapter.combine(request.inputs.map { ($0.adapter, $0.weight) }, method: request.method, name: request.name)
+                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-combine-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: tmp) }
+                try combined.exportPEFT(directory: tmp, base: base)
+                let stats: [(String, JSONValue)] = [
+                    ("method", .string(request.methodName)),
+                    ("inputs", .array(request.inputs.map { .object([("adapter", .string($0.reference)), ("weight", .double(Double($0.weight)))]) })),
+                ]
+                let m = try registry.publish(PublishRequest(name: request.name, source: tmp, kind: .combined, base: BaseFingerprint(base),
+                                                            stats: stats, activate: request.activate)) {
+                    _ = try LoRAAdapter.load(path: $0, name: request.name, base: base)
+                }
+                return .object([("name", .string(request.name)), ("version", .int(m.version)), ("digest", .string(m.digest)),
+                                ("active", .bool(request.activate))])
             }
         }
         // Live merging: W' = W + s·B·A for the served version, built on the loader thread; requests for
