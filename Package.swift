@@ -55,7 +55,7 @@ let package = Package(
 
         // The versioned adapter registry on disk: layout, manifests with sha256, one atomic publish
         // path, activation, rollback, removal. Reads and writes files: never on the loop thread.
-        .target(name: "Registry", dependencies: ["LoRA", "JSON", "SystemCalls",
+        .target(name: "Registry", dependencies: ["LoRA", "ModelFormats", "JSON", "SystemCalls",
                                                  .product(name: "Crypto", package: "swift-crypto")]),
 
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).

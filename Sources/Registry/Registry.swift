@@ -17,6 +17,7 @@
 
 import Foundation
 import LoRA
+import ModelFormats
 import SystemCalls
 
 public struct Registry: Sendable {
@@ -212,7 +213,9 @@ public struct Registry: Sendable {
             throw .badManifest(path: manifestPath, reason: "missing or not a regular file")
         }
         let bytes: [UInt8]
-        do { bytes = try FileDigest.readSmallFile(manifestPath, limit: 1 << 20) } catch { throw .io(error, doing: "reading \(manifestPath)") }
+        do { bytes = try ByteRegion.contents(ofRegularFile: manifestPath, maxBytes: 1 << 20) } catch {
+            throw .badManifest(path: manifestPath, reason: "\(error)")
+        }
         let m = try Manifest(json: bytes, path: manifestPath)
         guard m.name == name, m.version == version else {
             throw .badManifest(path: manifestPath, reason: "it describes \(m.name)@v\(m.version), not \(name)@v\(version)")
