@@ -270,3 +270,22 @@ func chatBody(model: String, _ content: String, maxTokens: Int = 8, stream: Bool
     return .object([("model", .string(model)), ("messages", .array(messages)), ("max_tokens", .int(maxTokens)),
                     ("temperature", .int(0)), ("stream", .bool(stream))] + extra)
 }
+
+extension LiveDaemon {
+    /// The greedy chat answer of `model` to a fixed greeting (6 tokens), nil when the request fails.
+    func answer(_ model: String) throws -> String? {
+        let r = try post("/v1/chat/completions", chatBody(model: model, "hello there", maxTokens: 6))
+        guard r.status == 200 else { return nil }
+        return r.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
+    }
+}
+
+/// Polls `condition` every 20 ms: the seconds it took to hold, or nil after `limit`.
+func secondsUntil(_ limit: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+    let start = Date()
+    while Date().timeIntervalSince(start) < limit {
+        if try condition() { return Date().timeIntervalSince(start) }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    return try condition() ? Date().timeIntervalSince(start) : nil
+}

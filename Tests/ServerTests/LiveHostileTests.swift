@@ -50,12 +50,7 @@ private func median(_ xs: [Double]) -> Double {
 
 /// Polls `condition` for up to `seconds`.
 private func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: 0.05)
-    }
-    return try condition()
+    try secondsUntil(seconds, condition) != nil
 }
 
 @Suite(.serialized) struct LiveHostileTests {

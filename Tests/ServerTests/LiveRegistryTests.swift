@@ -20,28 +20,12 @@ import Testing
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    static func answer(_ d: LiveDaemon, _ model: String) throws -> String? {
-        let r = try d.post("/v1/chat/completions", chatBody(model: model, "hello there", maxTokens: 6))
-        guard r.status == 200 else { return nil }
-        return r.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
-    }
-
-    /// Polls until `condition` holds; the seconds it took, or nil after `limit`.
-    static func secondsUntil(_ limit: Double, _ condition: () throws -> Bool) rethrows -> Double? {
-        let start = Date()
-        while Date().timeIntervalSince(start) < limit {
-            if try condition() { return Date().timeIntervalSince(start) }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        return try condition() ? Date().timeIntervalSince(start) : nil
-    }
-
     @Test func importRollbackAndRemoveAreServedWithoutASignal() throws {
         let d = try LiveDaemon()
         let root = d.dir.appendingPathComponent("adapters").path
         let model = LiveFixtures.root.appendingPathComponent("model.gguf").path
-        let alpha = try #require(try Self.answer(d, "alpha"))
-        let beta = try #require(try Self.answer(d, "beta"))
+        let alpha = try #require(try d.answer("alpha"))
+        let beta = try #require(try d.answer("beta"))
         #expect(alpha != beta, "the fixtures' two adapters must answer differently for this test to mean anything")
 
         // A new version of alpha with beta's weights: served without SIGHUP. The design's bound is one
@@ -49,22 +33,22 @@ import Testing
         // wider for a loaded machine, and the time is printed.
         var r = try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root)
         #expect(r.status == 0, "\(r.output)")
-        let swapped = try Self.secondsUntil(5) { try Self.answer(d, "alpha") == beta }
+        let swapped = try secondsUntil(5) { try d.answer("alpha") == beta }
         #expect(swapped != nil, "alpha@v2 was not served: \(d.logText)")
         print("registry: alpha@v2 served \(swapped.map { String(format: "%.3f", $0) } ?? "-") s after the import finished")
         #expect(try d.get("/v1/models/alpha@v2").status == 200)
 
         r = try Self.lorad(["rollback", "alpha"], root: root)
         #expect(r.status == 0 && r.output.contains("alpha@v1 is active"), "\(r.output)")
-        #expect(try Self.secondsUntil(5) { try Self.answer(d, "alpha") == alpha } != nil, "rollback not served")
+        #expect(try secondsUntil(5) { try d.answer("alpha") == alpha } != nil, "rollback not served")
 
         // A new adapter appears, then goes.
         r = try Self.lorad(["import", "gamma", root + "/alpha/v1", "--model", model], root: root)
         #expect(r.status == 0, "\(r.output)")
-        #expect(try Self.secondsUntil(5) { try Self.answer(d, "gamma") == alpha } != nil, "gamma not served")
+        #expect(try secondsUntil(5) { try d.answer("gamma") == alpha } != nil, "gamma not served")
         r = try Self.lorad(["rm", "gamma"], root: root)
         #expect(r.status == 0, "\(r.output)")
-        #expect(try Self.secondsUntil(5) {
+        #expect(try secondsUntil(5) {
             try d.post("/v1/chat/completions", chatBody(model: "gamma", "hi", maxTokens: 2)).status == 404
         } != nil, "gamma still served after rm")
         #expect(!d.logText.contains("SIGHUP"), "no signal was sent: \(d.logText)")
@@ -96,7 +80,7 @@ import Testing
         }
         let v1 = try #require(try streamed())
         #expect(try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
-        #expect(try Self.secondsUntil(5) { try streamed() != v1 } != nil)
+        #expect(try secondsUntil(5) { try streamed() != v1 } != nil)
         let v2 = try #require(try streamed())
         #expect(v1 != v2)
 
@@ -154,7 +138,7 @@ import Testing
         let betaAnswer = try ask("beta", "How do I descale it?").text
 
         #expect(try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
-        #expect(try Self.secondsUntil(5) { try d.get("/v1/models/alpha@v2").status == 200 } != nil)
+        #expect(try secondsUntil(5) { try d.get("/v1/models/alpha@v2").status == 200 } != nil)
         let after = try ask("alpha", "How do I descale it?")
         #expect(after.cached == 0, "alpha@v2 reused \(after.cached) tokens of alpha@v1's KV")
         #expect(after.text == betaAnswer, "alpha@v2 has beta's weights, so it answers as beta does")
@@ -171,22 +155,23 @@ import Testing
         let d = try LiveDaemon(adapterKeys: ["rescan_seconds = 0", "cache_bytes = 1"])
         let root = d.dir.appendingPathComponent("adapters").path
         let model = LiveFixtures.root.appendingPathComponent("model.gguf").path
-        let alpha = try #require(try Self.answer(d, "alpha"))
-        let beta = try #require(try Self.answer(d, "beta"))
+        let alpha = try #require(try d.answer("alpha"))
+        let beta = try #require(try d.answer("beta"))
         #expect(try Self.lorad(["import", "alpha", root + "/beta.gguf", "--model", model], root: root).status == 0)
         #expect(try Self.lorad(["import", "alpha", root + "/alpha/v1", "--model", model], root: root).status == 0)
-        #expect(try Self.secondsUntil(5) { try d.get("/v1/models/alpha@v3").status == 200 } != nil)
+        #expect(try secondsUntil(5) { try d.get("/v1/models/alpha@v3").status == 200 } != nil)
         // v3 (active) = v1's weights; v2 = beta's.
-        #expect(try Self.answer(d, "alpha") == alpha)
-        #expect(try Self.answer(d, "alpha@v2") == beta)
-        #expect(try Self.answer(d, "alpha@v1") == alpha)
-        #expect(try Self.answer(d, "alpha@v2") == beta, "loaded again after its eviction")
+        #expect(try d.answer("alpha") == alpha)
+        #expect(try d.answer("alpha@v2") == beta)
+        #expect(try d.answer("alpha@v1") == alpha)
+        #expect(try d.answer("alpha@v2") == beta, "loaded again after its eviction")
         let r = try d.post("/v1/chat/completions", chatBody(model: "alpha@v7", "hi", maxTokens: 2))
         #expect(r.status == 404 && r.text.contains("alpha has no version v7 (versions: v1, v2, v3)"), "\(r.text)")
-        // Stacked: alpha@v2 (beta's weights) under `adapters` at scale 0 changes nothing.
+        // Stacked: alpha@v2 under `adapters` at scale 0 changes nothing, so this is beta's answer.
         let stacked = try d.post("/v1/chat/completions", chatBody(model: "beta", "hello there", maxTokens: 6,
             extra: [("adapters", .array([.object([("name", .string("alpha@v2")), ("scale", .int(0))])]))]))
         #expect(stacked.status == 200, "\(stacked.text)")
+        #expect(stacked.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue == beta)
         #expect((try d.metric("lorad_adapter_evictions_total{adapter=\"alpha\"}") ?? 0) >= 2)
         #expect(d.stop() == 0)
     }

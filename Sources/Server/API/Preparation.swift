@@ -193,6 +193,7 @@ extension Endpoints {
             return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, adapter: label,
                                   started: routed.started)
         case .needsVersions(let refs):
+            // startGeneration loads these and prepares again before it gets here; kept for the switch.
             return responder.fail(.notFound(model: refs.map(\.description).joined(separator: ", ")), routed.http, routed.connection,
                                   endpoint: routed.endpoint, started: routed.started)
         case .ready(let ready):

@@ -169,7 +169,8 @@ package final class Daemon {
         }
         let served = catalog.sortedNames.map { "\($0)@v\(catalog.entries[$0]!.version)" }
         let before = seen.map { p in p.sortedNames.map { "\($0)@v\(p.entries[$0]!.version)" } }
-        if served != before || seen.map({ p in catalog.sortedNames.contains { catalog.entries[$0]!.adapter !== p.entries[$0]?.adapter } }) == true {
+        // Entries the scan did not reload keep their objects, so `loads` is exactly what changed.
+        if served != before || !catalog.loads.isEmpty {
             log(.info, "serving \(served.count) adapter(s)\(served.isEmpty ? "" : ": " + served.joined(separator: ", "))")
         }
     }

@@ -28,12 +28,19 @@ struct Route {
     /// Changes or reveals the registry: `authorize` decides who may call it.
     let admin: Bool
     let handler: (RoutedRequest) -> Void
+    /// `pattern` split once, at registration.
+    private let segments: [Substring]
 
-    private var segments: [Substring] { pattern.split(separator: "/", omittingEmptySubsequences: false) }
+    init(method: String, pattern: String, admin: Bool, handler: @escaping (RoutedRequest) -> Void) {
+        self.method = method
+        self.pattern = pattern
+        self.admin = admin
+        self.handler = handler
+        segments = pattern.split(separator: "/", omittingEmptySubsequences: false)
+    }
 
     /// The captures when `path` (split, each segment decoded) matches this pattern.
     func match(_ path: [String]) -> [String: String]? {
-        let segments = self.segments
         guard segments.count == path.count else { return nil }
         var captures: [String: String] = [:]
         for (p, s) in zip(segments, path) {
