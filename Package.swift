@@ -43,7 +43,7 @@ let package = Package(
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
         .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON", "SystemCalls"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
-        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats", "JSON"]),
+        .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats", "JSON", .product(name: "Crypto", package: "swift-crypto")]),
         // Model config from GGUF keys, weights bound by name, forward pass (with adapters), KV cache.
         .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "LoRA"]),
         // Choosing tokens (llama.cpp's sampling chain), stop strings, limits, and one sequence's

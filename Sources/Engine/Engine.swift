@@ -55,6 +55,7 @@ public final class Engine: @unchecked Sendable {
     private var queue = FairQueue<Pending>()
     private var cancelled: Set<UInt64> = []
     private var pauseChanges: [UInt64: Bool] = [:]
+    private var forgottenAdapters: Set<String> = []
     private var outbox = EngineOutput()
     private var nextID: UInt64 = 1
     private var draining = false
@@ -142,6 +143,17 @@ public final class Engine: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Drops the cached prefixes computed with these adapters (by `contentDigest`): the daemon calls
+    /// it when an adapter's last use ends and it is no longer loaded, so its KV returns to the budget
+    /// instead of waiting for LRU eviction. Sequences still running are not affected.
+    public func forgetPrefixes(adapterDigests: Set<String>) {
+        guard !adapterDigests.isEmpty else { return }
+        lock.lock()
+        forgottenAdapters.formUnion(adapterDigests)
+        lock.signal()
+        lock.unlock()
+    }
+
     /// Holds a live sequence out of the batch (its reader is behind) or lets it run again.
     public func setPaused(_ id: UInt64, _ paused: Bool) {
         lock.lock()
@@ -186,7 +198,7 @@ public final class Engine: @unchecked Sendable {
     private func run() {
         while true {
             lock.lock()
-            while !stopRequested && cancelled.isEmpty && pauseChanges.isEmpty
+            while !stopRequested && cancelled.isEmpty && pauseChanges.isEmpty && forgottenAdapters.isEmpty
                     && !(queue.count > 0 && live.count < config.maxSequences)
                     && !live.contains(where: { !$0.paused }) {
                 lock.wait()
@@ -210,6 +222,8 @@ public final class Engine: @unchecked Sendable {
             cancelled.removeAll()
             let pauses = pauseChanges
             pauseChanges.removeAll()
+            let forgotten = forgottenAdapters
+            forgottenAdapters.removeAll()
             _ = queue.removeAll { gone.contains($0.id) }
             var admitted: [Pending] = []
             deferred.removeAll { gone.contains($0.id) }
@@ -221,6 +235,7 @@ public final class Engine: @unchecked Sendable {
             lock.unlock()
 
             live.removeAll { gone.contains($0.id) }   // their caches return to the budget here
+            if !forgotten.isEmpty { prefix.remove(adapterDigests: forgotten) }
             // Pauses may name requests still queued: remember them until admission.
             for (id, p) in pauses {
                 if p { pausedIDs.insert(id) } else { pausedIDs.remove(id) }

@@ -3,43 +3,46 @@
 // instead of recomputing them. The idea is vLLM's automatic prefix caching and llama-server's
 // prompt cache, at whole-sequence granularity: an entry is one finished sequence's tokens and KV.
 //
-// Entries are keyed by the exact adapter set (the adapter objects themselves and their scales, or
-// the merged copy a sequence ran on): the KV of a prefix depends on the adapters, so a prefix is
-// never reused across adapters, scales, versions (a republished version is a new object) or between
-// merged and unmerged weights.
-// Holding the adapter objects keeps their identity from being reused by a later allocation. Entries
-// draw from the engine's KV budget and are evicted least-recently-used when a live sequence needs
-// the memory. Owned by the engine thread.
+// Entries are keyed by content, never by name or object: each adapter's `contentDigest` (sha256 of
+// its weights and folded scales) with its scale, or the merged copy's adapter digest, scale and
+// storage type. The KV of a prefix depends on exactly those, so a prefix is never reused across
+// adapters, scales, versions with other weights (a same-name republish cannot hit the old KV) or
+// between merged and unmerged weights (their numerics differ); an adapter unloaded and loaded again
+// finds its entries. Entries hold no adapter, so evicting an adapter frees it; the daemon drops its
+// entries when its last use ends (`remove(adapterDigests:)`). Entries draw from the engine's KV
+// budget and are evicted least-recently-used when a live sequence needs the memory. Owned by the
+// engine thread.
 
 import Llama
 import LoRA
 
 final class PrefixCache {
     struct Key: Equatable {
-        let adapters: [ObjectIdentifier]
+        let adapters: [String]
         let scales: [Float]
-        /// A sequence on merged weights: their numerics differ from the unmerged path's (f16 storage).
-        let merged: ObjectIdentifier?
+        /// A sequence on merged weights: their numerics differ from the unmerged path's (the stored
+        /// type rounds W + s·B·A).
+        let merged: String?
 
         init(_ uses: [AdapterUse], merged: MergedAdapter?) {
-            adapters = uses.map { ObjectIdentifier($0.adapter) }
+            adapters = uses.map(\.adapter.contentDigest)
             scales = uses.map(\.scale)
-            self.merged = merged.map(ObjectIdentifier.init)
+            self.merged = merged.map { "\($0.adapter.contentDigest) \($0.scale) \($0.storageType)" }
+        }
+
+        func uses(anyOf digests: Set<String>) -> Bool {
+            adapters.contains(where: digests.contains) || merged.map { digests.contains(String($0.prefix { $0 != " " })) } ?? false
         }
     }
 
     final class Entry {
         let key: Key
-        let adapters: [AdapterUse]   // keeps the identities in `key` alive
-        let merged: MergedAdapter?
         let tokens: [Int32]
         let cache: KVCache
         var lastUsed: UInt64
 
-        init(key: Key, adapters: [AdapterUse], merged: MergedAdapter?, tokens: [Int32], cache: KVCache, lastUsed: UInt64) {
+        init(key: Key, tokens: [Int32], cache: KVCache, lastUsed: UInt64) {
             self.key = key
-            self.adapters = adapters
-            self.merged = merged
             self.tokens = tokens
             self.cache = cache
             self.lastUsed = lastUsed
@@ -85,7 +88,7 @@ final class PrefixCache {
             return
         }
         clock += 1
-        entries.append(Entry(key: key, adapters: adapters, merged: merged, tokens: tokens, cache: cache, lastUsed: clock))
+        entries.append(Entry(key: key, tokens: tokens, cache: cache, lastUsed: clock))
         while entries.count > maxEntries { _ = evictOne() }
     }
 
@@ -97,6 +100,11 @@ final class PrefixCache {
     }
 
     func removeAll() { entries.removeAll() }
+
+    /// Drops every entry computed with one of `digests` (adapters no longer in use anywhere).
+    func remove(adapterDigests digests: Set<String>) {
+        entries.removeAll { $0.key.uses(anyOf: digests) }
+    }
 
     private func commonPrefix(_ a: [Int32], _ b: [Int32], limit: Int) -> Int {
         var i = 0

@@ -6,6 +6,7 @@
 // and, for DoRA (FORMATS.md §5.4), y = doraScale ⊙ (W·x + scale·B·(A·x)).
 // Immutable after load, so one adapter is shared by every sequence that uses it.
 
+import Crypto
 import Kernels
 
 public struct LoRAModule: Sendable, Equatable {
@@ -55,6 +56,12 @@ public final class LoRAAdapter: Sendable {
     /// What the forward pass reads: every module's A and Bᵀ in one block, in the narrowest exact
     /// element type, found by `slot(layer:target:)` without a lookup (Kernels/LoRA/LoRAKernelWeights.swift).
     public let kernel: LoRAKernelWeights
+    /// sha256 of everything the forward pass computes with: each module's layer, target, shape,
+    /// folded scale, A, B and DoRA scales (so every config rule is in it, and nothing else: the name,
+    /// the source and the file layout are not). Two adapters with the same digest give the same
+    /// outputs, so the prefix cache keys KV by it: a republish with other weights can never hit the
+    /// old entries, and an adapter unloaded and loaded again finds its entries.
+    public let contentDigest: String
 
     private struct Entry: Sendable {
         let layer: Int
@@ -82,12 +89,27 @@ public final class LoRAAdapter: Sendable {
             precondition(index.updateValue(i, forKey: Self.slot(layer: e.layer, target: e.target)) == nil, "LoRAAdapter: duplicate module")
         }
         self.index = index
+        contentDigest = Self.digest(entries)
         kernel = LoRAKernelWeights(slotCount: layerCount * 8, modules: entries.map { e in
             let m = e.module
             return (Self.slot(layer: e.layer, target: e.target),
                     LoRAKernelWeights.Module(rank: m.rank, inDim: m.inFeatures, outDim: m.outFeatures, a: m.a, b: m.b,
                                              scale: m.scale, dora: m.doraScale))
         })
+    }
+
+    private static func digest(_ entries: [Entry]) -> String {
+        var h = SHA256()
+        func add(_ values: [Float]) { values.withUnsafeBytes { h.update(bufferPointer: $0) } }
+        for e in entries {
+            let m = e.module
+            [Int64(e.layer), Int64(e.target.order), Int64(m.rank), Int64(m.inFeatures), Int64(m.outFeatures),
+             Int64(m.scale.bitPattern), m.doraScale == nil ? 0 : 1].withUnsafeBytes { h.update(bufferPointer: $0) }
+            add(m.a)
+            add(m.b)
+            if let d = m.doraScale { add(d) }
+        }
+        return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// The index of (layer, target) in `kernel`: layer·8 + position in q, k, v, o, gate, up, down.
