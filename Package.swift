@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "Sampling", "ModelFormats",
-                                                     "JSON"]),
+                                                     "JSON", "LoRA", "Registry"]),
         .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats", "JSON"]),
     ],

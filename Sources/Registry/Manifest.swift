@@ -33,6 +33,9 @@ public struct Manifest: Sendable, Equatable {
     public var origin: String?
     /// Free-form numbers and notes (eval loss, examples, epochs).
     public var stats: [(String, JSONValue)]
+    /// Serve this version merged into the base weights (a daemon builds the merged copy when it
+    /// serves it, as for `adapters.merge`). Written only when true.
+    public var merge: Bool
 
     public var digest: String { Self.digest(files) }
 
@@ -71,12 +74,13 @@ public struct Manifest: Sendable, Equatable {
             ("base", base.json),
         ]
         if let origin { members.append(("origin", .string(origin))) }
+        if merge { members.append(("merge", .bool(true))) }
         members.append(("stats", .object(stats)))
         return .object(members)
     }
 
     public init(name: String, version: Int, source: Source, parent: Int?, created: Int, files: [File],
-                base: BaseFingerprint, origin: String? = nil, stats: [(String, JSONValue)] = []) {
+                base: BaseFingerprint, origin: String? = nil, stats: [(String, JSONValue)] = [], merge: Bool = false) {
         self.name = name
         self.version = version
         self.source = source
@@ -86,6 +90,7 @@ public struct Manifest: Sendable, Equatable {
         self.base = base
         self.origin = origin
         self.stats = stats
+        self.merge = merge
     }
 
     /// Reads a manifest; `path` names it in errors.
@@ -116,9 +121,15 @@ public struct Manifest: Sendable, Equatable {
             else { throw bad("files[\(i)] needs a plain file name, 'bytes' and a lowercase hex 'sha256'") }
             files.append(File(name: n, bytes: b, sha256: h))
         }
+        let merge: Bool
+        switch v["merge"] {
+        case nil: merge = false
+        case .bool(let b)?: merge = b
+        default: throw bad("'merge' is not true or false")
+        }
         guard let baseValue = v["base"], let base = BaseFingerprint(json: baseValue) else { throw bad("'base' is missing or malformed") }
         self.init(name: name, version: version, source: source, parent: parent, created: created, files: files, base: base,
-                  origin: v["origin"]?.stringValue, stats: v["stats"]?.objectMembers ?? [])
+                  origin: v["origin"]?.stringValue, stats: v["stats"]?.objectMembers ?? [], merge: merge)
         if let d = v["digest"]?.stringValue, d != digest { throw bad("'digest' \(d) does not match its files (\(digest))") }
     }
 

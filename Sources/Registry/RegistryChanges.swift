@@ -29,9 +29,11 @@ public struct PublishRequest {
     public var stats: [(String, JSONValue)]
     /// Make the new version the active one.
     public var activate: Bool
+    /// A daemon serving it builds its merged copy at once (the manifest's `merge`).
+    public var merge: Bool
 
     public init(name: String, source: String, kind: Manifest.Source = .imported, parent: Int? = nil,
-                base: BaseFingerprint, stats: [(String, JSONValue)] = [], activate: Bool = true) {
+                base: BaseFingerprint, stats: [(String, JSONValue)] = [], activate: Bool = true, merge: Bool = false) {
         self.name = name
         self.source = source
         self.kind = kind
@@ -39,6 +41,7 @@ public struct PublishRequest {
         self.base = base
         self.stats = stats
         self.activate = activate
+        self.merge = merge
     }
 }
 
@@ -67,7 +70,8 @@ extension Registry {
         let next = (existing.max() ?? 0) + 1
         let parent = request.parent ?? (try? adapter(name))?.active
         let manifest = try copyIn(name: name, version: next, source: request.source, kind: request.kind, parent: parent,
-                                  base: request.base, stats: request.stats, origin: request.source, validate: validate)
+                                  base: request.base, stats: request.stats, origin: request.source, merge: request.merge,
+                                  validate: validate)
         if request.activate || existing.isEmpty { try pointCurrent(name, at: next) }
         if let migrated {
             // The copy in v1 is what serves now; the plain files go.
@@ -157,7 +161,7 @@ extension Registry {
 
     /// Copies `source` into a hidden directory, validates, writes the manifest and renames it to `vN`.
     private func copyIn(name: String, version: Int, source: String, kind sourceKind: Manifest.Source, parent: Int?,
-                        base: BaseFingerprint, stats: [(String, JSONValue)], origin: String,
+                        base: BaseFingerprint, stats: [(String, JSONValue)], origin: String, merge: Bool = false,
                         validate: (String) throws -> Void) throws(RegistryError) -> Manifest {
         let dir = join(root, name)
         let files: [(from: String, to: String)]
@@ -192,7 +196,8 @@ extension Registry {
         let loadPath = files.count == 1 ? join(tmp, Self.ggufFile) : tmp
         do { try validate(loadPath) } catch let e as RegistryError { throw e } catch { throw .invalid(reason: "\(error)") }
         let manifest = Manifest(name: name, version: version, source: sourceKind, parent: parent,
-                                created: Int(Date().timeIntervalSince1970), files: entries, base: base, origin: origin, stats: stats)
+                                created: Int(Date().timeIntervalSince1970), files: entries, base: base, origin: origin, stats: stats,
+                                merge: merge)
         try FileDigest.write(Array((manifest.json.serialized() + "\n").utf8), to: join(tmp, Manifest.fileName))
         step()
         do { try Posix.fsyncDirectory(tmp) } catch { throw .io(error, doing: "syncing \(tmp)") }

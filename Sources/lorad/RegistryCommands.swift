@@ -59,6 +59,8 @@ struct AdapterImport: ParsableCommand {
     var path: String
     @Flag(name: .customLong("no-activate"), help: "Publish without making it the active version.")
     var noActivate = false
+    @Flag(help: "Mark the version to be served merged into the base weights (a daemon merges it when it serves it).")
+    var merge = false
 
     func validate() throws {
         guard AdapterName.isValid(name) else { throw ValidationError(RegistryError.badName(name).description) }
@@ -67,7 +69,8 @@ struct AdapterImport: ParsableCommand {
     func run() throws {
         let r = registry.open(create: true)
         let base = openBase(modelOptions)
-        let request = PublishRequest(name: name, source: path, base: BaseFingerprint(base.info), activate: !noActivate)
+        let request = PublishRequest(name: name, source: path, base: BaseFingerprint(base.info), activate: !noActivate,
+                                     merge: merge)
         do {
             let m = try r.publish(request) { loadPath in
                 let adapter = try LoRAAdapter.load(path: loadPath, name: name, base: base.info)

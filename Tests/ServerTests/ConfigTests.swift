@@ -59,6 +59,7 @@ import Testing
             merged_bytes = "2GiB"
             merged_type = "f16"
             merge = ["acme-support"]
+            preload = ["acme-support"]
             [server]
             socket = "/tmp/l.sock"
             socket_mode = "0600"
@@ -102,6 +103,7 @@ import Testing
         e.adapters.mergedBytes = 2 << 30
         e.adapters.mergedType = .f16
         e.adapters.merge = ["acme-support"]
+        e.adapters.preload = ["acme-support"]
         e.admin.uids = [0, 1000]
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600

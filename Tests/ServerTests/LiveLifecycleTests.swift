@@ -154,7 +154,8 @@ final class RawSocket {
         while !d.logText.contains("not reloaded") && Date() < until { Thread.sleep(forTimeInterval: 0.05) }
         #expect(d.logText.contains("not reloaded"))
         #expect(try ids() == ["base", "delta"])
-        #expect(try d.post("/v1/chat/completions", chatBody(model: "delta", "hi", maxTokens: 2)).status == 200)
+        let deltaReply = try d.post("/v1/chat/completions", chatBody(model: "delta", "hi", maxTokens: 2))
+        #expect(deltaReply.status == 200, "\(deltaReply.text) \(d.logText)")
     }
 
     /// A port the kernel just handed out (bind to port 0, read it back, close): free a moment ago, but

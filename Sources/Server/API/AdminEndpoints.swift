@@ -31,7 +31,21 @@ struct CombineRequest: @unchecked Sendable {
     let inputs: [Input]
     let activate: Bool
 
-    init(_ body: JSONValue?, catalog: AdapterCatalog) throws {
+    /// The adapter versions `body` combines (they must be resident before `init`).
+    static func references(_ body: JSONValue?, catalog: AdapterCatalog) throws -> [AdapterReference] {
+        guard let list = body?["adapters"]?.arrayValue else { return [] }
+        return try list.enumerated().compactMap { i, item in
+            guard let name = item["name"]?.stringValue else { return nil }
+            guard let ref = catalog.resolve(name) else {
+                var e = Endpoints.notFound(name, catalog)
+                e.param = "adapters[\(i)].name"
+                throw e
+            }
+            return ref
+        }
+    }
+
+    init(_ body: JSONValue?, catalog: AdapterCatalog, resident: ResidentAdapters) throws {
         let usage = "expected {\"name\": NEW, \"method\": \"cat|linear|svd|ties|dare\", \"adapters\": [{\"name\": NAME, \"weight\": W}, ...]}"
         guard let body, let name = body["name"]?.stringValue else { throw OpenAIError.badRequest(param: "name", message: usage) }
         guard AdapterName.isValid(name) else { throw RegistryError.badName(name) }
@@ -41,12 +55,12 @@ struct CombineRequest: @unchecked Sendable {
             guard let ref = item["name"]?.stringValue else { throw OpenAIError.badRequest(param: "adapters[\(i)].name", message: usage) }
             let weight = item["weight"].map { $0.doubleValue ?? .nan } ?? 1
             guard weight.isFinite else { throw OpenAIError.badRequest(param: "adapters[\(i)].weight", message: "expected a finite number") }
-            guard let e = catalog.lookup(ref) else {
-                var e = OpenAIError.notFound(model: ref)
+            guard let version = catalog.resolve(ref), let adapter = resident[version] else {
+                var e = Endpoints.notFound(ref, catalog)
                 e.param = "adapters[\(i)].name"
                 throw e
             }
-            inputs.append(Input(reference: ref, adapter: e.adapter, weight: Float(weight)))
+            inputs.append(Input(reference: ref, adapter: adapter, weight: Float(weight)))
         }
         let methodName = body["method"]?.stringValue ?? "linear"
         let rank = body["rank"]?.intValue ?? inputs.flatMap { $0.adapter.modules.map(\.module.rank) }.max() ?? 1
@@ -87,24 +101,54 @@ extension Endpoints {
     func registerAdmin(on router: Router, _ admin: AdminContext) {
         registryAccess = admin
         router.add("GET", "/v1/adapters", admin: true) { [unowned self] r in
-            read(r, admin) { registry in
+            read(r, admin, { registry in
                 let found = try registry.adapters()
                 return .array(found.adapters.map { $0.json } + found.failures.map {
                     .object([("name", .string($0.name)), ("error", .string("\($0.error)"))])
                 })
-            }
+            }, decorate: { [unowned self] json in
+                .array((json.arrayValue ?? []).map { item in
+                    guard case .object(var members) = item, let name = item["name"]?.stringValue, item["error"] == nil else { return item }
+                    members += served(name)
+                    return .object(members)
+                })
+            })
         }
         router.add("GET", "/v1/adapters/{name}", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             read(r, admin, { try $0.adapter(name).json }, decorate: { [unowned self] json in
-                // What this daemon serves of it, besides what the registry holds.
                 guard case .object(var members) = json else { return json }
-                members.append(("served_version", catalog.entries[name].map { .int($0.version) } ?? .null))
-                members.append(("merged", .bool(catalog.merged[name] != nil)))
-                members.append(("loaded_versions", .array(([catalog.entries[name]?.version].compactMap { $0 }
-                    + catalog.pinned.keys.filter { $0.name == name }.compactMap(\.version)).sorted().map { .int($0) })))
+                members += served(name)
                 return .object(members)
             })
+        }
+        // Residency: load a version into memory and keep it there (exempt from eviction), or let it go.
+        router.add("POST", "/v1/adapters/{name}/load", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            let v = adminBody(r)?["version"]
+            guard r.http.body.isEmpty || adminBody(r) != nil, v == nil || v?.intValue != nil || v?.stringValue.flatMap(AdapterReference.parseVersion) != nil else {
+                return fail(r, .badRequest(param: "version", message: "expected no body or {\"version\": N} (3 or \"v3\"); without it, the active version"))
+            }
+            let model = (v?.intValue ?? v?.stringValue.flatMap(AdapterReference.parseVersion)).map { "\(name)@v\($0)" } ?? name
+            guard let ref = catalog.resolve(model) else { return fail(r, Self.notFound(model, catalog)) }
+            let who = Self.who(r)
+            ensureLoaded([ref], pin: true) { [unowned self] error in
+                if let error { return fail(r, error) }
+                admin.log("admin: \(who) loaded \(ref) (pinned)")
+                updateGauges()
+                respondJSON(r, .object([("name", .string(name))] + served(name)))
+            }
+        }
+        router.add("POST", "/v1/adapters/{name}/unload", admin: true) { [unowned self] r in
+            let name = r.parameters["name"] ?? ""
+            guard catalog.entries[name] != nil else { return fail(r, Self.notFound(name, catalog)) }
+            let refs = resident.items.keys.filter { $0.name == name }
+            var removed: ResidentAdapters.Removed = [:]
+            for ref in refs { removed.merge(resident.remove(ref)) { a, _ in a } }
+            letGo(removed, evicted: false)
+            updateGauges()
+            admin.log("admin: \(Self.who(r)) unloaded \(name) (\(refs.map(\.description).sorted().joined(separator: ", ")))")
+            respondJSON(r, .object([("name", .string(name))] + served(name)))
         }
         router.add("POST", "/v1/adapters/{name}/versions", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
@@ -152,24 +196,12 @@ extension Endpoints {
         // A new adapter combined from served ones (lorad adapter combine's methods), published into
         // the registry as its next version with source "combined".
         router.add("POST", "/v1/adapters/combine", admin: true) { [unowned self] r in
-            let request: CombineRequest
-            do { request = try CombineRequest(adminBody(r), catalog: catalog) } catch { return fail(r, Self.openAIError(error)) }
-            let base = admin.base
-            change(r, admin, "combined \(request.inputs.map { "\($0.reference):\($0.weight)" }.joined(separator: " ")) (\(request.methodName)) into \(request.name)") { registry in
-                let combined = try LoRAAdapter.combine(request.inputs.map { ($0.adapter, $0.weight) }, method: request.method, name: request.name)
-                let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-combine-\(UUID().uuidString)").path
-                defer { try? FileManager.default.removeItem(atPath: tmp) }
-                try combined.exportPEFT(directory: tmp, base: base)
-                let stats: [(String, JSONValue)] = [
-                    ("method", .string(request.methodName)),
-                    ("inputs", .array(request.inputs.map { .object([("adapter", .string($0.reference)), ("weight", .double(Double($0.weight)))]) })),
-                ]
-                let m = try registry.publish(PublishRequest(name: request.name, source: tmp, kind: .combined, base: BaseFingerprint(base),
-                                                            stats: stats, activate: request.activate)) {
-                    _ = try LoRAAdapter.load(path: $0, name: request.name, base: base)
-                }
-                return .object([("name", .string(request.name)), ("version", .int(m.version)), ("digest", .string(m.digest)),
-                                ("active", .bool(request.activate))])
+            let body = adminBody(r)
+            let refs: [AdapterReference]
+            do { refs = try CombineRequest.references(body, catalog: catalog) } catch { return fail(r, Self.openAIError(error)) }
+            ensureLoaded(refs) { [unowned self] error in
+                if let error { return fail(r, error) }
+                combine(r, admin, body)
             }
         }
         // Live merging: W' = W + s·B·A for the served version, built on the loader thread; requests for
@@ -177,7 +209,7 @@ extension Endpoints {
         // served version changes.
         router.add("POST", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
-            let who = "admin: " + (r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?")
+            let who = "admin: " + Self.who(r)
             merge(name, by: who) { [unowned self] result in
                 switch result {
                 case .failure(let e): fail(r, e)
@@ -187,12 +219,13 @@ extension Endpoints {
         }
         router.add("DELETE", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
-            guard catalog.setMerged(name, nil) else {
+            guard resident.setMerged(name, nil) else {
                 return fail(r, OpenAIError(status: 404, message: "\(name) has no merged copy", type: "invalid_request_error"))
             }
-            admin.log("admin: \(r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?") unmerged \(name)")
+            admin.log("admin: \(Self.who(r)) unmerged \(name)")
             respondJSON(r, .object([("name", .string(name)), ("merged", .bool(false))]))
         }
+        
         // vLLM's dynamic LoRA endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING): the same import, and its
         // reverse, which takes out of the registry what load put in (the source path is untouched).
         router.add("POST", "/v1/load_lora_adapter", admin: true) { [unowned self] r in
@@ -214,6 +247,61 @@ extension Endpoints {
     }
 
     // MARK: Steps
+
+    /// Combines the (resident) inputs `body` names and publishes the result (loader thread).
+    private func combine(_ r: RoutedRequest, _ admin: AdminContext, _ body: JSONValue?) {
+        let request: CombineRequest
+        do { request = try CombineRequest(body, catalog: catalog, resident: resident) } catch { return fail(r, Self.openAIError(error)) }
+        let base = admin.base
+        change(r, admin, "combined \(request.inputs.map { "\($0.reference):\($0.weight)" }.joined(separator: " ")) (\(request.methodName)) into \(request.name)") { registry in
+            let combined = try LoRAAdapter.combine(request.inputs.map { ($0.adapter, $0.weight) }, method: request.method, name: request.name)
+            let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-combine-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: tmp) }
+            try combined.exportPEFT(directory: tmp, base: base)
+            let stats: [(String, JSONValue)] = [
+                ("method", .string(request.methodName)),
+                ("inputs", .array(request.inputs.map { .object([("adapter", .string($0.reference)), ("weight", .double(Double($0.weight)))]) })),
+            ]
+            let m = try registry.publish(PublishRequest(name: request.name, source: tmp, kind: .combined, base: BaseFingerprint(base),
+                                                        stats: stats, activate: request.activate)) {
+                _ = try LoRAAdapter.load(path: $0, name: request.name, base: base)
+            }
+            return .object([("name", .string(request.name)), ("version", .int(m.version)), ("digest", .string(m.digest)),
+                            ("active", .bool(request.activate))])
+        }
+    }
+
+    /// What this daemon does with `name`, besides what the registry holds: the served version, what
+    /// is in memory (versions, bytes, pinned, in use), its shape when loaded, use and the last error.
+    func served(_ name: String) -> [(String, JSONValue)] {
+        let entry = catalog.entries[name]
+        let loaded = resident.items.filter { $0.key.name == name }
+        let active = entry.flatMap { resident.items[$0.reference] }
+        var out: [(String, JSONValue)] = [
+            ("served_version", entry.map { .int($0.version) } ?? .null),
+            ("resident", .bool(active != nil)),
+            ("loaded_versions", .array(loaded.keys.compactMap(\.version).sorted().map { .int($0) })),
+            ("pinned", .bool(active?.pinned ?? false)),
+            ("in_use", .int(loaded.keys.reduce(0) { $0 + (resident.inUse[$1] ?? 0) })),
+            ("bytes", .int(loaded.values.reduce(0) { $0 + $1.adapter.byteCount })),
+            ("merged", .bool(resident.merged[name] != nil)),
+        ]
+        if let a = active?.adapter {
+            let modules = a.modules
+            out.append(("rank", .int(modules.map(\.module.rank).max() ?? 0)))
+            out.append(("targets", .array(LoRATarget.allCases.filter { t in modules.contains { $0.target == t } }.map { .string($0.rawValue) })))
+            out.append(("content_digest", .string(a.contentDigest)))
+        }
+        let use = usage[name] ?? (0, 0)
+        out.append(("requests", .int(use.requests)))
+        out.append(("generated_tokens", .int(use.tokens)))
+        out.append(("last_error", lastLoadError[name].map(JSONValue.string) ?? .null))
+        return out
+    }
+
+    static func who(_ r: RoutedRequest) -> String {
+        r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+    }
 
     private func importAdapter(_ r: RoutedRequest, _ admin: AdminContext, name: String, path: String, activate: Bool, reply: String?) {
         let roots = admin.importRoots(), base = admin.base
@@ -297,8 +385,16 @@ extension Endpoints {
     func merge(_ name: String, by who: String, _ done: @escaping (Result<(Int, MergedAdapter), OpenAIError>) -> Void) {
         guard let admin = registryAccess else { return done(.failure(.internal("the registry is not set up"))) }
         guard let entry = catalog.entries[name] else { return done(.failure(Self.openAIError(RegistryError.notFound(name: name)))) }
-        if let m = catalog.merged[name] { return done(.success((entry.version, m))) }
-        let adapter = entry.adapter, base = admin.base, storage = mergedType
+        if let m = resident.merged[name] { return done(.success((entry.version, m))) }
+        guard let adapter = resident[entry.reference] else {
+            // Not in memory: load it (the merge pins it), then merge.
+            return ensureLoaded([entry.reference]) { [unowned self] error in
+                if let error { return done(.failure(error)) }
+                guard resident[entry.reference] != nil else { return done(.failure(.internal("\(entry.reference) was evicted while it loaded"))) }
+                merge(name, by: who, done)
+            }
+        }
+        let base = admin.base, storage = mergedType
         work.run(on: admin.loaderQueue, { () -> Result<MergedAdapter, OpenAIError> in
             do { return .success(try MergedAdapter(adapter: adapter, base: base, storage: storage)) } catch {
                 return .failure(.internal("merging \(name) failed: \(error)"))
@@ -307,11 +403,11 @@ extension Endpoints {
             switch result {
             case .failure(let e): done(.failure(e))
             case .success(let m):
-                guard catalog.mergedBytes + m.byteCount <= mergedBudget else {
-                    return done(.failure(OpenAIError(status: 507, message: "the merged copy of \(name) needs \(m.byteCount) bytes and adapters.merged_bytes allows \(mergedBudget - catalog.mergedBytes) more; unmerge another adapter or raise it",
+                guard resident.mergedBytes + m.byteCount <= mergedBudget else {
+                    return done(.failure(OpenAIError(status: 507, message: "the merged copy of \(name) needs \(m.byteCount) bytes and adapters.merged_bytes allows \(mergedBudget - resident.mergedBytes) more; unmerge another adapter or raise it",
                                                      type: "server_error", code: "insufficient_storage")))
                 }
-                guard catalog.setMerged(name, m) else {
+                guard catalog.entries[name]?.version == entry.version, resident.setMerged(name, m) else {
                     return done(.failure(OpenAIError(status: 409, message: "\(name)'s served version changed while it was merged; merge again",
                                                      type: "invalid_request_error", code: "conflict")))
                 }
@@ -324,7 +420,7 @@ extension Endpoints {
     /// Merges every adapter `names` lists that is served and not merged yet (`adapters.merge`), one
     /// after another; failures are logged.
     func mergeConfigured(_ names: [String], log: @escaping (String) -> Void) {
-        guard let name = names.first(where: { catalog.entries[$0] != nil && catalog.merged[$0] == nil }) else { return }
+        guard let name = names.first(where: { catalog.entries[$0] != nil && resident.merged[$0] == nil }) else { return }
         let rest = Array(names.drop { $0 != name }.dropFirst())
         merge(name, by: "adapters.merge:") { [unowned self] result in
             if case .failure(let e) = result { log("adapters.merge: \(name) not merged: \(e.message)") }

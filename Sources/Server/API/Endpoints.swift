@@ -35,21 +35,27 @@ final class Endpoints {
     let promptQueue = DispatchQueue(label: "lorad.prompts")
     /// Where the registry is and how to read it off the loop (set with the admin routes).
     var registryAccess: AdminContext?
-    /// `adapters.cache_bytes`: what the loaded older versions (`name@vN`) may hold together.
-    var pinnedBudget: Int
+    /// The adapter versions in memory, within `adapters.cache_bytes`.
+    var resident: ResidentAdapters
+    /// Loads under way, with the callers waiting for each (one load serves them all).
+    private var loading: [AdapterReference: [(OpenAIError?) -> Void]] = [:]
+    /// Per load under way: the versions its requests need together (kept when it evicts).
+    private var loadingKeeps: [AdapterReference: Set<AdapterReference>] = [:]
+    /// Per adapter: the last load failure, for the admin API.
+    var lastLoadError: [String: String] = [:]
+    /// Per adapter name: generations ended and tokens they generated (GET /v1/adapters/NAME).
+    private(set) var usage: [String: (requests: Int, tokens: Int)] = [:]
     /// `adapters.merged_bytes`: what merged copies may hold together.
     var mergedBudget = 1 << 30
     /// `adapters.merged_type`.
     var mergedType: MergeStorage = .baseType
-    /// Loaded older versions, least recently used first.
-    private var pinnedUse: [AdapterReference] = []
     /// Running generations by engine id; each removes itself when it ends or is cancelled.
     private(set) var streams: [UInt64: GenerationStream] = [:]
     private var requestCounter: UInt64 = 0
 
     init(bundle: ModelBundle, engine: Engine, responder: Responder, servedName: String, catalog: AdapterCatalog,
-         maxTokensDefault: Int, pinnedBudget: Int, work: LoopWork, isServing: @escaping () -> Bool) {
-        self.pinnedBudget = pinnedBudget
+         maxTokensDefault: Int, cacheBudget: Int, work: LoopWork, isServing: @escaping () -> Bool) {
+        resident = ResidentAdapters(budget: cacheBudget)
         self.bundle = bundle
         self.engine = engine
         self.responder = responder
@@ -96,6 +102,7 @@ final class Endpoints {
         metrics.setQueueDepth(s.queuedRequests)
         metrics.setLiveSequences(s.liveSequences)
         metrics.setKVBytes(sequences: s.kvBytesSequences, prefixCache: s.kvBytesPrefixCache)
+        metrics.setAdaptersLoaded(resident.items.count, bytes: resident.byteCount)
     }
 
     // MARK: Running generations
@@ -106,19 +113,36 @@ final class Endpoints {
         for n in out.batchSizes { metrics.batchSize(n) }
         for (id, event) in out.events {
             guard let g = streams[id] else { continue }   // cancelled: its client is gone
-            if g.handle(event) { streams[id] = nil }
+            if g.handle(event) { ended(g) }
         }
         updateGauges()
     }
 
-    func started(_ g: GenerationStream) { streams[g.engineID] = g }
+    func started(_ g: GenerationStream) {
+        streams[g.engineID] = g
+        resident.acquire(g.holds)
+    }
 
     /// A stream its client left: the engine stops the sequence and no more events go to it.
     /// False when it was not running (it had ended).
     func cancelled(_ g: GenerationStream) -> Bool {
-        guard streams.removeValue(forKey: g.engineID) != nil else { return false }
+        guard streams[g.engineID] != nil else { return false }
         engine.cancel(g.engineID)
+        ended(g)
         return true
+    }
+
+    /// A generation is over: it lets go of its adapters, and the cached prefixes of those that nothing
+    /// holds any more go with them. An eviction that waited for it may happen now.
+    private func ended(_ g: GenerationStream) {
+        guard streams.removeValue(forKey: g.engineID) != nil else { return }
+        if !g.holds.isEmpty {
+            usage[g.label, default: (0, 0)].requests += 1
+            usage[g.label, default: (0, 0)].tokens += g.completionTokens
+        }
+        let unused = resident.release(g.holds)
+        let evicted = resident.evict()
+        letGo(evicted, also: unused)
     }
 
     func nextRequestID() -> UInt64 {
@@ -126,66 +150,69 @@ final class Endpoints {
         return requestCounter
     }
 
-    // MARK: Older versions on demand
+    // MARK: Adapters in memory
 
-    /// Loads `refs` on the loader thread into the catalog's pinned versions, then calls `done` on the
-    /// loop with nil, or the error to answer (an unknown version is a 404 that lists the versions).
-    func loadVersions(_ refs: [AdapterReference], _ done: @escaping (OpenAIError?) -> Void) {
-        guard let access = registryAccess else { return done(.internal("the registry is not set up")) }
+    /// Makes `refs` resident, loading those that are not on the loader thread, then calls `done` on
+    /// the loop with nil, or the error to answer. Concurrent requests for one version share its load.
+    /// A load evicts what the budget requires, but not the other versions of `refs` (a request that
+    /// stacks adapters needs them all at once).
+    func ensureLoaded(_ refs: [AdapterReference], pin: Bool = false, keeping: Set<AdapterReference>? = nil,
+                      _ done: @escaping (OpenAIError?) -> Void) {
+        let keeping = keeping ?? Set(refs)
+        let missing = refs.filter { resident[$0] == nil }
+        if pin { for ref in refs where resident[ref] != nil { resident.setPinned(ref, true) } }
+        guard let ref = missing.first else { return done(nil) }
+        let rest = Array(refs.drop { $0 != ref }.dropFirst())
+        let next: (OpenAIError?) -> Void = { [unowned self] error in
+            if let error { return done(error) }
+            if pin { resident.setPinned(ref, true) }
+            ensureLoaded(rest, pin: pin, keeping: keeping, done)
+        }
+        loadingKeeps[ref, default: []].formUnion(keeping)
+        if loading[ref] != nil { loading[ref]!.append(next); return }
+        loading[ref] = [next]
+        guard let access = registryAccess else { return finishLoad(ref, .failure(.internal("the registry is not set up"))) }
         let root = access.root(), base = access.base
-        work.run(on: access.loaderQueue, { () -> Result<[(AdapterCatalog.Entry, Double)], OpenAIError> in
+        work.run(on: access.loaderQueue, { () -> Result<(LoRAAdapter, [AdapterCatalog.Stamp], Double), OpenAIError> in
             do {
-                let registry = try Registry(root: root)
-                var loaded: [(AdapterCatalog.Entry, Double)] = []
-                for ref in refs {
-                    let v = try registry.resolve(ref)
-                    let started = Date()
-                    let adapter = try LoRAAdapter.load(path: v.loadPath, name: ref.name, base: base)
-                    loaded.append((AdapterCatalog.Entry(name: ref.name, adapter: adapter, path: v.loadPath, version: v.version,
-                                                        created: v.manifest?.created ?? Int(Date().timeIntervalSince1970)),
-                                   Date().timeIntervalSince(started)))
-                }
-                return .success(loaded)
+                let v = try Registry(root: root).resolve(ref)
+                let started = Date()
+                let adapter = try LoRAAdapter.load(path: v.loadPath, name: ref.name, base: base)
+                return .success((adapter, v.files.compactMap(AdapterCatalog.stamp), Date().timeIntervalSince(started)))
+            } catch let e as RegistryError {
+                return .failure(Self.openAIError(e))
             } catch {
-                return .failure(Self.openAIError(error))
+                return .failure(OpenAIError(status: 500, message: "\(ref) could not be loaded: \(error)", type: "server_error",
+                                            code: "adapter_load_failed"))
             }
-        }, then: { [unowned self] result in
-            switch result {
-            case .failure(let e): done(e)
-            case .success(let loaded):
-                for (entry, seconds) in loaded {
-                    catalog.addPinned(entry)
-                    let ref = AdapterReference(name: entry.name, version: entry.version)
-                    pinnedUse.removeAll { $0 == ref }
-                    pinnedUse.append(ref)
-                    metrics.adapterLoaded(name: entry.name, seconds: seconds)
-                }
-                evictPinned(keeping: Set(loaded.map { AdapterReference(name: $0.0.name, version: $0.0.version) }))
-                done(nil)
-            }
-        })
+        }, then: { [unowned self] result in finishLoad(ref, result) })
     }
 
-    /// Marks the pinned versions among `uses` as just used.
-    func touchPinned(_ uses: [AdapterUse]) {
-        for use in uses {
-            guard let (ref, _) = catalog.pinned.first(where: { $0.value.adapter === use.adapter }) else { continue }
-            pinnedUse.removeAll { $0 == ref }
-            pinnedUse.append(ref)
+    private func finishLoad(_ ref: AdapterReference, _ result: Result<(LoRAAdapter, [AdapterCatalog.Stamp], Double), OpenAIError>) {
+        let waiting = loading.removeValue(forKey: ref) ?? []
+        let keeping = loadingKeeps.removeValue(forKey: ref) ?? []
+        switch result {
+        case .failure(let e):
+            lastLoadError[ref.name] = e.message
+            metrics.adapterLoadFailed(name: ref.name)
+            for w in waiting { w(e) }
+        case .success(let (adapter, stamps, seconds)):
+            // A rescan may have dropped the version meanwhile; loaded, it serves the waiting requests
+            // (a sequence may always finish on a version that is gone), and the next rescan drops it.
+            let evicted = resident.insert(ref, adapter, stamps: stamps, keeping: keeping)
+            metrics.adapterLoaded(name: ref.name, seconds: seconds)
+            lastLoadError[ref.name] = nil
+            letGo(evicted)
+            for w in waiting { w(nil) }
         }
+        updateGauges()
     }
 
-    /// Drops least recently used pinned versions until they fit `pinnedBudget`. A running sequence
-    /// keeps the adapter it holds until it ends; only the catalog lets go of it.
-    func evictPinned(keeping: Set<AdapterReference> = []) {
-        pinnedUse.removeAll { catalog.pinned[$0] == nil }   // gone with a rescan
-        var bytes = pinnedUse.reduce(0) { $0 + (catalog.pinned[$1]?.adapter.byteCount ?? 0) }
-        for ref in pinnedUse where bytes > pinnedBudget && !keeping.contains(ref) {
-            bytes -= catalog.pinned[ref]?.adapter.byteCount ?? 0
-            catalog.removePinned(ref)
-            metrics.adapterEvicted(name: ref.name)
-        }
-        pinnedUse.removeAll { catalog.pinned[$0] == nil }
+    /// Counts evictions and tells the engine to drop the cached prefixes of adapters nothing holds.
+    func letGo(_ removed: ResidentAdapters.Removed, also digests: Set<String> = [], evicted: Bool = true) {
+        if evicted { for ref in removed.keys { metrics.adapterEvicted(name: ref.name) } }
+        let forget = resident.unheld(Set(removed.values.map(\.contentDigest)).union(digests))
+        engine.forgetPrefixes(adapterDigests: forget)
     }
 
     // MARK: Models
@@ -205,7 +232,7 @@ final class Endpoints {
     private func respondModel(_ r: RoutedRequest) {
         // The base by its served name, an adapter by `name` or `name@v1` (its entry is under `name`).
         let id = r.parameters["id"] ?? ""
-        let name = id == servedName ? servedName : catalog.lookup(id)?.name
+        let name = id == servedName ? servedName : catalog.resolve(id)?.name
         guard let name, let entry = modelEntries().first(where: { $0.id == name }) else {
             return responder.fail(.notFound(model: id), r.http, r.connection, endpoint: r.endpoint, started: r.started)
         }

@@ -5,6 +5,8 @@
 
 import Foundation
 import HTTP
+import LoRA
+import Registry
 import Engine
 import Sampling
 import Tokenizer
@@ -22,6 +24,8 @@ final class GenerationStream: ResponseProducer {
     let echoText: String?
     /// It runs on the adapter's merged copy (said in the log line).
     var onMergedWeights = false
+    /// The adapter versions it runs with: resident and never evicted until it ends.
+    var holds: [(AdapterReference, LoRAAdapter)] = []
     let started: Date
     /// The route, for logs and metrics.
     let endpoint: String
@@ -31,7 +35,7 @@ final class GenerationStream: ResponseProducer {
     private var promptInfos: [PromptTokenLogprob] = []
     private var firstTokenAt: Date?
     private var lastTokenAt: Date?
-    private var completionTokens = 0
+    private(set) var completionTokens = 0
     private var sentFirstChunk = false
     /// The engine took the sequence in (its prompt is being or has been processed).
     private var admitted = false

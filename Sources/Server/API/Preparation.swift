@@ -35,6 +35,8 @@ enum PreparedGeneration: @unchecked Sendable {
         /// The model's name for logs, metrics and the queue key.
         let label: String
         let uses: [AdapterUse]
+        /// The registry versions of `uses`, in order (held while the sequence runs).
+        let references: [AdapterReference]
         /// The merged copy to run instead of `uses` (one adapter at scale 1 that has one).
         let merged: MergedAdapter?
         let prompt: [Int32]
@@ -47,6 +49,8 @@ struct PreparationContext: @unchecked Sendable {
     // @unchecked: ModelBundle is immutable; the catalog is a value snapshot of immutable entries.
     let bundle: ModelBundle
     let catalog: AdapterCatalog
+    /// The adapters in memory now.
+    let resident: ResidentAdapters.Snapshot
     let servedName: String
     let contextLimit: Int
     /// 0: none.
@@ -60,7 +64,7 @@ extension Endpoints {
 
     /// What a preparation reads, snapshotted now on the loop.
     var preparationContext: PreparationContext {
-        PreparationContext(bundle: bundle, catalog: catalog, servedName: servedName,
+        PreparationContext(bundle: bundle, catalog: catalog, resident: resident.snapshot, servedName: servedName,
                            contextLimit: engine.contextLimit, maxTokensDefault: maxTokensDefault)
     }
 
@@ -83,11 +87,11 @@ extension Endpoints {
                 then: { [unowned self] prepared in
             guard case .needsVersions(let refs) = prepared else { return submitGeneration(prepared, r, endpoint: endpoint) }
             guard !loadedOnce else {
-                // Loaded, and evicted again before the request could use it: the budget is too small.
-                return responder.fail(.unavailable("adapters.cache_bytes cannot hold \(refs.map(\.description).joined(separator: ", ")) now; retry",
+                // Loaded, and gone again before the request could use it (a rescan dropped it).
+                return responder.fail(.unavailable("the adapter cache could not keep \(refs.map(\.description).joined(separator: ", ")) now; retry",
                                                    retryAfter: 1), r.http, r.connection, endpoint: r.endpoint, started: r.started)
             }
-            loadVersions(refs) { [unowned self] error in
+            ensureLoaded(refs) { [unowned self] error in
                 if let error {
                     return responder.fail(error, r.http, r.connection, endpoint: r.endpoint, started: r.started)
                 }
@@ -108,35 +112,34 @@ extension Endpoints {
         }
         // Model and adapters. One rule for repeats: each adapter is applied once, whether it is named
         // by `model` or in `adapters`, under any spelling (demo, demo@v1).
-        var uses: [AdapterUse] = []
-        var applied: [String: String] = [:]   // adapter name -> the field that applied it
+        var named: [(ref: AdapterReference, scale: Float, param: String)] = []
         let label: String
         if r.model == c.servedName {
             label = c.servedName
-        } else if let e = c.catalog.lookup(r.model) {
-            uses.append(AdapterUse(e.adapter))
-            applied[e.name] = "model"
-            label = e.name
+        } else if let ref = c.catalog.resolve(r.model) {
+            named.append((ref, 1, "model"))
+            label = ref.name
         } else {
-            let missing = ([r.model] + r.adapters.map(\.name)).compactMap { c.catalog.unloadedVersion($0) }
-            if !missing.isEmpty { return .needsVersions(missing) }
-            return .failed(.notFound(model: r.model), label: "")
+            return .failed(notFound(r.model, c.catalog), label: "")
         }
         for (i, extra) in r.adapters.enumerated() {
             let param = "adapters[\(i)].name"
-            guard let e = c.catalog.lookup(extra.name) else {
-                if let ref = c.catalog.unloadedVersion(extra.name) { return .needsVersions([ref]) }
-                var err = OpenAIError.notFound(model: extra.name)
+            guard let ref = c.catalog.resolve(extra.name) else {
+                var err = notFound(extra.name, c.catalog)
                 err.param = param
                 return .failed(err, label: label)
             }
-            if let first = applied[e.name] {
-                return .failed(.badRequest(param: param, message: "\(param) names \(e.name), which \(first) already applies; "
+            if let first = named.first(where: { $0.ref.name == ref.name }) {
+                return .failed(.badRequest(param: param, message: "\(param) names \(ref.name), which \(first.param) already applies; "
                                             + "give each adapter once (its scale sets how strongly it applies)"), label: label)
             }
-            applied[e.name] = param
-            uses.append(AdapterUse(e.adapter, scale: extra.scale))
+            named.append((ref, extra.scale, param))
         }
+        // Versions not in memory load first (off the loop), then the request is prepared again.
+        let missing = named.map(\.ref).filter { c.resident.adapters[$0] == nil }
+        if !missing.isEmpty { return .needsVersions(missing) }
+        let uses = named.map { AdapterUse(c.resident.adapters[$0.ref]!, scale: $0.scale) }
+        let refs = named.map(\.ref)
         // Prompt.
         let tokenizer = c.bundle.tokenizer
         let limit = c.contextLimit
@@ -180,8 +183,19 @@ extension Endpoints {
         // One adapter at full scale with a merged copy runs on it, at the base model's speed; stacking,
         // another scale or no copy runs the low-rank path.
         var merged: MergedAdapter? = nil
-        if uses.count == 1, uses[0].scale == 1, let m = c.catalog.merged[label], m.adapter === uses[0].adapter { merged = m }
-        return .ready(.init(request: request, label: label, uses: uses, merged: merged, prompt: prompt, echoText: echoText))
+        if uses.count == 1, uses[0].scale == 1, let m = c.resident.merged[label], m.adapter === uses[0].adapter { merged = m }
+        return .ready(.init(request: request, label: label, uses: uses, references: refs, merged: merged, prompt: prompt,
+                            echoText: echoText))
+    }
+
+    /// 404 for a model that is neither the base nor a served adapter version; for a version the
+    /// adapter does not have, the message lists those it has.
+    static func notFound(_ model: String, _ catalog: AdapterCatalog) -> OpenAIError {
+        var e = OpenAIError.notFound(model: model)
+        if let ref = AdapterReference(model), let entry = catalog.entries[ref.name], let v = ref.version {
+            e.message = RegistryError.versionNotFound(name: ref.name, version: v, available: entry.versions.keys.sorted()).description
+        }
+        return e
     }
 
     /// Queues a prepared request in the engine and starts its response (loop thread).
@@ -199,7 +213,7 @@ extension Endpoints {
         case .ready(let ready):
             p = ready
         }
-        touchPinned(p.uses)
+        resident.touch(p.references)
         guard isServing() else {
             return responder.fail(.unavailable("the server is shutting down", retryAfter: 5), routed.http, routed.connection,
                                   endpoint: routed.endpoint, adapter: p.label, started: routed.started)
@@ -221,6 +235,7 @@ extension Endpoints {
                                  responseID: prefix + String(format: "%016llx", nextRequestID() ^ UInt64(createdAt) << 20),
                                  label: p.label, prompt: p.prompt, echoText: p.echoText)
         g.onMergedWeights = p.merged != nil
+        g.holds = zip(p.references, p.uses.map(\.adapter)).map { ($0, $1) }
         started(g)
         g.begin()
     }
@@ -229,8 +244,8 @@ extension Endpoints {
     static func tokenize(body: [UInt8], _ c: PreparationContext) -> Result<[UInt8], OpenAIError> {
         do {
             let r = try OpenAIDecode.tokenizeRequest(body: body)
-            if let m = r.model, m != c.servedName, c.catalog.lookup(m) == nil, c.catalog.unloadedVersion(m) == nil {
-                throw OpenAIError.notFound(model: m)
+            if let m = r.model, m != c.servedName, c.catalog.resolve(m) == nil {
+                throw notFound(m, c.catalog)
             }
             let tokenizer = c.bundle.tokenizer
             let tokens: [Int32]

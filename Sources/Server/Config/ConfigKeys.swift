@@ -79,6 +79,7 @@ extension ConfigKey {
             ConfigKey("adapters", "rescan_seconds", .live, \.adapters.rescanInterval, .seconds(0...86400)),
             ConfigKey("adapters", "import_roots", .live, \.adapters.importRoots, .absolutePaths),
             ConfigKey("adapters", "cache_bytes", .live, \.adapters.cacheBytes, .byteSize(0...(1 << 40))),
+            ConfigKey("adapters", "preload", .live, \.adapters.preload, .adapterNames),
             ConfigKey("adapters", "merged_bytes", .live, \.adapters.mergedBytes, .byteSize(0...(1 << 40))),
             ConfigKey("adapters", "merged_type", .live, \.adapters.mergedType, .choice([("base", .baseType), ("f16", .f16), ("f32", .f32)])),
             ConfigKey("adapters", "merge", .live, \.adapters.merge, .adapterNames),

@@ -47,9 +47,12 @@ public struct ServerConfig: Sendable, Equatable {
         /// Directories the admin API may import adapters from by path (`POST .../versions`,
         /// vLLM's `load_lora_adapter`); empty: imports by path are refused.
         public var importRoots: [String] = []
-        /// Bytes the older versions loaded on demand for `name@vN` may hold together (the active
-        /// versions are always loaded).
+        /// Bytes the adapter versions in memory may hold together (f32 modules and the kernels'
+        /// copy). Adapters load on first use; past the budget the least recently used are evicted,
+        /// except preloaded, merged and in-use ones.
         public var cacheBytes = 256 << 20
+        /// Adapters loaded at start (and when a new version appears) and never evicted.
+        public var preload: [String] = []
         /// Bytes the merged copies (`POST /v1/adapters/NAME/merge`) may hold together.
         public var mergedBytes = 1 << 30
         /// How merged matrices are stored: in the base matrix's own type (the base's speed, its

@@ -93,7 +93,9 @@ package final class Daemon {
         loop = try UVLoop()
         baseInfo = try bundle.baseInfo()
         servedName = config.model.servedModelName
-        let catalog = AdapterCatalog.scan(directory: config.adapters.dir, base: baseInfo, reserved: [config.model.servedModelName, "base"])
+        let catalog = AdapterCatalog.scan(directory: config.adapters.dir,
+                                          AdapterCatalog.ScanContext(base: baseInfo, reserved: [config.model.servedModelName, "base"],
+                                                                     preload: Set(config.adapters.preload)))
         notifier = SystemdNotifier(environment: environment)
         metrics.setKVBudget(bytes: config.engine.kvBudgetBytes)
 
@@ -112,19 +114,20 @@ package final class Daemon {
         let responder = Responder(metrics: metrics, isServing: { [unowned self] in state == .serving },
                                   log: { [unowned self] level, line in log(level, line) })
         endpoints = Endpoints(bundle: bundle, engine: engine, responder: responder, servedName: servedName, catalog: catalog,
-                              maxTokensDefault: config.engine.maxTokensDefault, pinnedBudget: config.adapters.cacheBytes, work: work,
+                              maxTokensDefault: config.engine.maxTokensDefault, cacheBudget: config.adapters.cacheBytes, work: work,
                               isServing: { [unowned self] in state == .serving })
         endpoints.mergedBudget = config.adapters.mergedBytes
         endpoints.mergedType = config.adapters.mergedType
         router = Router(responder: responder)
         endpoints.register(on: router)
         endpoints.registerAdmin(on: router, AdminContext(
-            root: { [unowned self] in config.adapters.dir },
-            importRoots: { [unowned self] in config.adapters.importRoots },
+            root: { [unowned self] in self.config.adapters.dir },
+            importRoots: { [unowned self] in self.config.adapters.importRoots },
             base: baseInfo, loaderQueue: loaderQueue,
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
             log: { [unowned self] line in log(.notice, line) }))
         router.authorize = { [unowned self] request, route in route.admin ? adminRefusal(request) : nil }
+        adopt(catalog)
         reportCatalog()
     }
 
@@ -159,7 +162,8 @@ package final class Daemon {
                 log(.warning, "adapter \(name): \(w)")
             }
         }
-        metrics.setAdaptersLoaded(catalog.entries.count, bytes: catalog.byteCount)
+        metrics.setAdaptersRegistered(catalog.entries.count)
+        endpoints.updateGauges()
         for load in catalog.loads { metrics.adapterLoaded(name: load.name, seconds: load.seconds) }
         if let previous {
             for name in catalog.sortedNames {
@@ -374,10 +378,10 @@ package final class Daemon {
         if !diff.applied.isEmpty {
             config = config.applyingReloadable(from: fresh)
             endpoints.maxTokensDefault = config.engine.maxTokensDefault
-            endpoints.pinnedBudget = config.adapters.cacheBytes
+            endpoints.resident.budget = config.adapters.cacheBytes
+            endpoints.letGo(endpoints.resident.evict())
             endpoints.mergedBudget = config.adapters.mergedBytes
             endpoints.mergedType = config.adapters.mergedType
-            endpoints.evictPinned()
             registryWatch?.setPeriod(seconds: Self.milliseconds(config.adapters.rescanInterval) / 1000)
             engine.setQueueLimits(total: config.engine.queueLimit, perAdapter: config.engine.perAdapterQueueLimit)
             LogSetup.setLevel(config.log.level)
@@ -399,23 +403,23 @@ package final class Daemon {
         rescanning = true
         afterThisRescan = afterNextRescan + (then.map { [$0] } ?? [])
         afterNextRescan = []
-        let directory = config.adapters.dir, base = baseInfo, previous = catalog
-        let reserved: Set<String> = [servedName, "base"]
+        let directory = config.adapters.dir, previous = catalog
+        let context = AdapterCatalog.ScanContext(base: baseInfo, reserved: [servedName, "base"], preload: Set(config.adapters.preload),
+                                                 resident: endpoints.resident.items.mapValues(\.stamps))
         log(reason == "SIGHUP" ? .notice : .debug, "\(reason): rescanning \(directory)")
         work.run(on: loaderQueue, {
-            AdapterCatalog.scan(directory: directory, base: base, reserved: reserved, previous: previous)
+            AdapterCatalog.scan(directory: directory, context, previous: previous)
         }, then: { [unowned self] fresh in
             rescanning = false
             let waiting = afterThisRescan
             afterThisRescan = []
             defer { for w in waiting { w() } }
             guard state != .draining else { return }
-            catalog = fresh
+            adopt(fresh)
             // A SIGHUP reports everything, as an operator who sent it expects; events and the periodic
             // rescan report only what changed.
             reportCatalog(previous: previous, onlyChanges: reason != "SIGHUP")
             registryWatch?.watch(fresh.directories)
-            endpoints.evictPinned()
             mergeConfigured()
             if reason == "SIGHUP" { _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s)") }
             if let again = rescanAgain {
@@ -427,9 +431,22 @@ package final class Daemon {
 }
 
 extension Daemon {
-    /// `adapters.merge`: merges the listed adapters that are served without a merged copy.
+    /// Serves a scanned catalog: resident versions it no longer lists go (a running sequence keeps
+    /// its object), and the versions the scan loaded (new versions of busy adapters, preloads) move in.
+    func adopt(_ fresh: AdapterCatalog) {
+        catalog = fresh
+        endpoints.letGo(endpoints.resident.reconcile(with: fresh), evicted: false)
+        for l in fresh.loaded {
+            endpoints.letGo(endpoints.resident.insert(l.reference, l.adapter, stamps: l.stamps, pinned: l.pinned))
+        }
+        endpoints.updateGauges()
+    }
+
+    /// `adapters.merge` and versions whose manifest asks for it: merges those served without a
+    /// merged copy.
     func mergeConfigured() {
-        endpoints.mergeConfigured(config.adapters.merge, log: { [unowned self] line in log(.notice, line) })
+        let flagged = catalog.sortedNames.filter { catalog.entries[$0]!.mergeRequested && !config.adapters.merge.contains($0) }
+        endpoints.mergeConfigured(config.adapters.merge + flagged, log: { [unowned self] line in log(.notice, line) })
     }
 
     /// Who may call the admin API: a peer uid in `admin.uids` (default: the daemon's own uid and

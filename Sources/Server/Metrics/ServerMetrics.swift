@@ -89,7 +89,8 @@ public final class ServerMetrics: Sendable {
         static var loadFailures: MetricNameDescriptor {
             lorad("adapter_load_failures", "total", "Adapters that failed to load (at start-up or on a rescan), by adapter.")
         }
-        static var adaptersLoaded: MetricNameDescriptor { lorad("adapters_loaded", "", "Adapters loaded and servable.") }
+        static var adaptersLoaded: MetricNameDescriptor { lorad("adapters_loaded", "", "Adapter versions in memory (adapters.cache_bytes).") }
+        static var adaptersRegistered: MetricNameDescriptor { lorad("adapters_registered", "", "Adapters the registry holds that are servable, loaded or not.") }
         static var adapterBytes: MetricNameDescriptor {
             lorad("adapter", "bytes", "Bytes of the loaded adapters' weights (the f32 modules and the kernels' packed copy).")
         }
@@ -100,7 +101,7 @@ public final class ServerMetrics: Sendable {
             lorad("adapter_load", "seconds", "Time to read and validate one adapter version.")
         }
         static var evictions: MetricNameDescriptor {
-            lorad("adapter_evictions", "total", "Older versions (name@vN) dropped from memory to keep within adapters.cache_bytes, by adapter.")
+            lorad("adapter_evictions", "total", "Adapter versions dropped from memory to keep within adapters.cache_bytes, by adapter.")
         }
         static var activations: MetricNameDescriptor {
             lorad("adapter_activations", "total", "Times the served version of an adapter changed (a publish, an activation or a rollback), by adapter.")
@@ -132,6 +133,7 @@ public final class ServerMetrics: Sendable {
     private let prefixMisses: Counter
     private let prefixReusedTokens: Counter
     private let adaptersLoadedGauge: Gauge
+    private let adaptersRegisteredGauge: Gauge
     private let adapterBytesGauge: Gauge
     private let adapterLoadHistogram: ValueHistogram
     private let connectionsOpenGauge: Gauge
@@ -154,6 +156,7 @@ public final class ServerMetrics: Sendable {
         prefixMisses = registry.makeCounter(descriptor: Family.prefixMisses)
         prefixReusedTokens = registry.makeCounter(descriptor: Family.prefixReused)
         adaptersLoadedGauge = registry.makeGauge(descriptor: Family.adaptersLoaded)
+        adaptersRegisteredGauge = registry.makeGauge(descriptor: Family.adaptersRegistered)
         adapterBytesGauge = registry.makeGauge(descriptor: Family.adapterBytes)
         adapterLoadHistogram = registry.makeValueHistogram(descriptor: Family.adapterLoadSeconds, buckets: Self.loadBuckets)
         connectionsOpenGauge = registry.makeGauge(descriptor: Family.connectionsOpen)
@@ -252,6 +255,10 @@ public final class ServerMetrics: Sendable {
 
     public func adapterLoadFailed(name: String) {
         registry.makeCounter(descriptor: Family.loadFailures, labels: [("adapter", Self.label(name))]).increment()
+    }
+
+    public func setAdaptersRegistered(_ n: Int) {
+        adaptersRegisteredGauge.set(Int64(n))
     }
 
     public func setAdaptersLoaded(_ n: Int, bytes: Int) {
