@@ -79,6 +79,8 @@ struct AdminContext {
     /// Rescans the registry, then calls back (loop thread).
     let rescan: (_ reason: String, _ then: @escaping () -> Void) -> Void
     let log: (String) -> Void
+    /// `admin.max_upload_bytes` in effect: the body limit of uploads (AdminUpload.swift).
+    var maxUploadBytes: () -> Int = { 256 << 20 }
 }
 
 extension Endpoints {
