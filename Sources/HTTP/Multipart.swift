@@ -112,7 +112,7 @@ public enum Multipart {
                 throw MultipartError("the part \"\(name)\" appears twice in the multipart body; send each field once")
             }
             guard let end = find(delimiter, in: body, from: i) else {
-                throw MultipartError("the part \"\(name)\" does not end: the body ends without the boundary --\(boundary) after it and the closing --\(boundary)-- (was the upload cut short?)")
+                throw MultipartError("the part \"\(name)\" never ends: the body stops before the boundary after it (--\(boundary), and the closing boundary --\(boundary)-- at the end); was the upload cut short?")
             }
             parts.append(MultipartPart(name: name, filename: filename, headers: headers, content: body[i..<end]))
             i = end + delimiter.count

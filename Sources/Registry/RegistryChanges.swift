@@ -29,9 +29,12 @@ public struct PublishRequest {
     public var stats: [(String, JSONValue)]
     /// Make the new version the active one.
     public var activate: Bool
+    /// Where the files came from, for the manifest's `origin`; nil: `source` itself. An upload's
+    /// source is a temporary directory gone once it is published, so it says what it was instead.
+    public var origin: String?
 
     public init(name: String, source: String, kind: Manifest.Source = .imported, parent: Int? = nil,
-                base: BaseFingerprint, stats: [(String, JSONValue)] = [], activate: Bool = true) {
+                base: BaseFingerprint, stats: [(String, JSONValue)] = [], activate: Bool = true, origin: String? = nil) {
         self.name = name
         self.source = source
         self.kind = kind
@@ -39,6 +42,7 @@ public struct PublishRequest {
         self.base = base
         self.stats = stats
         self.activate = activate
+        self.origin = origin
     }
 }
 
@@ -67,7 +71,7 @@ extension Registry {
         let next = (existing.max() ?? 0) + 1
         let parent = request.parent ?? (try? adapter(name))?.active
         let manifest = try copyIn(name: name, version: next, source: request.source, kind: request.kind, parent: parent,
-                                  base: request.base, stats: request.stats, origin: request.source, validate: validate)
+                                  base: request.base, stats: request.stats, origin: request.origin ?? request.source, validate: validate)
         if request.activate || existing.isEmpty { try pointCurrent(name, at: next) }
         if let migrated {
             // The copy in v1 is what serves now; the plain files go.
