@@ -80,7 +80,7 @@ struct AdminContext {
     let rescan: (_ reason: String, _ then: @escaping () -> Void) -> Void
     let log: (String) -> Void
     /// `admin.max_upload_bytes` in effect: the body limit of uploads (AdminUpload.swift).
-    var maxUploadBytes: () -> Int = { 256 << 20 }
+    let maxUploadBytes: () -> Int
 }
 
 extension Endpoints {

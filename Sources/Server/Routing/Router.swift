@@ -85,12 +85,16 @@ final class Router {
 
     func add(_ method: String, _ pattern: String, admin: Bool = false, maxBodyBytes: Route.BodyLimit? = nil,
              _ handler: @escaping (RoutedRequest) -> Void) {
+        // An open route with a larger limit would let any client make the daemon buffer that much:
+        // only routes behind `authorize` may have one.
+        precondition(maxBodyBytes == nil || admin, "\(method) \(pattern): only admin routes may take more than server.max_body_bytes")
         routes.append(Route(method: method, pattern: pattern, admin: admin, maxBodyBytes: maxBodyBytes, handler: handler))
     }
 
     /// The body limit for a request whose head (`head`, no body yet) has arrived on `conn`: the
-    /// route's own when it has one and `authorize` admits the caller; nil (the server's) otherwise,
-    /// including for every request no route takes.
+    /// route's own when it has one and `authorize` admits the caller (the same check its handler
+    /// will pass, decided once); nil (the server's) otherwise, including for every request no route
+    /// takes.
     func bodyLimit(for head: HTTPRequest, on conn: HTTPConnection) -> HTTPBodyLimit? {
         bodyLimit(method: head.method, path: head.path) { route, captures in
             let routed = RoutedRequest(http: head, connection: conn, started: Date(), endpoint: route.pattern, parameters: captures)
