@@ -16,13 +16,34 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// Longest chunk-size line (size and extensions), without its CRLF. Longer -> 400.
     public var maxChunkLineBytes: Int
+    /// What the 413 calls `maxBodyBytes`: the setting an operator would raise (a server passes its
+    /// configuration key).
+    public var maxBodyBytesSetting: String
 
     public init(maxRequestLineBytes: Int = 8192, maxHeaderBytes: Int = 32768, maxHeaderCount: Int = 100,
-                maxBodyBytes: Int = 8 << 20, maxChunkLineBytes: Int = 4096) {
+                maxBodyBytes: Int = 8 << 20, maxChunkLineBytes: Int = 4096, maxBodyBytesSetting: String = "maxBodyBytes") {
         self.maxRequestLineBytes = maxRequestLineBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
         self.maxBodyBytes = maxBodyBytes
         self.maxChunkLineBytes = maxChunkLineBytes
+        self.maxBodyBytesSetting = maxBodyBytesSetting
+    }
+
+    /// `maxBodyBytes` as the limit a request gets unless its server decides otherwise.
+    public var defaultBodyLimit: HTTPBodyLimit { HTTPBodyLimit(bytes: maxBodyBytes, setting: maxBodyBytesSetting) }
+}
+
+/// One request's body limit, decided by the server once the request's head has arrived and before
+/// any of its body is read (`HTTPParser.feed(_:bodyLimit:)`): a route that takes large uploads raises
+/// it for the callers it admits, while every other request keeps `HTTPLimits.maxBodyBytes`.
+public struct HTTPBodyLimit: Sendable, Equatable {
+    public var bytes: Int
+    /// The setting that sets it, named in the 413's message so the client knows what to ask for.
+    public var setting: String
+
+    public init(bytes: Int, setting: String) {
+        self.bytes = bytes
+        self.setting = setting
     }
 }

@@ -62,8 +62,9 @@ struct RequestHead: Sendable {
     }
 
     /// Checks the header section as a whole and decides how the body is framed. Sets `keepAlive` and
-    /// `expectsContinue`.
-    mutating func decideFraming(_ limits: HTTPLimits) throws(HTTPParseError) -> Framing {
+    /// `expectsContinue`. The length is checked against the request's body limit by the caller,
+    /// which decides that limit only for a request that has a body.
+    mutating func decideFraming() throws(HTTPParseError) -> Framing {
         if hostValues.count > 1 {
             throw .badRequest("found \(hostValues.count) Host fields; send exactly one")
         }
@@ -93,9 +94,6 @@ struct RequestHead: Sendable {
             framing = .chunked
         } else if !contentLengthValues.isEmpty {
             let length = try Self.contentLength(contentLengthValues)
-            if length > limits.maxBodyBytes {
-                throw HTTPParseError(status: 413, message: "Content-Length \(length == Int.max ? "beyond \(Int.max)" : String(length)) exceeds the body limit of \(limits.maxBodyBytes) bytes (maxBodyBytes); send a smaller body")
-            }
             framing = length == 0 ? .none : .length(length)
         } else {
             framing = .none

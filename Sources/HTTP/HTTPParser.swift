@@ -18,6 +18,10 @@
 // - The request line is checked in two steps: the method's bytes as they arrive (so binary garbage,
 //   say a TLS handshake, is refused at its first byte rather than after 8 KiB), the rest once the
 //   line is complete.
+// - The body limit is decided per request, after its header section and before any body byte is
+//   read: the caller's `bodyLimit` closure sees the head (a route may take larger bodies from some
+//   callers) and the parser enforces what it answers, on Content-Length at once and on a chunked
+//   body as it grows. The parser knows nothing of routes or callers.
 
 public enum HTTPParserEvent: Sendable, Equatable {
     /// A complete request. Requests come in arrival order; one feed may complete several.
@@ -69,9 +73,12 @@ public struct HTTPParser: Sendable {
     var body: [UInt8] = []
     /// Body or chunk-data bytes still to come.
     var remaining = 0
+    /// The body limit of the request being parsed (decided at the end of its header section).
+    var bodyLimit: HTTPBodyLimit
 
     public init(limits: HTTPLimits = .init()) {
         self.limits = limits
+        bodyLimit = limits.defaultBodyLimit
     }
 
     /// True between requests with nothing of the next one buffered: a timeout now should close the
@@ -114,7 +121,16 @@ public struct HTTPParser: Sendable {
         bytes.withUnsafeBytes { feed($0) }
     }
 
+    /// Parses with `limits.maxBodyBytes` as every request's body limit.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [HTTPParserEvent] {
+        feed(bytes, bodyLimit: { _ in nil })
+    }
+
+    /// Parses, asking `bodyLimit` for the body limit of each request that has a body, once its header
+    /// section is complete and checked and before any of its body is read. The request it sees has
+    /// an empty body; nil keeps `limits.maxBodyBytes`. A body past the answer gets 413 naming its
+    /// `setting`; for a Content-Length, before any body byte is read.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, bodyLimit decide: (HTTPRequest) -> HTTPBodyLimit?) -> [HTTPParserEvent] {
         var events: [HTTPParserEvent] = []
         var i = 0
         do throws(HTTPParseError) {
@@ -125,9 +141,9 @@ public struct HTTPParser: Sendable {
                 case .requestLine:
                     if try takeLine(bytes, &i, .requestLine) { try endRequestLine() }
                 case .headerLines:
-                    if try takeLine(bytes, &i, .field) { try endFieldLine(trailer: false, &events) }
+                    if try takeLine(bytes, &i, .field) { try endFieldLine(trailer: false, &events, decide) }
                 case .trailerLines:
-                    if try takeLine(bytes, &i, .field) { try endFieldLine(trailer: true, &events) }
+                    if try takeLine(bytes, &i, .field) { try endFieldLine(trailer: true, &events, decide) }
                 case .chunkSizeLine:
                     if try takeLine(bytes, &i, .chunkSize) { try endChunkSizeLine() }
                 case .fixedBody, .chunkData:
@@ -247,11 +263,12 @@ public struct HTTPParser: Sendable {
         state = .headerLines
     }
 
-    mutating func endFieldLine(trailer: Bool, _ events: inout [HTTPParserEvent]) throws(HTTPParseError) {
+    mutating func endFieldLine(trailer: Bool, _ events: inout [HTTPParserEvent],
+                               _ decide: (HTTPRequest) -> HTTPBodyLimit?) throws(HTTPParseError) {
         defer { line.removeAll(keepingCapacity: true) }
         headerBytes += line.count + 2
         if line.isEmpty {
-            if trailer { finishRequest(&events) } else { try endHead(&events) }
+            if trailer { finishRequest(&events) } else { try endHead(&events, decide) }
             return
         }
         let what = trailer ? "trailer" : "header"
@@ -266,9 +283,15 @@ public struct HTTPParser: Sendable {
         if !trailer { head.addField(name: name, value: value) }
     }
 
-    /// The header section is complete: decide framing, then wait for the body or finish.
-    mutating func endHead(_ events: inout [HTTPParserEvent]) throws(HTTPParseError) {
-        let framing = try head.decideFraming(limits)
+    /// The header section is complete: decide framing and the body limit, then wait for the body or
+    /// finish.
+    mutating func endHead(_ events: inout [HTTPParserEvent], _ decide: (HTTPRequest) -> HTTPBodyLimit?) throws(HTTPParseError) {
+        let framing = try head.decideFraming()
+        bodyLimit = framing == .none ? limits.defaultBodyLimit : decide(head.request(body: [])) ?? limits.defaultBodyLimit
+        if case .length(let n) = framing, n > bodyLimit.bytes {
+            // Refused before the 100 Continue and before any body byte is read.
+            throw HTTPParseError(status: 413, message: "Content-Length \(n == Int.max ? "beyond \(Int.max)" : String(n)) exceeds the body limit of \(bodyLimit.bytes) bytes (\(bodyLimit.setting)); send a smaller body")
+        }
         if head.expectsContinue { events.append(.continueNeeded) }
         switch framing {
         case .none:
@@ -290,9 +313,9 @@ public struct HTTPParser: Sendable {
             state = .trailerLines
             return
         }
-        let room = limits.maxBodyBytes - body.count
+        let room = bodyLimit.bytes - body.count
         if size > UInt64(max(0, room)) {
-            throw HTTPParseError(status: 413, message: "the chunked body grows past \(limits.maxBodyBytes) bytes (maxBodyBytes): \(body.count) bytes so far and a chunk of \(size); send a smaller body")
+            throw HTTPParseError(status: 413, message: "the chunked body grows past \(bodyLimit.bytes) bytes (\(bodyLimit.setting)): \(body.count) bytes so far and a chunk of \(size); send a smaller body")
         }
         remaining = Int(size)
         state = .chunkData
@@ -307,6 +330,7 @@ public struct HTTPParser: Sendable {
         headerCount = 0
         emptyLinesSkipped = 0
         methodEnded = false
+        bodyLimit = limits.defaultBodyLimit
         state = request.keepAlive ? .requestLine : .finished
     }
 }

@@ -31,9 +31,13 @@ public struct PublishRequest {
     public var activate: Bool
     /// A daemon serving it builds its merged copy at once (the manifest's `merge`).
     public var merge: Bool
+    /// Where the files came from, for the manifest's `origin`; nil: `source` itself. An upload's
+    /// source is a temporary directory gone once it is published, so it says what it was instead.
+    public var origin: String?
 
     public init(name: String, source: String, kind: Manifest.Source = .imported, parent: Int? = nil,
-                base: BaseFingerprint, stats: [(String, JSONValue)] = [], activate: Bool = true, merge: Bool = false) {
+                base: BaseFingerprint, stats: [(String, JSONValue)] = [], activate: Bool = true, merge: Bool = false,
+                origin: String? = nil) {
         self.name = name
         self.source = source
         self.kind = kind
@@ -42,6 +46,7 @@ public struct PublishRequest {
         self.stats = stats
         self.activate = activate
         self.merge = merge
+        self.origin = origin
     }
 }
 
@@ -70,8 +75,8 @@ extension Registry {
         let next = (existing.max() ?? 0) + 1
         let parent = request.parent ?? (try? adapter(name))?.active
         let manifest = try copyIn(name: name, version: next, source: request.source, kind: request.kind, parent: parent,
-                                  base: request.base, stats: request.stats, origin: request.source, merge: request.merge,
-                                  validate: validate)
+                                  base: request.base, stats: request.stats, origin: request.origin ?? request.source,
+                                  merge: request.merge, validate: validate)
         if request.activate || existing.isEmpty { try pointCurrent(name, at: next) }
         if let migrated {
             // The copy in v1 is what serves now; the plain files go.

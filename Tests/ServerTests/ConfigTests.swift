@@ -22,6 +22,7 @@ import Testing
         #expect(c.server.tcp == nil)
         #expect(c.server.tcpAllowRemote == false)
         #expect(c.server.maxBodyBytes == 8 << 20)
+        #expect(c.admin.maxUploadBytes == 256 << 20)
         #expect(c.server.idleTimeout == .seconds(60))
         #expect(c.server.readTimeout == .seconds(30))
         #expect(c.server.writeBufferBytes == 1 << 20)
@@ -85,6 +86,7 @@ import Testing
             max_tokens_default = 128
             [admin]
             uids = [0, 1000]
+            max_upload_bytes = "1GiB"
             [log]
             level = "debug"
             """
@@ -105,6 +107,7 @@ import Testing
         e.adapters.merge = ["acme-support"]
         e.adapters.preload = ["acme-support"]
         e.admin.uids = [0, 1000]
+        e.admin.maxUploadBytes = 1 << 30
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600
         e.server.socketGroup = "www-data"
@@ -173,6 +176,7 @@ import Testing
         ("[server]\nsocket = \"/run/\(String(repeating: "x", count: 120)).sock\"", "server.socket", "107 bytes"),
         ("[admin]\nuids = [\"root\"]", "admin.uids", "array of integers"),
         ("[admin]\nuids = 0", "admin.uids", "array of integers"),
+        ("[admin]\nmax_upload_bytes = \"1TiB\"", "admin.max_upload_bytes", "from 1KiB to 4GiB"),
         ("[adapters]\nimport_roots = [\"relative/dir\"]", "adapters.import_roots", "absolute paths"),
         ("[adapters]\nmerge = [\"../x\"]", "adapters.merge", "adapter names"),
         ("[server]\ntcp = \"example.com:80\"", "server.tcp", "IP address"),

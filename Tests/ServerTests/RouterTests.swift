@@ -1,6 +1,7 @@
 // The route table on its own: patterns, captures, percent-decoding per segment, and what a path
 // that no route takes resolves to (the live tests see the same answers over HTTP).
 
+import HTTP
 import Testing
 @testable import Server
 
@@ -87,5 +88,27 @@ struct RouterTests {
     @Test(arguments: ["/%", "/%4", "/%zz", "/a%00b", "/%C3", "/%FF%FE"])
     func badPercentEncodingIsRefused(raw: String) {
         #expect(PercentDecoding.decode(raw) == nil)
+    }
+
+    /// A route's own body limit applies only to the method and path it serves and only when the
+    /// caller is admitted; everything else keeps the server's (nil). Read at each request (live).
+    @Test func routeBodyLimitOnlyForAdmittedCallers() {
+        let r = Self.router()
+        var upload = 1 << 20
+        r.add("POST", "/v1/adapters/{name}/versions", admin: true,
+              maxBodyBytes: Route.BodyLimit(setting: "admin.max_upload_bytes", bytes: { upload })) { _ in }
+        var seen: [String: String] = [:]
+        let admitted = r.bodyLimit(method: "POST", path: "/v1/adapters/faq/versions") { route, captures in
+            seen = captures
+            return route.admin
+        }
+        #expect(admitted == HTTPBodyLimit(bytes: 1 << 20, setting: "admin.max_upload_bytes"))
+        #expect(seen == ["name": "faq"])
+        upload = 2 << 20
+        #expect(r.bodyLimit(method: "POST", path: "/v1/adapters/faq/versions") { _, _ in true }?.bytes == 2 << 20)
+        #expect(r.bodyLimit(method: "POST", path: "/v1/adapters/faq/versions") { _, _ in false } == nil, "a refused caller")
+        #expect(r.bodyLimit(method: "GET", path: "/v1/adapters/faq/versions") { _, _ in true } == nil, "another method")
+        #expect(r.bodyLimit(method: "POST", path: "/v1/chat/completions") { _, _ in true } == nil, "a route without its own")
+        #expect(r.bodyLimit(method: "POST", path: "/nowhere") { _, _ in true } == nil)
     }
 }

@@ -93,6 +93,8 @@ struct AdminContext {
     /// Rescans the registry, then calls back (loop thread).
     let rescan: (_ reason: String, _ then: @escaping () -> Void) -> Void
     let log: (String) -> Void
+    /// `admin.max_upload_bytes` in effect: the body limit of uploads (AdminUpload.swift).
+    let maxUploadBytes: () -> Int
 }
 
 extension Endpoints {
@@ -150,13 +152,22 @@ extension Endpoints {
             admin.log("admin: \(Self.who(r)) unloaded \(name) (\(refs.map(\.description).sorted().joined(separator: ", ")))")
             respondJSON(r, .object([("name", .string(name))] + served(name)))
         }
-        router.add("POST", "/v1/adapters/{name}/versions", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/{name}/versions", admin: true,
+                   maxBodyBytes: Route.BodyLimit(setting: "admin.max_upload_bytes", bytes: admin.maxUploadBytes)) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
-            guard let body = adminBody(r), let path = body["path"]?.stringValue else {
-                return fail(r, .badRequest(param: "path", message: "expected a JSON object {\"path\": \"/dir/under/an/import/root\", \"activate\": true}"))
+            if let body = adminBody(r), body["files"] == nil {
+                guard let path = body["path"]?.stringValue else {
+                    return fail(r, .badRequest(param: "path", message: "expected a JSON object {\"path\": \"/dir/under/an/import/root\", \"activate\": true}, or the files themselves (\"files\")"))
+                }
+                let activate = body["activate"]?.boolValue ?? true
+                return importAdapter(r, admin, name: name, path: path, activate: activate, reply: nil)
             }
-            let activate = body["activate"]?.boolValue ?? true
-            importAdapter(r, admin, name: name, path: path, activate: activate, reply: nil)
+            // The files in the body (AdminUpload.swift): parsed, decoded and published on the loader thread.
+            let body = r.http.body, contentType = r.http.headers["Content-Type"], base = admin.base
+            let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+            change(r, admin, "imported upload (\(body.count) bytes) as \(name)") { registry in
+                try Self.publishUpload(body, contentType: contentType, name: name, base: base, who: who, registry: registry)
+            }
         }
         router.add("POST", "/v1/adapters/{name}/activate", admin: true) { [unowned self] r in
             let name = r.parameters["name"] ?? ""

@@ -108,6 +108,7 @@ extension ConfigKey {
             ConfigKey("engine", "max_tokens_default", .live, \.engine.maxTokensDefault, .integer(0...1 << 20)),
 
             ConfigKey("admin", "uids", .live, \.admin.uids, .integers(0...Int(UInt32.max))),
+            ConfigKey("admin", "max_upload_bytes", .live, \.admin.maxUploadBytes, .byteSize(1 << 10...1 << 32)),
 
             ConfigKey("log", "level", .live, \.log.level,
                       .choice(Logger.Level.allCases.map { ($0.rawValue, $0) })),

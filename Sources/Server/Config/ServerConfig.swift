@@ -71,6 +71,9 @@ public struct ServerConfig: Sendable, Equatable {
         /// Peer uids (SO_PEERCRED, Unix socket only) allowed the admin API; empty: the daemon's own
         /// uid and root.
         public var uids: [Int] = []
+        /// Largest body of an adapter upload (`POST /v1/adapters/NAME/versions` with the files in
+        /// the body), for these callers only; every other request keeps `server.max_body_bytes`.
+        public var maxUploadBytes = 256 << 20
 
         public init() {}
     }

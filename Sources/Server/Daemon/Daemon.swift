@@ -38,7 +38,10 @@ package final class Daemon {
     private(set) var router: Router!
     private var endpoints: Endpoints!
     let baseInfo: BaseModelInfo
-    var httpLimits: HTTPLimits { HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes) }
+    var httpLimits: HTTPLimits {
+        HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes,
+                   maxBodyBytesSetting: "server.max_body_bytes")
+    }
     var idleTimeoutMS: UInt64 { Self.milliseconds(config.server.idleTimeout) }
     var readTimeoutMS: UInt64 { Self.milliseconds(config.server.readTimeout) }
     var slowReaderTimeoutMS: UInt64 { Self.milliseconds(config.server.slowReaderTimeout) }
@@ -125,7 +128,8 @@ package final class Daemon {
             importRoots: { [unowned self] in self.config.adapters.importRoots },
             base: baseInfo, loaderQueue: loaderQueue,
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
-            log: { [unowned self] line in log(.notice, line) }))
+            log: { [unowned self] line in log(.notice, line) },
+            maxUploadBytes: { [unowned self] in config.admin.maxUploadBytes }))
         router.authorize = { [unowned self] request, route in route.admin ? adminRefusal(request) : nil }
         adopt(catalog)
         reportCatalog()

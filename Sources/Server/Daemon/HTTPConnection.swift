@@ -6,6 +6,9 @@
 // - a request whose head and body have not all arrived `readTimeout` after its first byte: 408 and
 //   close (the clock is not restarted by each byte, so a byte-a-second client is cut off too);
 // - a parse error: the status the parser chose (400, 413, 414, 431, 501, 505), then close;
+// - a body past its limit: 413 before it is read. The limit is `server.max_body_bytes` unless the
+//   router says the request's route takes more from this caller (`Router.bodyLimit`, e.g. admin
+//   uploads up to `admin.max_upload_bytes`); the read deadline covers such bodies too;
 // - pipelined requests: at most `maxBacklog` wait (plus what one `feedSlice` of input holds); the
 //   rest of the input stays unparsed and reading stops until the backlog drains;
 // - output the client does not read: once more than `writeBufferBytes` of any responses are
@@ -104,7 +107,13 @@ final class HTTPConnection {
             }
             if backlog.count >= Self.maxBacklog { break }
             let end = min(offset + Self.feedSlice, input.count)
-            let events = input.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[offset..<end])) }
+            // Each request's body limit is the router's to decide (a route may take larger uploads
+            // from admitted callers), once its head is in and before its body is read.
+            let events = input.withUnsafeBytes {
+                parser.feed(UnsafeRawBufferPointer(rebasing: $0[offset..<end])) { head in
+                    daemon.router.bodyLimit(for: head, on: self)
+                }
+            }
             offset = end
             for event in events {
                 switch event {

@@ -7,6 +7,11 @@
 // percent-encoding, 404 for an unknown path, 405 with `Allow` for a known path and another method.
 // Before a handler runs, `authorize` (when set) may refuse the request: the one place an
 // authentication step goes.
+//
+// Body limits: a route may take bodies larger than `server.max_body_bytes` (`maxBodyBytes`, for
+// uploads). The connection asks `bodyLimit(for:on:)` once a request's head has arrived and before
+// its body is read; the larger limit applies only when `authorize` admits the caller, so anyone
+// else is cut off at the server's limit before sending the bytes.
 
 import Foundation
 import HTTP
@@ -23,18 +28,27 @@ struct RoutedRequest {
 }
 
 struct Route {
+    /// A route's own body limit: the configuration key that sets it, read at each request (live).
+    struct BodyLimit {
+        let setting: String
+        let bytes: () -> Int
+    }
+
     let method: String
     let pattern: String
     /// Changes or reveals the registry: `authorize` decides who may call it.
     let admin: Bool
+    /// The body limit for callers `authorize` admits, instead of the server's; nil: the server's.
+    let maxBodyBytes: BodyLimit?
     let handler: (RoutedRequest) -> Void
     /// `pattern` split once, at registration.
     private let segments: [Substring]
 
-    init(method: String, pattern: String, admin: Bool, handler: @escaping (RoutedRequest) -> Void) {
+    init(method: String, pattern: String, admin: Bool, maxBodyBytes: BodyLimit? = nil, handler: @escaping (RoutedRequest) -> Void) {
         self.method = method
         self.pattern = pattern
         self.admin = admin
+        self.maxBodyBytes = maxBodyBytes
         self.handler = handler
         segments = pattern.split(separator: "/", omittingEmptySubsequences: false)
     }
@@ -69,8 +83,30 @@ final class Router {
         self.responder = responder
     }
 
-    func add(_ method: String, _ pattern: String, admin: Bool = false, _ handler: @escaping (RoutedRequest) -> Void) {
-        routes.append(Route(method: method, pattern: pattern, admin: admin, handler: handler))
+    func add(_ method: String, _ pattern: String, admin: Bool = false, maxBodyBytes: Route.BodyLimit? = nil,
+             _ handler: @escaping (RoutedRequest) -> Void) {
+        // An open route with a larger limit would let any client make the daemon buffer that much:
+        // only routes behind `authorize` may have one.
+        precondition(maxBodyBytes == nil || admin, "\(method) \(pattern): only admin routes may take more than server.max_body_bytes")
+        routes.append(Route(method: method, pattern: pattern, admin: admin, maxBodyBytes: maxBodyBytes, handler: handler))
+    }
+
+    /// The body limit for a request whose head (`head`, no body yet) has arrived on `conn`: the
+    /// route's own when it has one and `authorize` admits the caller (the same check its handler
+    /// will pass, decided once); nil (the server's) otherwise, including for every request no route
+    /// takes.
+    func bodyLimit(for head: HTTPRequest, on conn: HTTPConnection) -> HTTPBodyLimit? {
+        bodyLimit(method: head.method, path: head.path) { route, captures in
+            let routed = RoutedRequest(http: head, connection: conn, started: Date(), endpoint: route.pattern, parameters: captures)
+            return authorize?(routed, route) == nil
+        }
+    }
+
+    /// `bodyLimit(for:on:)` with the admission step given (`admits`), for tests without a connection.
+    func bodyLimit(method: String, path: String, admits: (Route, [String: String]) -> Bool) -> HTTPBodyLimit? {
+        guard case .route(let route, let captures) = resolve(method: method, path: path), let limit = route.maxBodyBytes,
+              admits(route, captures) else { return nil }
+        return HTTPBodyLimit(bytes: limit.bytes(), setting: limit.setting)
     }
 
     /// Where a method and a (raw) path lead.
