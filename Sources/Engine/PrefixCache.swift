@@ -4,7 +4,7 @@
 // prompt cache, at whole-sequence granularity: an entry is one finished sequence's tokens and KV.
 //
 // Entries are keyed by content, never by name or object: each adapter's `contentDigest` (sha256 of
-// its weights and folded scales) with its scale, or the merged copy's adapter digest, scale and
+// its weights and folded scales, or of a published version's files) with its scale, or the merged copy's adapter digest, scale and
 // storage type. The KV of a prefix depends on exactly those, so a prefix is never reused across
 // adapters, scales, versions with other weights (a same-name republish cannot hit the old KV) or
 // between merged and unmerged weights (their numerics differ); an adapter unloaded and loaded again
@@ -20,18 +20,21 @@ final class PrefixCache {
     struct Key: Equatable {
         let adapters: [String]
         let scales: [Float]
-        /// A sequence on merged weights: their numerics differ from the unmerged path's (the stored
-        /// type rounds W + s·B·A).
+        /// A sequence on merged weights: the adapter's digest, and the scale and storage type the
+        /// merge baked in (their numerics differ from the unmerged path's: the stored type rounds
+        /// W + s·B·A).
         let merged: String?
+        let mergedForm: String?
 
         init(_ uses: [AdapterUse], merged: MergedAdapter?) {
             adapters = uses.map(\.adapter.contentDigest)
             scales = uses.map(\.scale)
-            self.merged = merged.map { "\($0.adapter.contentDigest) \($0.scale) \($0.storageType)" }
+            self.merged = merged?.adapter.contentDigest
+            mergedForm = merged.map { "\($0.scale) \($0.storageType)" }
         }
 
         func uses(anyOf digests: Set<String>) -> Bool {
-            adapters.contains(where: digests.contains) || merged.map { digests.contains(String($0.prefix { $0 != " " })) } ?? false
+            adapters.contains(where: digests.contains) || merged.map(digests.contains) ?? false
         }
     }
 

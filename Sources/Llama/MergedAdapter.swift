@@ -1,9 +1,8 @@
 // An adapter merged into copies of the base matrices it touches (W' = W + s·B·A, DESIGN.md §1.4):
 // a heavy-traffic tenant's rows then run one product on W' instead of W plus the two thin LoRA
 // products. The base stays untouched; dropping the MergedAdapter frees the copies (unmerge).
-// The forward pass runs `BatchItem.merged`, but the daemon builds no MergedAdapter yet (only the
-// LoRA golden tests do): this stays for the adapter registry, which will merge an adapter live
-// while the daemon serves.
+// The daemon builds one on the loader thread (`POST /v1/adapters/NAME/merge`, `adapters.merge`, a
+// manifest's `merge`) and the forward pass runs a sequence's rows on it (`BatchItem.merged`).
 
 import Kernels
 import LoRA

@@ -56,11 +56,13 @@ public final class LoRAAdapter: Sendable {
     /// What the forward pass reads: every module's A and Bᵀ in one block, in the narrowest exact
     /// element type, found by `slot(layer:target:)` without a lookup (Kernels/LoRA/LoRAKernelWeights.swift).
     public let kernel: LoRAKernelWeights
-    /// sha256 of everything the forward pass computes with: each module's layer, target, shape,
-    /// folded scale, A, B and DoRA scales (so every config rule is in it, and nothing else: the name,
-    /// the source and the file layout are not). Two adapters with the same digest give the same
-    /// outputs, so the prefix cache keys KV by it: a republish with other weights can never hit the
-    /// old entries, and an adapter unloaded and loaded again finds its entries.
+    /// The identity of what the forward pass computes with; the prefix cache keys KV by it, so a
+    /// republish with other weights can never hit the old entries, and an adapter unloaded and
+    /// loaded again finds its entries. By default the sha256 of each module's layer, target, shape,
+    /// folded scale, A, B and DoRA scales (every config rule is in it; the name, source and file
+    /// layout are not). A loader may be given one instead (`LoRALoadOptions.contentDigest`): the
+    /// registry passes its manifest's sha256 of the files, which names the same content without
+    /// hashing the weights again on every load.
     public let contentDigest: String
 
     private struct Entry: Sendable {
@@ -76,7 +78,8 @@ public final class LoRAAdapter: Sendable {
     public let declaredBase: String?
 
     public init(name: String, layerCount: Int, source: String,
-                modules: [(layer: Int, target: LoRATarget, module: LoRAModule)], declaredBase: String? = nil) {
+                modules: [(layer: Int, target: LoRATarget, module: LoRAModule)], declaredBase: String? = nil,
+                contentDigest: String? = nil) {
         self.name = name
         self.declaredBase = declaredBase
         self.layerCount = layerCount
@@ -89,7 +92,7 @@ public final class LoRAAdapter: Sendable {
             precondition(index.updateValue(i, forKey: Self.slot(layer: e.layer, target: e.target)) == nil, "LoRAAdapter: duplicate module")
         }
         self.index = index
-        contentDigest = Self.digest(entries)
+        self.contentDigest = contentDigest ?? Self.digest(entries)
         kernel = LoRAKernelWeights(slotCount: layerCount * 8, modules: entries.map { e in
             let m = e.module
             return (Self.slot(layer: e.layer, target: e.target),
@@ -136,8 +139,12 @@ public final class LoRAAdapter: Sendable {
 public struct LoRALoadOptions: Sendable {
     /// Adapters with a larger rank in any module are refused.
     public var maxRank: Int = 256
+    /// The loaded adapter's `contentDigest`, when the caller already knows one for these files
+    /// (nil: computed from the weights).
+    public var contentDigest: String? = nil
 
-    public init(maxRank: Int = 256) {
+    public init(maxRank: Int = 256, contentDigest: String? = nil) {
         self.maxRank = maxRank
+        self.contentDigest = contentDigest
     }
 }

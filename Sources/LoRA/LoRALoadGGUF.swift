@@ -24,7 +24,7 @@ extension LoRAAdapter {
         let modules = try buildGGUF(file: file, base: base, options: options)
         let declared = ((try? file.string("general.base_model.0.name")) ?? nil) ?? ((try? file.string("general.base_model.0.repo_url")) ?? nil)
         return LoRAAdapter(name: name, layerCount: base.layerCount, source: "GGUF LoRA file \(path)", modules: modules,
-                           declaredBase: declared)
+                           declaredBase: declared, contentDigest: options.contentDigest)
     }
 
     static func buildGGUF(file: GGUFFile, base: BaseModelInfo,

@@ -56,7 +56,7 @@ extension LoRAAdapter {
         }
         let modules = try buildPEFT(config: config, file: file, base: base, options: options)
         return LoRAAdapter(name: name, layerCount: base.layerCount, source: "PEFT directory \(directory)", modules: modules,
-                           declaredBase: config.baseModel)
+                           declaredBase: config.baseModel, contentDigest: options.contentDigest)
     }
 
     /// The validated modules of a parsed config and safetensors file (exposed for tests and combine).

@@ -2,8 +2,9 @@
 // its parent), which files make it (each with its size and sha256), which base it was validated
 // against, when, and free-form statistics (a trainer's eval loss). `digest` is the adapter's
 // content identity: the sha256 over its files' names and digests, so two versions with the same
-// bytes share it and a same-name republish with other weights never does. Whatever is derived from
-// an adapter's weights (prefix-cache KV, merged copies) is keyed by it, never by the name.
+// bytes share it and a same-name republish with other weights never does. (What the daemon derives
+// from loaded weights, prefix-cache KV, is keyed by LoRAAdapter.contentDigest, the same idea over
+// the weights as loaded; never by the name.)
 
 import Crypto
 import LoRA

@@ -177,8 +177,10 @@ final class Endpoints {
             do {
                 let v = try Registry(root: root).resolve(ref)
                 let started = Date()
-                let adapter = try LoRAAdapter.load(path: v.loadPath, name: ref.name, base: base)
-                return .success((adapter, v.files.compactMap(AdapterCatalog.stamp), Date().timeIntervalSince(started)))
+                let stamps = v.files.compactMap(AdapterCatalog.stamp)
+                let adapter = try LoRAAdapter.load(path: v.loadPath, name: ref.name, base: base,
+                                                   options: AdapterCatalog.loadOptions(v, stamps: stamps))
+                return .success((adapter, stamps, Date().timeIntervalSince(started)))
             } catch let e as RegistryError {
                 return .failure(Self.openAIError(e))
             } catch {

@@ -141,7 +141,8 @@ struct AdapterCatalog: @unchecked Sendable {
                 var baseWarning = unchanged ? old?.baseWarning : nil
                 if context.resident[ref] != stamps && (preload || (wasResident && !unchanged) || validate) {
                     let started = Date()
-                    let adapter = try LoRAAdapter.load(path: v.loadPath, name: name, base: context.base)
+                    let adapter = try LoRAAdapter.load(path: v.loadPath, name: name, base: context.base,
+                                                       options: Self.loadOptions(v, stamps: stamps))
                     let seconds = Date().timeIntervalSince(started)
                     catalog.loads.append((name, seconds))
                     baseWarning = context.base.identity.mismatch(declared: adapter.declaredBase)
@@ -183,6 +184,16 @@ struct AdapterCatalog: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// How a version is loaded: a published one takes its content identity from the manifest's
+    /// sha256 of the files (the prefix cache's key) instead of hashing the weights again, with the
+    /// files' stamps, so that files rewritten in place (which a published version never is) cannot
+    /// pass for the content the manifest describes.
+    static func loadOptions(_ v: Registry.Version, stamps: [Stamp]) -> LoRALoadOptions {
+        guard let m = v.manifest else { return LoRALoadOptions() }
+        let files = stamps.map { "\($0.device):\($0.inode):\($0.size):\($0.modifiedNS)" }.joined(separator: ",")
+        return LoRALoadOptions(contentDigest: "files \(m.digest) \(files)")
     }
 
     /// The registry's reading of `name`, with the catalog's words for an escape.
