@@ -58,6 +58,12 @@ let package = Package(
         .target(name: "Registry", dependencies: ["LoRA", "ModelFormats", "JSON", "SystemCalls",
                                                  .product(name: "Crypto", package: "swift-crypto")]),
 
+        // The embedded trainer: LoRA fine-tuning through the frozen (quantized) base: training data
+        // (chat JSONL rendered as serving renders it, loss masks, packing), the backward pass for the
+        // LoRA parameters, the optimizer and the loop. Shares the forward pass's layers with Llama.
+        .target(name: "Training", dependencies: ["Kernels", "ModelFormats", "JSON", "LoRA", "Llama", "Tokenizer", "ChatTemplate",
+                                                 "Generation"]),
+
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
         .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
 
@@ -107,6 +113,9 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "Tokenizer", "ModelFormats", "Kernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "LoRA", "ModelFormats", "JSON"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Llama", "LoRA", "ModelFormats", "Kernels", "JSON",
+                                                       "Tokenizer", "ChatTemplate", "Generation"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer"]),
