@@ -73,33 +73,26 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         return slotBytes[slot]
     }
 
-    /// Packs `modules` (distinct slots in 0..<slotCount) into one block, in slot order.
+    /// Packs `modules` (distinct slots in 0..<slotCount) into one block, in slot order. Each value is
+    /// written once, straight into the block (loading a 40 MB adapter is on a request's path: no
+    /// intermediate copies); the element type is chosen first by checking, without converting, that
+    /// every value of A and B survives the narrower type.
     public init(slotCount: Int, modules: [(slot: Int, module: Module)]) {
         let sorted = modules.sorted { $0.slot < $1.slot }
-        struct Piece { let element: LoRAElement; let a: [UInt8]; let bt: [UInt8] }
-        var pieces: [Piece] = []
+        func rounded(_ n: Int) -> Int { (n + 63) & ~63 }
+        var elements: [LoRAElement] = []
         var total = 0
         var slotBytes = [Int](repeating: 0, count: slotCount)
-        func rounded(_ n: Int) -> Int { (n + 63) & ~63 }
         for (i, (slot, m)) in sorted.enumerated() {
             precondition(slot >= 0 && slot < slotCount, "LoRAKernelWeights: slot \(slot) out of range")
             precondition(i == 0 || sorted[i - 1].slot != slot, "LoRAKernelWeights: two modules for slot \(slot)")
-            var plain = [Float](repeating: 0, count: m.b.count)
-            for o in 0..<m.outDim {
-                for k in 0..<m.rank { plain[k * m.outDim + o] = m.b[o * m.rank + k] }
-            }
-            let bt = loraTiledBT(plain, rank: m.rank, outDim: m.outDim)
-            let piece: Piece
-            if let a = Self.exactF16(m.a), let b = Self.exactF16(bt) {
-                piece = Piece(element: .f16, a: Self.bytes(a), bt: Self.bytes(b))
-            } else if let a = Self.exactBF16(m.a), let b = Self.exactBF16(bt) {
-                piece = Piece(element: .bf16, a: Self.bytes(a), bt: Self.bytes(b))
-            } else {
-                piece = Piece(element: .f32, a: Self.bytes(m.a), bt: Self.bytes(bt))
-            }
-            slotBytes[slot] = rounded(piece.a.count) + rounded(piece.bt.count) + rounded(4 * (m.dora?.count ?? 0))
+            let element: LoRAElement = Self.fitsF16(m.a) && Self.fitsF16(m.b) ? .f16
+                : Self.fitsBF16(m.a) && Self.fitsBF16(m.b) ? .bf16 : .f32
+            let size = element == .f32 ? 4 : 2
+            let tiles = (m.outDim + 7) / 8
+            slotBytes[slot] = rounded(size * m.a.count) + rounded(size * tiles * m.rank * 8) + rounded(4 * (m.dora?.count ?? 0))
             total += slotBytes[slot]
-            pieces.append(piece)
+            elements.append(element)
         }
         self.slotCount = slotCount
         self.slotBytes = slotBytes
@@ -108,17 +101,52 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         slots.initialize(repeating: Slot(a: nil, bt: nil, element: .f32, rank: 0, inDim: 0, outDim: 0, scale: 0, dora: nil),
                          count: max(slotCount, 1))
         var at = 0
-        func place(_ bytes: [UInt8]) -> UnsafeRawPointer {
-            let p = block + at
-            bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            at += rounded(bytes.count)
-            return UnsafeRawPointer(p)
+        for ((slot, m), element) in zip(sorted, elements) {
+            let size = element == .f32 ? 4 : 2
+            let tiles = (m.outDim + 7) / 8
+            let a = block + at
+            at += rounded(size * m.a.count)
+            let bt = block + at
+            at += rounded(size * tiles * m.rank * 8)
+            m.a.withUnsafeBufferPointer { Self.store($0, at: a, as: element) }
+            // Bᵀ tiled by 8 output columns (`loraTiledBT`): tile t, row k holds B[8t ..< 8t+8][k];
+            // columns past outDim in the last tile are zero.
+            let rank = m.rank, outDim = m.outDim
+            m.b.withUnsafeBufferPointer { b in
+                var column = [Float](repeating: 0, count: 8)
+                for t in 0..<tiles {
+                    for k in 0..<rank {
+                        for j in 0..<8 {
+                            let o = t * 8 + j
+                            column[j] = o < outDim ? b[o * rank + k] : 0
+                        }
+                        column.withUnsafeBufferPointer { Self.store($0, at: bt + size * ((t * rank + k) * 8), as: element) }
+                    }
+                }
+            }
+            var dora: UnsafePointer<Float>? = nil
+            if let d = m.dora {
+                let p = block + at
+                at += rounded(4 * d.count)
+                d.withUnsafeBufferPointer { Self.store($0, at: p, as: .f32) }
+                dora = UnsafePointer(p.assumingMemoryBound(to: Float.self))
+            }
+            slots[slot] = Slot(a: UnsafeRawPointer(a), bt: UnsafeRawPointer(bt), element: element, rank: m.rank, inDim: m.inDim,
+                               outDim: m.outDim, scale: m.scale, dora: dora)
         }
-        for ((slot, m), piece) in zip(sorted, pieces) {
-            let a = place(piece.a), bt = place(piece.bt)
-            let dora = m.dora.map { place(Self.bytes($0)).assumingMemoryBound(to: Float.self) }
-            slots[slot] = Slot(a: a, bt: bt, element: piece.element, rank: m.rank, inDim: m.inDim, outDim: m.outDim,
-                               scale: m.scale, dora: dora)
+    }
+
+    /// Writes `values` at `p` as `element` (exact: the caller checked they fit).
+    private static func store(_ values: UnsafeBufferPointer<Float>, at p: UnsafeMutableRawPointer, as element: LoRAElement) {
+        switch element {
+        case .f32:
+            p.copyMemory(from: values.baseAddress!, byteCount: 4 * values.count)
+        case .f16:
+            let out = p.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<values.count { out[i] = f32ToF16(values[i]) }
+        case .bf16:
+            let out = p.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<values.count { out[i] = UInt16(values[i].bitPattern >> 16) }
         }
     }
 
@@ -164,28 +192,18 @@ public final class LoRAKernelWeights: @unchecked Sendable {
         return (av, btv)
     }
 
-    private static func bytes<T>(_ v: [T]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
-
-    /// The f16 bits of every value, or nil when one of them is not exactly an f16.
-    static func exactF16(_ values: [Float]) -> [UInt16]? {
-        var out = [UInt16](repeating: 0, count: values.count)
-        for (i, v) in values.enumerated() {
+    /// Every value is exactly an f16 (the first that is not stops the scan: f32 adapters fail fast).
+    static func fitsF16(_ values: [Float]) -> Bool {
+        for v in values {
             let h = f32ToF16(v)
-            guard f16ToF32(h) == v || (v.isNaN && f16ToF32(h).isNaN) else { return nil }
-            out[i] = h
+            guard f16ToF32(h) == v || (v.isNaN && f16ToF32(h).isNaN) else { return false }
         }
-        return out
+        return true
     }
 
-    /// The bf16 bits (the top half of the f32), or nil when a value has bits in its lower half.
-    static func exactBF16(_ values: [Float]) -> [UInt16]? {
-        var out = [UInt16](repeating: 0, count: values.count)
-        for (i, v) in values.enumerated() {
-            let bits = v.bitPattern
-            guard bits & 0xffff == 0 else { return nil }
-            out[i] = UInt16(bits >> 16)
-        }
-        return out
+    /// Every value is exactly a bf16 (no bits in the lower half of its f32).
+    static func fitsBF16(_ values: [Float]) -> Bool {
+        values.allSatisfy { $0.bitPattern & 0xffff == 0 }
     }
 }
 
