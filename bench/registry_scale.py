@@ -17,7 +17,7 @@ Usage: bench/registry_scale.py [--lorad .build/release/lorad] [--model M] [--thr
 3. Scale: requests from --clients threads round-robin over --resident adapters (all loaded first),
    16 tokens each, for --seconds; once with only those adapters registered, once with --registered
    (the rest are copies of a published version under other names, hard-linked, never requested).
-   Rounds alternate A, B, A, B. Goal (S-LoRA's claim): throughput flat.
+   Rounds alternate A, B, A, B (--scale-rounds pairs). Goal (S-LoRA's claim): throughput flat.
 
 Needs numpy (pip install numpy) for the random adapters. Builds its registry under --work (default: a
 temporary directory, removed at the end).
@@ -185,6 +185,7 @@ def main():
     ap.add_argument("--resident", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--scale-rounds", type=int, default=3)
     ap.add_argument("--work")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="lorad-registry-bench-")
@@ -222,7 +223,12 @@ def main():
                 warm.append(ttft(d.sock, name, f"Question {i}: where is my order?"))
             status, data = call(d.sock, "GET", f"/v1/adapters/{name}")
             shown = json.loads(data)
-            print(f"cold load: resident bytes {shown['bytes'] / 2**20:.1f} MiB (f32 modules + kernel copy)")
+            metrics = call(d.sock, "GET", "/metrics")[1].decode()
+            value = lambda key: float(next(l.split()[-1] for l in metrics.splitlines() if l.startswith(key + " ")))
+            loads = value("lorad_adapter_load_seconds_count")
+            print(f"cold load: resident bytes {shown['bytes'] / 2**20:.1f} MiB (f32 modules + kernel copy); the daemon's own "
+                  f"load time (lorad_adapter_load_seconds) averages {value('lorad_adapter_load_seconds_sum') / loads * 1000:.1f} ms "
+                  f"over {loads:.0f} loads")
             print(f"time to first token, {a.rounds} rounds: warm median {statistics.median(warm) * 1000:.1f} ms, "
                   f"cold median {statistics.median(cold) * 1000:.1f} ms, "
                   f"cold - warm {(statistics.median(cold) - statistics.median(warm)) * 1000:.1f} ms")
@@ -266,7 +272,7 @@ def main():
         for i in range(a.resident, a.registered):
             clone_version(big, names[i % a.resident], f"c{i:04d}")
         results = {"A": [], "B": []}
-        for rnd in range(2):
+        for rnd in range(a.scale_rounds):
             for tag, registry in (("A", small), ("B", big)):
                 d = Daemon(a, work, registry, f"scale-{tag}-{rnd}")
                 try:
