@@ -129,6 +129,9 @@ private func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethr
         let during = try d.post("/v1/chat/completions", chatBody(model: "alpha", "Hello there", maxTokens: 6))
         #expect(during.status == 200)
         #expect(during.json?["choices"]?.arrayValue?.first?["message"]?["content"] == before.json?["choices"]?.arrayValue?.first?["message"]?["content"])
+        // The admin API says so too.
+        let shown = try d.send("GET", "/v1/adapters/alpha").json
+        #expect(shown?["last_error"]?.stringValue?.contains("the version before keeps serving") == true, "\(String(describing: shown))")
         func servingLines() -> Int { d.logText.components(separatedBy: "serving 2 adapter(s)").count - 1 }
         #expect(eventually(20) { servingLines() >= 2 })   // start-up and the first rescan
         try good.write(to: weights)

@@ -306,7 +306,10 @@ extension Endpoints {
         let use = usage[name] ?? (0, 0)
         out.append(("requests", .int(use.requests)))
         out.append(("generated_tokens", .int(use.tokens)))
-        out.append(("last_error", lastLoadError[name].map(JSONValue.string) ?? .null))
+        // A failed load on a request's path, else what the last scan refused (a newer version that
+        // does not load, while the one before keeps serving).
+        let scanError = catalog.failures.first { $0.name == name }.map { $0.keptPrevious ? "\($0.reason) (the version before keeps serving)" : $0.reason }
+        out.append(("last_error", (lastLoadError[name] ?? scanError).map(JSONValue.string) ?? .null))
         return out
     }
 
