@@ -79,6 +79,7 @@ let package = Package(
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // The blocking client of a running daemon (one request per connection over its Unix socket),
@@ -95,6 +96,7 @@ let package = Package(
             "Kernels", "JSON", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Registry", "Bench", "Engine", "Server",
             "LoradClient", "ChatREPL",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], plugins: ["BuildInfo"]),
         // Writes BuildInfo.swift (the git commit) into lorad before each build, for `lorad --version`.
         .plugin(name: "BuildInfo", capability: .buildTool()),
@@ -121,7 +123,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Llama", "Sampling", "Generation", "LoRA", "Tokenizer"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "LoradClient", "HTTP", "Engine", "Llama", "Sampling", "ModelFormats",
-                                                     "JSON", "LoRA", "Registry"]),
+                                                     "JSON", "LoRA", "Registry", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ChatREPLTests", dependencies: ["ChatREPL"]),
         .testTarget(name: "LoradCLITests", dependencies: ["ModelFormats", "JSON"]),
     ],

@@ -14,6 +14,7 @@ struct Lorad: ParsableCommand {
             Chat.self,
             Bench.self,
             Adapter.self,
+            Tenant.self,
             Serve.self,
             Ask.self,
         ]

@@ -22,7 +22,7 @@ import Testing
         var lines: [String] = []
         var uncommented = 0
         for line in try exampleText().split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.wholeMatch(of: /# [a-z_]+ = .+/) != nil {
+            if line.wholeMatch(of: /# [a-z0-9_]+ = .+/) != nil {
                 lines.append(String(line.dropFirst(2)))
                 uncommented += 1
             } else {
@@ -36,6 +36,8 @@ import Testing
         expected.model.chatTemplate = "chatml"
         expected.server.socketGroup = "lorad"
         expected.server.tcp = TCPAddress.parse("127.0.0.1:8080")
+        expected.admin.uids = [0]
+        expected.admin.tokenSHA256 = TenantConfig.parseHash("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
         #expect(parsed == expected)
     }
 
@@ -45,7 +47,7 @@ import Testing
         for line in try exampleText().split(separator: "\n") {
             if let m = line.wholeMatch(of: /\[([a-z_]+)\]/) {
                 section = String(m.1)
-            } else if let m = line.wholeMatch(of: /# ([a-z_]+) = .+/) {
+            } else if let m = line.wholeMatch(of: /# ([a-z0-9_]+) = .+/) {
                 documented.append("\(section).\(m.1)")
             }
         }

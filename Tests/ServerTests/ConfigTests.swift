@@ -86,6 +86,7 @@ import Testing
             max_tokens_default = 128
             [admin]
             uids = [0, 1000]
+            token_sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
             max_upload_bytes = "1GiB"
             [log]
             level = "debug"
@@ -107,6 +108,7 @@ import Testing
         e.adapters.merge = ["acme-support"]
         e.adapters.preload = ["acme-support"]
         e.admin.uids = [0, 1000]
+        e.admin.tokenSHA256 = TenantConfig.parseHash("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
         e.admin.maxUploadBytes = 1 << 30
         e.server.socket = "/tmp/l.sock"
         e.server.socketMode = 0o600

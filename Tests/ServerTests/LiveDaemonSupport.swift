@@ -234,9 +234,11 @@ final class LiveDaemon {
     }
 
     /// A streamed request: the `data:` payloads in order (including "[DONE]").
-    func stream(_ path: String, _ body: JSONValue, onEvent: ((String, DaemonClient) throws -> Bool)? = nil) throws -> (status: Int, events: [String]) {
+    func stream(_ path: String, _ body: JSONValue, token: String? = nil,
+                onEvent: ((String, DaemonClient) throws -> Bool)? = nil) throws -> (status: Int, events: [String]) {
         let c = try DaemonClient(socket: socket, timeoutSeconds: 60)
-        try c.request(method: "POST", path: path, body: Array(body.serialized().utf8))
+        try c.request(method: "POST", path: path, body: Array(body.serialized().utf8),
+                      headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
         let h = try c.readHead()
         var events: [String] = []
         if h.status != 200 {

@@ -199,7 +199,7 @@ final class RawSocket {
         _ = list.withUnsafeBytes { write(admin, $0.baseAddress, $0.count) }
         let m = read(admin, &buf, buf.count)
         let answer = String(decoding: buf[0..<max(0, m)], as: UTF8.self)
-        #expect(answer.hasPrefix("HTTP/1.1 403") && answer.contains("only on the Unix socket"), "\(answer)")
+        #expect(answer.hasPrefix("HTTP/1.1 403") && answer.contains("served on the Unix socket"), "\(answer)")
     }
 
     @Test func askStreamsAnAnswer() throws {

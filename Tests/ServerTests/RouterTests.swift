@@ -95,7 +95,7 @@ struct RouterTests {
     @Test func routeBodyLimitOnlyForAdmittedCallers() {
         let r = Self.router()
         var upload = 1 << 20
-        r.add("POST", "/v1/adapters/{name}/versions", admin: true,
+        r.add("POST", "/v1/adapters/{name}/versions", access: .admin,
               maxBodyBytes: Route.BodyLimit(setting: "admin.max_upload_bytes", bytes: { upload })) { _ in }
         var seen: [String: String] = [:]
         let admitted = r.bodyLimit(method: "POST", path: "/v1/adapters/faq/versions") { route, captures in

@@ -102,7 +102,7 @@ extension Endpoints {
 
     func registerAdmin(on router: Router, _ admin: AdminContext) {
         registryAccess = admin
-        router.add("GET", "/v1/adapters", admin: true) { [unowned self] r in
+        router.add("GET", "/v1/adapters", access: .admin) { [unowned self] r in
             read(r, admin, { registry in
                 let found = try registry.adapters()
                 return .array(found.adapters.map { $0.json } + found.failures.map {
@@ -116,7 +116,7 @@ extension Endpoints {
                 })
             })
         }
-        router.add("GET", "/v1/adapters/{name}", admin: true) { [unowned self] r in
+        router.add("GET", "/v1/adapters/{name}", access: .publish) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             read(r, admin, { try $0.adapter(name).json }, decorate: { [unowned self] json in
                 guard case .object(var members) = json else { return json }
@@ -125,7 +125,7 @@ extension Endpoints {
             })
         }
         // Residency: load a version into memory and keep it there (exempt from eviction), or let it go.
-        router.add("POST", "/v1/adapters/{name}/load", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/{name}/load", access: .admin) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             let v = adminBody(r)?["version"]
             guard r.http.body.isEmpty || adminBody(r) != nil, v == nil || v?.intValue != nil || v?.stringValue.flatMap(AdapterReference.parseVersion) != nil else {
@@ -141,7 +141,7 @@ extension Endpoints {
                 respondJSON(r, .object([("name", .string(name))] + served(name)))
             }
         }
-        router.add("POST", "/v1/adapters/{name}/unload", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/{name}/unload", access: .admin) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             guard catalog.entries[name] != nil else { return fail(r, Self.notFound(name, catalog)) }
             let refs = resident.items.keys.filter { $0.name == name }
@@ -152,7 +152,7 @@ extension Endpoints {
             admin.log("admin: \(Self.who(r)) unloaded \(name) (\(refs.map(\.description).sorted().joined(separator: ", ")))")
             respondJSON(r, .object([("name", .string(name))] + served(name)))
         }
-        router.add("POST", "/v1/adapters/{name}/versions", admin: true,
+        router.add("POST", "/v1/adapters/{name}/versions", access: .publish,
                    maxBodyBytes: Route.BodyLimit(setting: "admin.max_upload_bytes", bytes: admin.maxUploadBytes)) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             if let body = adminBody(r), body["files"] == nil {
@@ -169,7 +169,7 @@ extension Endpoints {
                 try Self.publishUpload(body, contentType: contentType, name: name, base: base, who: who, registry: registry)
             }
         }
-        router.add("POST", "/v1/adapters/{name}/activate", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/{name}/activate", access: .publish) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             let v = adminBody(r)?["version"]
             guard let version = v?.intValue ?? v?.stringValue.flatMap(AdapterReference.parseVersion), version >= 1 else {
@@ -180,21 +180,21 @@ extension Endpoints {
                 return try registry.adapter(name).json
             }
         }
-        router.add("POST", "/v1/adapters/{name}/rollback", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/{name}/rollback", access: .publish) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             change(r, admin, "rolled \(name) back") { registry in
                 try registry.rollback(name)
                 return try registry.adapter(name).json
             }
         }
-        router.add("DELETE", "/v1/adapters/{name}", admin: true) { [unowned self] r in
+        router.add("DELETE", "/v1/adapters/{name}", access: .admin) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             change(r, admin, "removed \(name)") { registry in
                 try registry.remove(name)
                 return .object([("name", .string(name)), ("deleted", .bool(true))])
             }
         }
-        router.add("DELETE", "/v1/adapters/{name}/versions/{version}", admin: true) { [unowned self] r in
+        router.add("DELETE", "/v1/adapters/{name}/versions/{version}", access: .admin) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             guard let version = AdapterReference.parseVersion(r.parameters["version"] ?? "") else {
                 return fail(r, .badRequest(param: "version", message: "expected a version number in the path (3 or v3)"))
@@ -206,7 +206,7 @@ extension Endpoints {
         }
         // A new adapter combined from served ones (lorad adapter combine's methods), published into
         // the registry as its next version with source "combined".
-        router.add("POST", "/v1/adapters/combine", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/combine", access: .admin) { [unowned self] r in
             let body = adminBody(r)
             let refs: [AdapterReference]
             do { refs = try CombineRequest.references(body, catalog: catalog) } catch { return fail(r, Self.openAIError(error)) }
@@ -218,7 +218,7 @@ extension Endpoints {
         // Live merging: W' = W + s·B·A for the served version, built on the loader thread; requests for
         // the adapter alone at scale 1 then run at the base's speed. Dropped with DELETE, or when the
         // served version changes.
-        router.add("POST", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/adapters/{name}/merge", access: .admin) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             let who = "admin: " + Self.who(r)
             merge(name, by: who) { [unowned self] result in
@@ -228,7 +228,7 @@ extension Endpoints {
                 }
             }
         }
-        router.add("DELETE", "/v1/adapters/{name}/merge", admin: true) { [unowned self] r in
+        router.add("DELETE", "/v1/adapters/{name}/merge", access: .admin) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             guard resident.setMerged(name, nil) else {
                 return fail(r, OpenAIError(status: 404, message: "\(name) has no merged copy", type: "invalid_request_error"))
@@ -239,14 +239,14 @@ extension Endpoints {
         
         // vLLM's dynamic LoRA endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING): the same import, and its
         // reverse, which takes out of the registry what load put in (the source path is untouched).
-        router.add("POST", "/v1/load_lora_adapter", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/load_lora_adapter", access: .admin) { [unowned self] r in
             guard let body = adminBody(r), let name = body["lora_name"]?.stringValue, let path = body["lora_path"]?.stringValue else {
                 return fail(r, .badRequest(param: "lora_name", message: "expected {\"lora_name\": NAME, \"lora_path\": PATH}"))
             }
             importAdapter(r, admin, name: name, path: path, activate: true,
                           reply: "Success: LoRA adapter '\(name)' added successfully.")
         }
-        router.add("POST", "/v1/unload_lora_adapter", admin: true) { [unowned self] r in
+        router.add("POST", "/v1/unload_lora_adapter", access: .admin) { [unowned self] r in
             guard let name = adminBody(r)?["lora_name"]?.stringValue else {
                 return fail(r, .badRequest(param: "lora_name", message: "expected {\"lora_name\": NAME}"))
             }

@@ -70,9 +70,9 @@ final class Endpoints {
         let health: (RoutedRequest) -> Void = { [unowned self] r in
             responder.respondJSON(200, Array(#"{"status":"ok"}"#.utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
         }
-        router.add("GET", "/healthz", health)
-        router.add("GET", "/health", health)   // vLLM's and llama-server's name
-        router.add("GET", "/readyz") { [unowned self] r in
+        router.add("GET", "/healthz", access: .anyone, health)
+        router.add("GET", "/health", access: .anyone, health)   // vLLM's and llama-server's name
+        router.add("GET", "/readyz", access: .anyone) { [unowned self] r in
             if isServing() {
                 responder.respondJSON(200, Array(#"{"status":"ready"}"#.utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
             } else {
@@ -80,7 +80,7 @@ final class Endpoints {
                                endpoint: r.endpoint, started: r.started)
             }
         }
-        router.add("GET", "/metrics") { [unowned self] r in
+        router.add("GET", "/metrics", access: .operators) { [unowned self] r in
             updateGauges()
             var h = HTTPHeaders()
             h.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -88,7 +88,8 @@ final class Endpoints {
                              endpoint: r.endpoint, adapter: "", started: r.started)
         }
         router.add("GET", "/v1/models") { [unowned self] r in
-            responder.respondJSON(200, OpenAIEncode.models(modelEntries()), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            responder.respondJSON(200, OpenAIEncode.models(modelEntries(for: r.caller.permit)), r.http, r.connection,
+                                  endpoint: r.endpoint, started: r.started)
         }
         router.add("GET", "/v1/models/{id}") { [unowned self] r in respondModel(r) }
         router.add("POST", "/v1/chat/completions") { [unowned self] r in startGeneration(r, endpoint: .chat) }
@@ -219,11 +220,15 @@ final class Endpoints {
 
     // MARK: Models
 
-    func modelEntries() -> [ModelEntry] {
+    /// The models `permit` may use: the base (when allowed) and the served adapters it covers.
+    func modelEntries(for permit: Permit) -> [ModelEntry] {
         let context = engine.contextLimit
-        var out = [ModelEntry(id: servedName, created: createdAt, ownedBy: "lorad", parent: nil, root: bundle.gguf.path,
-                              maxModelLength: context)]
-        for name in catalog.sortedNames {
+        var out: [ModelEntry] = []
+        if permit.mayUseBase {
+            out.append(ModelEntry(id: servedName, created: createdAt, ownedBy: "lorad", parent: nil, root: bundle.gguf.path,
+                                  maxModelLength: context))
+        }
+        for name in catalog.sortedNames where permit.mayUse(adapter: name) {
             let e = catalog.entries[name]!
             out.append(ModelEntry(id: name, created: e.created, ownedBy: "lorad", parent: servedName, root: e.path,
                                   maxModelLength: context))
@@ -235,7 +240,7 @@ final class Endpoints {
         // The base by its served name, an adapter by `name` or `name@v1` (its entry is under `name`).
         let id = r.parameters["id"] ?? ""
         let name = id == servedName ? servedName : catalog.resolve(id)?.name
-        guard let name, let entry = modelEntries().first(where: { $0.id == name }) else {
+        guard let name, let entry = modelEntries(for: r.caller.permit).first(where: { $0.id == name }) else {
             return responder.fail(.notFound(model: id), r.http, r.connection, endpoint: r.endpoint, started: r.started)
         }
         responder.respondJSON(200, OpenAIEncode.model(entry), r.http, r.connection, endpoint: r.endpoint, started: r.started)
@@ -245,7 +250,7 @@ final class Endpoints {
 
     /// /tokenize: prepared like a generation (inline when small, else on the prompt thread).
     private func handleTokenize(_ r: RoutedRequest) {
-        let context = preparationContext, body = r.http.body
+        let context = preparationContext(r.caller.permit), body = r.http.body
         prepare(r, { Self.tokenize(body: body, context) }, then: { [unowned self] result in
             switch result {
             case .success(let json): responder.respondJSON(200, json, r.http, r.connection, endpoint: r.endpoint, started: r.started)

@@ -51,6 +51,8 @@ struct PreparationContext: @unchecked Sendable {
     let catalog: AdapterCatalog
     /// The adapters in memory now.
     let resident: ResidentAdapters.Snapshot
+    /// What the caller may use: anything else is answered exactly as a model that does not exist.
+    let permit: Permit
     let servedName: String
     let contextLimit: Int
     /// 0: none.
@@ -62,9 +64,9 @@ extension Endpoints {
     /// a trip to the prompt thread and back.
     static let inlinePreparationBytes = 4096
 
-    /// What a preparation reads, snapshotted now on the loop.
-    var preparationContext: PreparationContext {
-        PreparationContext(bundle: bundle, catalog: catalog, resident: resident.snapshot, servedName: servedName,
+    /// What a preparation for `permit`'s caller reads, snapshotted now on the loop.
+    func preparationContext(_ permit: Permit) -> PreparationContext {
+        PreparationContext(bundle: bundle, catalog: catalog, resident: resident.snapshot, permit: permit, servedName: servedName,
                            contextLimit: engine.contextLimit, maxTokensDefault: maxTokensDefault)
     }
 
@@ -82,7 +84,7 @@ extension Endpoints {
     }
 
     func startGeneration(_ r: RoutedRequest, endpoint: GenerationRequest.Endpoint, loadedOnce: Bool = false) {
-        let context = preparationContext, body = r.http.body
+        let context = preparationContext(r.caller.permit), body = r.http.body
         prepare(r, { Self.prepareGeneration(body: body, endpoint: endpoint, context) },
                 then: { [unowned self] prepared in
             guard case .needsVersions(let refs) = prepared else { return submitGeneration(prepared, r, endpoint: endpoint) }
@@ -114,18 +116,18 @@ extension Endpoints {
         // by `model` or in `adapters`, under any spelling (demo, demo@v1).
         var named: [(ref: AdapterReference, scale: Float, param: String)] = []
         let label: String
-        if r.model == c.servedName {
+        if r.model == c.servedName && c.permit.mayUseBase {
             label = c.servedName
-        } else if let ref = c.catalog.resolve(r.model) {
+        } else if let ref = c.catalog.resolve(r.model), c.permit.mayUse(adapter: ref.name) {
             named.append((ref, 1, "model"))
             label = ref.name
         } else {
-            return .failed(notFound(r.model, c.catalog), label: "")
+            return .failed(notFound(r.model, c.catalog, c.permit), label: "")
         }
         for (i, extra) in r.adapters.enumerated() {
             let param = "adapters[\(i)].name"
-            guard let ref = c.catalog.resolve(extra.name) else {
-                var err = notFound(extra.name, c.catalog)
+            guard let ref = c.catalog.resolve(extra.name), c.permit.mayUse(adapter: ref.name) else {
+                var err = notFound(extra.name, c.catalog, c.permit)
                 err.param = param
                 return .failed(err, label: label)
             }
@@ -190,9 +192,10 @@ extension Endpoints {
 
     /// 404 for a model that is neither the base nor a served adapter version; for a version the
     /// adapter does not have, the message lists those it has.
-    static func notFound(_ model: String, _ catalog: AdapterCatalog) -> OpenAIError {
+    /// Another tenant's adapter is answered exactly as a missing one: nothing tells them apart.
+    static func notFound(_ model: String, _ catalog: AdapterCatalog, _ permit: Permit = Permit(tenant: nil)) -> OpenAIError {
         var e = OpenAIError.notFound(model: model)
-        if let ref = AdapterReference(model), let entry = catalog.entries[ref.name], let v = ref.version {
+        if let ref = AdapterReference(model), permit.mayUse(adapter: ref.name), let entry = catalog.entries[ref.name], let v = ref.version {
             e.message = RegistryError.versionNotFound(name: ref.name, version: v, available: entry.versions.keys.sorted()).description
         }
         return e
@@ -244,8 +247,9 @@ extension Endpoints {
     static func tokenize(body: [UInt8], _ c: PreparationContext) -> Result<[UInt8], OpenAIError> {
         do {
             let r = try OpenAIDecode.tokenizeRequest(body: body)
-            if let m = r.model, m != c.servedName, c.catalog.resolve(m) == nil {
-                throw notFound(m, c.catalog)
+            if let m = r.model, !(m == c.servedName && c.permit.mayUseBase),
+               !(c.catalog.resolve(m).map { c.permit.mayUse(adapter: $0.name) } ?? false) {
+                throw notFound(m, c.catalog, c.permit)
             }
             let tokenizer = c.bundle.tokenizer
             let tokens: [Int32]

@@ -108,6 +108,7 @@ extension ConfigKey {
             ConfigKey("engine", "max_tokens_default", .live, \.engine.maxTokensDefault, .integer(0...1 << 20)),
 
             ConfigKey("admin", "uids", .live, \.admin.uids, .integers(0...Int(UInt32.max))),
+            ConfigKey("admin", "token_sha256", .live, \.admin.tokenSHA256, .sha256Hex),
             ConfigKey("admin", "max_upload_bytes", .live, \.admin.maxUploadBytes, .byteSize(1 << 10...1 << 32)),
 
             ConfigKey("log", "level", .live, \.log.level,
@@ -126,6 +127,16 @@ extension ConfigDecoder where T == String {
         }
     }
 
+}
+
+extension ConfigDecoder where T == [UInt8] {
+    /// 64 hex digits: the SHA-256 of a token (never the token itself).
+    static var sha256Hex: ConfigDecoder<[UInt8]> {
+        ConfigDecoder<[UInt8]> { value in
+            if case .string(let s) = value, let h = TenantConfig.parseHash(s) { return .success(h) }
+            return .failure(ConfigMismatch(expected: "64 hex digits, the SHA-256 of the token (lorad tenant add --admin prints one)"))
+        }
+    }
 }
 
 extension ConfigDecoder where T == [Int] {

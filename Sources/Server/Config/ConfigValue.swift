@@ -60,10 +60,11 @@ enum ConfigValue: Equatable {
 }
 
 extension ConfigValue {
-    /// Copies a parsed TOMLKit table. Only two levels matter (sections, then their keys); deeper
+    /// Copies a parsed TOMLKit table. Only two levels matter (sections, then their keys), three for
+    /// the tables of an array of tables (`[[tenants]]`: the array, its tables, their keys); deeper
     /// tables are kept empty, so a document of thousands of nested tables costs no deep recursion.
     init(table: TOMLTable, depth: Int = 0) {
-        guard depth < 2 else {
+        guard depth < 3 else {
             self = .table([])
             return
         }

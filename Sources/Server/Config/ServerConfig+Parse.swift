@@ -93,8 +93,14 @@ extension ServerConfig {
         let keys = ConfigKey.all
         var problems: [ConfigProblem] = []
         for entry in entries {
+            if entry.key == "tenants" {
+                let (tenants, found) = TenantConfig.decode(entry.value)
+                self.tenants = tenants
+                problems += found
+                continue
+            }
             guard ConfigKey.sections.contains(entry.key) else {
-                let suggestion = Self.closest(to: entry.key, among: ConfigKey.sections)
+                let suggestion = Self.closest(to: entry.key, among: ConfigKey.sections + ["tenants"])
                     ?? keys.first(where: { $0.name == entry.key })?.path
                 problems.append(.unknownKey(key: entry.key, known: ConfigKey.sections, suggestion: suggestion))
                 continue

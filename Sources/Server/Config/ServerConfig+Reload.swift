@@ -1,6 +1,6 @@
 // What a SIGHUP can change. The daemon re-reads its file and compares: keys that only shape new
 // requests and connections (log level, the adapters directory, queue limits, HTTP limits and
-// timeouts) take effect at once; keys bound at start-up (the model and its threads, the listeners,
+// timeouts, the tenants and their tokens) take effect at once; keys bound at start-up (the model and its threads, the listeners,
 // the engine's allocations) keep their old values until a restart, and the daemon says so in its
 // log. Which is which is the `reload` column of ConfigKey.all.
 
@@ -16,6 +16,7 @@ extension ServerConfig {
             case .restart: needRestart.append(key.path)
             }
         }
+        if tenants != new.tenants { applied.append("tenants") }
         return (applied, needRestart)
     }
 
@@ -26,6 +27,7 @@ extension ServerConfig {
         for key in ConfigKey.all where key.reload == .live {
             key.copy(new, &result)
         }
+        result.tenants = new.tenants
         return result
     }
 }

@@ -14,6 +14,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var server = ServerSection()
     public var engine = EngineSection()
     public var admin = AdminSection()
+    /// [[tenants]]: who may use the API once any is configured (TenantConfig.swift).
+    public var tenants: [TenantConfig] = []
     public var log = LogSection()
 
     public init() {}
@@ -68,9 +70,12 @@ public struct ServerConfig: Sendable, Equatable {
 
     /// [admin]: who may change the registry through the API.
     public struct AdminSection: Sendable, Equatable {
-        /// Peer uids (SO_PEERCRED, Unix socket only) allowed the admin API; empty: the daemon's own
-        /// uid and root.
-        public var uids: [Int] = []
+        /// Peer uids (SO_PEERCRED, Unix socket only) allowed the admin API; unset: the daemon's own
+        /// uid and root; an empty list: no uid (only the admin token).
+        public var uids: [Int]? = nil
+        /// SHA-256 of the admin token (`Authorization: Bearer`): admin rights without a uid, over
+        /// TCP too.
+        public var tokenSHA256: [UInt8]? = nil
         /// Largest body of an adapter upload (`POST /v1/adapters/NAME/versions` with the files in
         /// the body), for these callers only; every other request keeps `server.max_body_bytes`.
         public var maxUploadBytes = 256 << 20

@@ -130,7 +130,7 @@ package final class Daemon {
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
             log: { [unowned self] line in log(.notice, line) },
             maxUploadBytes: { [unowned self] in config.admin.maxUploadBytes }))
-        router.authorize = { [unowned self] request, route in route.admin ? adminRefusal(request) : nil }
+        router.authorize = { [unowned self] request, route in authorize(request, route) }
         adopt(catalog)
         reportCatalog()
     }
@@ -453,19 +453,69 @@ extension Daemon {
         endpoints.mergeConfigured(config.adapters.merge + flagged, log: { [unowned self] line in log(.notice, line) })
     }
 
-    /// Who may call the admin API: a peer uid in `admin.uids` (default: the daemon's own uid and
-    /// root) on the Unix socket. A TCP peer has no credentials and is always refused.
-    func adminRefusal(_ r: RoutedRequest) -> OpenAIError? {
-        guard let uid = r.connection.stream.peerCredentials?.uid else {
-            return OpenAIError(status: 403, message: "the admin API is served only on the Unix socket, to the uids in admin.uids",
-                               type: "permission_error")
+    /// Who is calling (Callers.swift), and whether `route` lets them: 401 for a missing or unknown
+    /// token where one is needed, 403 for a known caller without the right. Without tenants the
+    /// serving API is open (the socket's permissions are the gate) and admin routes need a uid in
+    /// `admin.uids` or the admin token; a TCP peer never has a uid.
+    func authorize(_ r: RoutedRequest, _ route: Route) -> Result<Caller, OpenAIError> {
+        let directory = TenantDirectory(tenants: config.tenants, adminToken: config.admin.tokenSHA256)
+        let uid = r.connection.stream.peerCredentials.map { Int($0.uid) }
+        let adminUIDs = config.admin.uids ?? [Int(getuid()), 0]
+        let caller: Caller
+        // With no tenants and no admin token, tokens mean nothing (OpenAI's clients send one always).
+        let tokensKnown = directory.enabled || directory.adminToken != nil
+        if tokensKnown, let token = TenantDirectory.bearer(r.http.headers["authorization"]) {
+            switch directory.identify(token: token) {
+            case .admin: caller = .admin(who: "admin token")
+            case .tenant(let t): caller = .tenant(t)
+            case .unknown:
+                if route.access == .anyone { return .success(.open) }
+                // An unknown token is refused, never taken for no token.
+                return .failure(Self.unauthorized("the bearer token is not known"))
+            }
+        } else if let uid, adminUIDs.contains(uid) {
+            caller = .admin(who: "uid \(uid)")
+        } else {
+            caller = .open
         }
-        let allowed = config.admin.uids.isEmpty ? [Int(getuid()), 0] : config.admin.uids
-        guard allowed.contains(Int(uid)) else {
-            return OpenAIError(status: 403, message: "uid \(uid) may not use the admin API (admin.uids: \(allowed.map(String.init).joined(separator: ", ")))",
-                               type: "permission_error")
+        switch route.access {
+        case .anyone:
+            return .success(caller)
+        case .tenants:
+            if directory.enabled, caller == .open {
+                return .failure(Self.unauthorized("this daemon serves tenants: send Authorization: Bearer <token>"))
+            }
+            return .success(caller)
+        case .operators:
+            if directory.enabled, case .tenant = caller { return .failure(Self.forbidden("\(route.pattern) is for operators (admin.uids or the admin token)")) }
+            if directory.enabled, caller == .open { return .failure(Self.unauthorized("send the admin token, or call from a uid in admin.uids")) }
+            return .success(caller)
+        case .admin, .publish:
+            if case .admin = caller { return .success(caller) }
+            if route.access == .publish, case .tenant(let t) = caller, t.mayPublish,
+               let name = r.parameters["name"], t.mayUse(adapter: name) {
+                return .success(caller)
+            }
+            switch caller {
+            case .tenant(let t):
+                return .failure(Self.forbidden("tenant \(t.name) may not \(route.access == .publish && t.mayPublish ? "publish this adapter" : "use the admin API")"))
+            default:
+                if uid == nil {
+                    return .failure(Self.forbidden("the admin API is served on the Unix socket to the uids in admin.uids, or with the admin token"))
+                }
+                return .failure(Self.forbidden("uid \(uid!) may not use the admin API (admin.uids: \(adminUIDs.map(String.init).joined(separator: ", ")))"))
+            }
         }
-        return nil
+    }
+
+    static func unauthorized(_ message: String) -> OpenAIError {
+        var e = OpenAIError(status: 401, message: message, type: "invalid_request_error")
+        e.code = "invalid_api_key"
+        return e
+    }
+
+    static func forbidden(_ message: String) -> OpenAIError {
+        OpenAIError(status: 403, message: message, type: "permission_error")
     }
 }
 

@@ -25,6 +25,8 @@ struct RoutedRequest {
     let endpoint: String
     /// The pattern's captures, percent-decoded.
     let parameters: [String: String]
+    /// Who is calling, as `authorize` decided (`.open` when nothing authorizes).
+    var caller: Caller = .open
 }
 
 struct Route {
@@ -36,18 +38,19 @@ struct Route {
 
     let method: String
     let pattern: String
-    /// Changes or reveals the registry: `authorize` decides who may call it.
-    let admin: Bool
+    /// Who may call it: `authorize` decides from this.
+    let access: RouteAccess
+    var admin: Bool { access == .admin || access == .publish }
     /// The body limit for callers `authorize` admits, instead of the server's; nil: the server's.
     let maxBodyBytes: BodyLimit?
     let handler: (RoutedRequest) -> Void
     /// `pattern` split once, at registration.
     private let segments: [Substring]
 
-    init(method: String, pattern: String, admin: Bool, maxBodyBytes: BodyLimit? = nil, handler: @escaping (RoutedRequest) -> Void) {
+    init(method: String, pattern: String, access: RouteAccess, maxBodyBytes: BodyLimit? = nil, handler: @escaping (RoutedRequest) -> Void) {
         self.method = method
         self.pattern = pattern
-        self.admin = admin
+        self.access = access
         self.maxBodyBytes = maxBodyBytes
         self.handler = handler
         segments = pattern.split(separator: "/", omittingEmptySubsequences: false)
@@ -70,8 +73,8 @@ struct Route {
 
 final class Router {
     private var routes: [Route] = []
-    /// Runs before every handler; a non-nil answer refuses the request with that error.
-    var authorize: ((RoutedRequest, Route) -> OpenAIError?)?
+    /// Runs before every handler: the caller, or the error that refuses the request.
+    var authorize: ((RoutedRequest, Route) -> Result<Caller, OpenAIError>)?
     /// Answers what no handler takes (and what `authorize` refuses).
     private let responder: Responder
 
@@ -83,12 +86,13 @@ final class Router {
         self.responder = responder
     }
 
-    func add(_ method: String, _ pattern: String, admin: Bool = false, maxBodyBytes: Route.BodyLimit? = nil,
+    func add(_ method: String, _ pattern: String, access: RouteAccess = .tenants, maxBodyBytes: Route.BodyLimit? = nil,
              _ handler: @escaping (RoutedRequest) -> Void) {
         // An open route with a larger limit would let any client make the daemon buffer that much:
-        // only routes behind `authorize` may have one.
-        precondition(maxBodyBytes == nil || admin, "\(method) \(pattern): only admin routes may take more than server.max_body_bytes")
-        routes.append(Route(method: method, pattern: pattern, admin: admin, maxBodyBytes: maxBodyBytes, handler: handler))
+        // only routes behind `authorize`'s admin or publish check may have one.
+        precondition(maxBodyBytes == nil || access == .admin || access == .publish,
+                     "\(method) \(pattern): only admin routes may take more than server.max_body_bytes")
+        routes.append(Route(method: method, pattern: pattern, access: access, maxBodyBytes: maxBodyBytes, handler: handler))
     }
 
     /// The body limit for a request whose head (`head`, no body yet) has arrived on `conn`: the
@@ -98,7 +102,9 @@ final class Router {
     func bodyLimit(for head: HTTPRequest, on conn: HTTPConnection) -> HTTPBodyLimit? {
         bodyLimit(method: head.method, path: head.path) { route, captures in
             let routed = RoutedRequest(http: head, connection: conn, started: Date(), endpoint: route.pattern, parameters: captures)
-            return authorize?(routed, route) == nil
+            guard let authorize else { return true }
+            if case .success = authorize(routed, route) { return true }
+            return false
         }
     }
 
@@ -155,10 +161,13 @@ final class Router {
             e.code = "method_not_allowed"
             refuse(e, endpoint: pattern, headers: [("Allow", list)])
         case .route(let route, let captures):
-            let routed = RoutedRequest(http: request, connection: conn, started: started, endpoint: route.pattern,
+            var routed = RoutedRequest(http: request, connection: conn, started: started, endpoint: route.pattern,
                                        parameters: captures)
-            if let authorize, let refusal = authorize(routed, route) {
-                return refuse(refusal, endpoint: route.pattern)
+            if let authorize {
+                switch authorize(routed, route) {
+                case .failure(let refusal): return refuse(refusal, endpoint: route.pattern)
+                case .success(let caller): routed.caller = caller
+                }
             }
             route.handler(routed)
         }
