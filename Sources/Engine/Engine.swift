@@ -114,8 +114,9 @@ public final class Engine: @unchecked Sendable {
         defer { lock.unlock() }
         guard !draining && !stopRequested else { throw .shuttingDown }
         guard queue.count < queueLimit else { throw .queueFull(limit: queueLimit, perAdapter: false) }
-        guard queue.count(forKey: request.queueKey) < perAdapterQueueLimit else {
-            throw .queueFull(limit: perAdapterQueueLimit, perAdapter: true)
+        let keyLimit = request.maxQueued > 0 ? request.maxQueued : perAdapterQueueLimit
+        guard queue.count(forKey: request.queueKey) < keyLimit else {
+            throw .queueFull(limit: keyLimit, perAdapter: true)
         }
         let id = nextID
         nextID += 1
@@ -199,7 +200,7 @@ public final class Engine: @unchecked Sendable {
         while true {
             lock.lock()
             while !stopRequested && cancelled.isEmpty && pauseChanges.isEmpty && forgottenAdapters.isEmpty
-                    && !(queue.count > 0 && live.count < config.maxSequences)
+                    && !(live.count < config.maxSequences && queue.hasNext(skipping: { atRunningLimit($0, $1) }))
                     && !live.contains(where: { !$0.paused }) {
                 lock.wait()
             }
@@ -229,7 +230,7 @@ public final class Engine: @unchecked Sendable {
             deferred.removeAll { gone.contains($0.id) }
             let free = config.maxSequences - live.count - deferred.count
             for _ in 0..<max(0, free) {
-                guard let p = queue.popNext() else { break }
+                guard let p = queue.popNext(skipping: { key, p in atRunningLimit(key, p, admitted) }) else { break }
                 admitted.append(p)
             }
             lock.unlock()
@@ -247,6 +248,16 @@ public final class Engine: @unchecked Sendable {
             for p in toAdmit { admit(p) }
             step()
         }
+    }
+
+    /// Its key has `maxRunning` sequences live, deferred or being admitted: it waits its turn.
+    private func atRunningLimit(_ key: String, _ p: Pending, _ admitting: [Pending] = []) -> Bool {
+        let limit = p.request.maxRunning
+        guard limit > 0 else { return false }
+        let running = live.reduce(0) { $0 + ($1.request.queueKey == key ? 1 : 0) }
+            + deferred.reduce(0) { $0 + ($1.request.queueKey == key ? 1 : 0) }
+            + admitting.reduce(0) { $0 + ($1.request.queueKey == key ? 1 : 0) }
+        return running >= limit
     }
 
     /// Gives a request its sequence: a KV cache (with a reused prefix when one matches) drawn from

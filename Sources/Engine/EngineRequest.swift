@@ -7,7 +7,8 @@ import Sampling
 
 public struct EngineRequest: Sendable {
     /// The fairness key: requests are admitted round-robin over keys, with a queue limit per key.
-    /// The server uses the model name the client asked for (an adapter name or the base).
+    /// The server uses the tenant's name when tenants are configured, else the model name the client
+    /// asked for (an adapter name or the base).
     public var queueKey: String
     /// Adapters applied to every forward pass of this sequence (empty: the base model).
     public var adapters: [AdapterUse]
@@ -22,6 +23,11 @@ public struct EngineRequest: Sendable {
     /// is prefilled and samples its first token, then waits. A pause sent after `submit` returns can
     /// come too late: the engine thread may already have run it for many steps.
     public var startsPaused = false
+    /// At most this many sequences of this request's key run at once (0: no limit of its own); the
+    /// rest of the key waits in the queue while other keys are admitted.
+    public var maxRunning = 0
+    /// Its key's queue limit instead of the engine's per-key one (0: the engine's).
+    public var maxQueued = 0
 
     public init(queueKey: String, adapters: [AdapterUse] = [], merged: MergedAdapter? = nil, prompt: [Int32],
                 sampling: SamplingParameters, promptLogprobs: Bool = false) {

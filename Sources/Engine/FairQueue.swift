@@ -1,6 +1,8 @@
 // Requests waiting for a slot, one FIFO per queue key (the model name a client asked for), served
 // round-robin across keys: a flood of requests on one adapter waits behind its own queue and cannot
-// starve the other adapters. Limits: a total and a per-key count. Guarded by the engine's lock.
+// starve the other adapters (with tenants, the key is the tenant: one busy tenant cannot crowd out a
+// quiet one). Limits: a total and a per-key count; a key at its running limit is passed over
+// until one of its sequences ends. Guarded by the engine's lock.
 
 struct FairQueue<Element> {
     private var queues: [String: [Element]] = [:]
@@ -17,9 +19,14 @@ struct FairQueue<Element> {
     }
 
     /// The oldest element of the next key in turn; that key moves to the back of the order.
-    mutating func popNext() -> Element? {
-        guard !order.isEmpty else { return nil }
-        let key = order.removeFirst()
+    mutating func popNext() -> Element? { popNext(skipping: { _, _ in false }) }
+
+    /// The oldest element of the next key in turn whose oldest element `skip` does not hold back
+    /// (a key at its running limit); that key moves to the back of the order, the skipped keep
+    /// their places.
+    mutating func popNext(skipping skip: (String, Element) -> Bool) -> Element? {
+        guard let at = order.firstIndex(where: { !skip($0, queues[$0]![0]) }) else { return nil }
+        let key = order.remove(at: at)
         var q = queues[key]!
         let e = q.removeFirst()
         count -= 1
@@ -30,6 +37,11 @@ struct FairQueue<Element> {
             order.append(key)
         }
         return e
+    }
+
+    /// Whether `popNext(skipping:)` would return an element.
+    func hasNext(skipping skip: (String, Element) -> Bool) -> Bool {
+        order.contains { !skip($0, queues[$0]![0]) }
     }
 
     /// Removes the elements matching `predicate` (cancelled requests), keeping the order.

@@ -43,6 +43,8 @@ final class Endpoints {
     private var loadingKeeps: [AdapterReference: Set<AdapterReference>] = [:]
     /// Per adapter: the last load failure, for the admin API.
     var lastLoadError: [String: String] = [:]
+    /// `tokens_per_minute` of each tenant.
+    var tokenBuckets = TokenBuckets()
     /// Per adapter name: generations ended and tokens they generated (GET /v1/adapters/NAME).
     private(set) var usage: [String: (requests: Int, tokens: Int)] = [:]
     /// `adapters.merged_bytes`: what merged copies may hold together.
@@ -137,6 +139,9 @@ final class Endpoints {
     /// holds any more go with them. An eviction that waited for it may happen now.
     private func ended(_ g: GenerationStream) {
         guard streams.removeValue(forKey: g.engineID) != nil else { return }
+        if case .tenant(let t) = g.caller {
+            tokenBuckets.take(t.name, tokens: g.promptTokenCount + g.completionTokens, perMinute: t.tokensPerMinute)
+        }
         if !g.holds.isEmpty {
             usage[g.label, default: (0, 0)].requests += 1
             usage[g.label, default: (0, 0)].tokens += g.completionTokens

@@ -55,7 +55,13 @@ final class GenerationStream: ResponseProducer {
         self.echoText = echoText
         self.started = routed.started
         self.endpoint = routed.endpoint
+        self.caller = routed.caller
     }
+
+    /// Who asked (a tenant's token rate is charged when it ends).
+    let caller: Caller
+    /// Prompt tokens the engine ran for it (none when it never got a slot).
+    var promptTokenCount: Int { admitted ? prompt.count : 0 }
 
     private var responder: Responder { endpoints.responder }
     private var metrics: ServerMetrics { endpoints.metrics }

@@ -223,8 +223,21 @@ extension Endpoints {
         }
         let r = p.request
         let wantsPromptLogprobs = endpoint == .completion && r.echo && r.logprobs
-        let submission = EngineRequest(queueKey: p.label, adapters: p.uses, merged: p.merged, prompt: p.prompt, sampling: r.sampling,
+        var submission = EngineRequest(queueKey: p.label, adapters: p.uses, merged: p.merged, prompt: p.prompt, sampling: r.sampling,
                                        promptLogprobs: wantsPromptLogprobs)
+        if case .tenant(let t) = routed.caller {
+            // Fairness and limits are the tenant's, whatever adapters it uses.
+            submission.queueKey = "tenant " + t.name
+            submission.maxRunning = t.maxRunning
+            submission.maxQueued = t.maxQueued
+            if let seconds = tokenBuckets.wait(t.name, perMinute: t.tokensPerMinute) {
+                metrics.rejected(reason: "tenant_token_rate")
+                var e = OpenAIError(status: 429, message: "tenant \(t.name) has used its tokens_per_minute (\(t.tokensPerMinute)); retry in \(seconds) s",
+                                    type: "rate_limit_error", code: "rate_limit_exceeded")
+                e.retryAfter = seconds
+                return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+            }
+        }
         let id: UInt64
         do {
             id = try engine.submit(submission)

@@ -22,6 +22,13 @@ public struct TenantConfig: Sendable, Equatable {
     public var base: Bool
     /// May publish (import, upload, activate, roll back) adapters its patterns cover, and only those.
     public var mayPublish: Bool
+    /// Its sequences running at once (0: only the engine's max_sequences bounds them).
+    public var maxRunning = 0
+    /// Its requests waiting at once (0: engine.per_adapter_queue_limit); past it, 429.
+    public var maxQueued = 0
+    /// Prompt and generated tokens it may use per minute (0: no limit); past it, 429 with
+    /// Retry-After until the bucket refills.
+    public var tokensPerMinute = 0
 
     public init(name: String, tokenSHA256: [UInt8], adapters: [String], base: Bool = false, mayPublish: Bool = false) {
         self.name = name
@@ -35,7 +42,7 @@ public struct TenantConfig: Sendable, Equatable {
         adapters.contains { Self.glob($0, matches: name) }
     }
 
-    static let keys = ["name", "token_sha256", "adapters", "base", "may_publish"]
+    static let keys = ["name", "token_sha256", "adapters", "base", "may_publish", "max_running", "max_queued", "tokens_per_minute"]
 
     /// `*` matches any run of characters (none included), `?` exactly one; everything else itself.
     static func glob(_ pattern: String, matches name: String) -> Bool {
@@ -104,6 +111,7 @@ public struct TenantConfig: Sendable, Equatable {
                 continue
             }
             var name: String?, hash: [UInt8]?, patterns: [String] = [], base = false, mayPublish = false
+            var limits = (running: 0, queued: 0, tokens: 0)
             var bad = false
             func refuse(_ key: String, _ expected: String, _ found: ConfigValue) {
                 problems.append(.badValue(key: "\(at).\(key)", expected: expected, found: found.rendered))
@@ -131,6 +139,17 @@ public struct TenantConfig: Sendable, Equatable {
                     if case .boolean(let b) = entry.value { base = b } else { refuse("base", "true or false", entry.value) }
                 case "may_publish":
                     if case .boolean(let b) = entry.value { mayPublish = b } else { refuse("may_publish", "true or false", entry.value) }
+                case "max_running", "max_queued", "tokens_per_minute":
+                    let range = entry.key == "tokens_per_minute" ? 0...1_000_000_000 : 0...1_000_000
+                    guard case .integer(let n) = entry.value, range.contains(n) else {
+                        refuse(entry.key, "an integer from \(range.lowerBound) to \(range.upperBound) (0: no limit)", entry.value)
+                        continue
+                    }
+                    switch entry.key {
+                    case "max_running": limits.running = n
+                    case "max_queued": limits.queued = n
+                    default: limits.tokens = n
+                    }
                 default:
                     problems.append(.unknownKey(key: "\(at).\(entry.key)", known: keys,
                                                 suggestion: ServerConfig.closest(to: entry.key, among: keys).map { "\(at).\($0)" }))
@@ -154,7 +173,9 @@ public struct TenantConfig: Sendable, Equatable {
                 problems.append(.conflict(key: "\(at).token_sha256", message: "tenants \(other.name) and \(name) have the same token; give each its own"))
                 continue
             }
-            tenants.append(TenantConfig(name: name, tokenSHA256: hash, adapters: patterns, base: base, mayPublish: mayPublish))
+            var t = TenantConfig(name: name, tokenSHA256: hash, adapters: patterns, base: base, mayPublish: mayPublish)
+            (t.maxRunning, t.maxQueued, t.tokensPerMinute) = limits
+            tenants.append(t)
         }
         return (tenants, problems)
     }
