@@ -174,6 +174,7 @@ public final class LlamaModel: Sendable {
             attention(q: q, batch: batch, offsets: offsets, starts: starts, layer: l, into: &attn)
             observe(observer, "kqv_out", l, attn)
             linear(w.wo, attn, N, &o, layer: l, target: .o, plan, merged)
+            observe(observer, "attn_out", l, o)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "ffn_inp", l, x)
 
@@ -185,6 +186,7 @@ public final class LlamaModel: Sendable {
             observe(observer, "ffn_up", l, up)
             swiGLU(&gate, up)
             linear(w.wDown, gate, N, &o, layer: l, target: .down, plan, merged)
+            observe(observer, "ffn_out", l, o)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "l_out", l, x)
         }
