@@ -15,7 +15,7 @@ import LoRA
 
 extension TrainingPass {
     func backward(_ saved: Saved, _ seq: TrainingSequence, _ dOut: [Float], _ p: LoRAParameters,
-                  _ grads: inout LoRAGradients) {
+                  _ adapter: LoRAAdapter, _ grads: inout LoRAGradients) {
         let c = model.config
         let T = seq.tokens.count, E = c.embeddingLength, F = c.feedForwardLength
         let rope = RopeTable(config: c, start: 0, count: T)
@@ -27,7 +27,7 @@ extension TrainingPass {
             var act = s.gate
             model.swiGLU(&act, s.up)
             var dAct = [Float](repeating: 0, count: T * F)
-            linearBackward(w.wDown, x: act, dy: dX, tokens: T, into: &dAct, layer: l, target: .down, p, &grads)
+            linearBackward(w.wDown, x: act, dy: dX, tokens: T, into: &dAct, layer: l, target: .down, p, adapter, &grads) { s.ffnOut }
             var dGate = [Float](repeating: 0, count: T * F), dUp = dGate
             for i in 0..<(T * F) {
                 let g = s.gate[i]
@@ -36,35 +36,62 @@ extension TrainingPass {
                 dGate[i] = dAct[i] * s.up[i] * sig * (1 + g * (1 - sig))
             }
             var dH = [Float](repeating: 0, count: T * E)
-            linearBackward(w.wGate, x: s.ffnNorm, dy: dGate, tokens: T, into: &dH, layer: l, target: .gate, p, &grads)
-            linearBackward(w.wUp, x: s.ffnNorm, dy: dUp, tokens: T, into: &dH, layer: l, target: .up, p, &grads)
+            linearBackward(w.wGate, x: s.ffnNorm, dy: dGate, tokens: T, into: &dH, layer: l, target: .gate, p, adapter, &grads) { s.gate }
+            linearBackward(w.wUp, x: s.ffnNorm, dy: dUp, tokens: T, into: &dH, layer: l, target: .up, p, adapter, &grads) { s.up }
             rmsNormBackward(s.ffnInput, w.ffnNorm, dH, into: &dX, tokens: T, eps: c.rmsEpsilon)
 
             // Attention: ffn_inp = x + Wo·attention(rope(Wq·h1), rope(Wk·h1), Wv·h1), h1 = rmsnorm(x).
             var dAttn = [Float](repeating: 0, count: T * c.qDim)
-            linearBackward(w.wo, x: s.attn, dy: dX, tokens: T, into: &dAttn, layer: l, target: .o, p, &grads)
+            linearBackward(w.wo, x: s.attn, dy: dX, tokens: T, into: &dAttn, layer: l, target: .o, p, adapter, &grads) { s.attnOut }
             var (dq, dk, dv) = attentionBackward(q: s.q, k: s.k, v: s.v, dOut: dAttn, tokens: T)
             rope.applyTransposed(&dq, from: 0, heads: c.headCount, headDim: c.headDim, tokens: T)
             rope.applyTransposed(&dk, from: 0, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
             dH = [Float](repeating: 0, count: T * E)
-            linearBackward(w.wq, x: s.attnNorm, dy: dq, tokens: T, into: &dH, layer: l, target: .q, p, &grads)
-            linearBackward(w.wk, x: s.attnNorm, dy: dk, tokens: T, into: &dH, layer: l, target: .k, p, &grads)
-            linearBackward(w.wv, x: s.attnNorm, dy: dv, tokens: T, into: &dH, layer: l, target: .v, p, &grads)
+            // q and k were saved after RoPE; a DoRA module's output is before it (the rotation's transpose
+            // is its inverse).
+            linearBackward(w.wq, x: s.attnNorm, dy: dq, tokens: T, into: &dH, layer: l, target: .q, p, adapter, &grads) {
+                var q = s.q
+                rope.applyTransposed(&q, from: 0, heads: c.headCount, headDim: c.headDim, tokens: T)
+                return q
+            }
+            linearBackward(w.wk, x: s.attnNorm, dy: dk, tokens: T, into: &dH, layer: l, target: .k, p, adapter, &grads) {
+                var k = s.k
+                rope.applyTransposed(&k, from: 0, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
+                return k
+            }
+            linearBackward(w.wv, x: s.attnNorm, dy: dv, tokens: T, into: &dH, layer: l, target: .v, p, adapter, &grads) { s.v }
             rmsNormBackward(s.input, w.attnNorm, dH, into: &dX, tokens: T, eps: c.rmsEpsilon)
             saved.layers[l] = SavedLayer()  // done with this block's activations
         }
     }
 
     /// For y = W·x (+ s·B·(A·x) when the adapter has this module): dx += dY·W (+ s·dY·B·A), and the
-    /// module's dA, dB added into `grads`. x is tokens × in, dy tokens × out, dx tokens × in.
-    func linearBackward(_ w: WeightMatrix, x: [Float], dy: [Float], tokens T: Int, into dx: inout [Float],
-                        layer: Int, target: LoRATarget, _ p: LoRAParameters, _ grads: inout LoRAGradients) {
+    /// module's dA, dB added into `grads`. x is tokens × in, dy tokens × out, dx tokens × in. For a DoRA
+    /// module (y = d ⊙ (W·x + s·B·A·x)), `output` gives y (tokens × out), read only then.
+    func linearBackward(_ w: WeightMatrix, x: [Float], dy dyIn: [Float], tokens T: Int, into dx: inout [Float],
+                        layer: Int, target: LoRATarget, _ p: LoRAParameters, _ adapter: LoRAAdapter,
+                        _ grads: inout LoRAGradients, output: () -> [Float]) {
+        let index = p.index(layer: layer, target: target)
+        var dy = dyIn
+        if let i = index, let mag = p.modules[i].magnitude,
+           let d = adapter.module(layer: layer, target: target)?.doraScale {
+            let y = output()
+            let nOut = p.modules[i].outFeatures
+            var dm = [Double](repeating: 0, count: nOut)
+            for t in 0..<T {
+                for o in 0..<nOut {
+                    dm[o] += Double(dy[t * nOut + o]) * Double(y[t * nOut + o])
+                    dy[t * nOut + o] *= d[o]
+                }
+            }
+            for o in 0..<nOut where mag[o] != 0 { grads.magnitude[i]![o] += Float(dm[o] / Double(mag[o])) }
+        }
         dy.withUnsafeBufferPointer { dyb in
             dx.withUnsafeMutableBufferPointer { dxb in
                 matmulTransposed(w, dyb.baseAddress!, tokens: T, dxb.baseAddress!, accumulate: true, pool: model.pool)
             }
         }
-        guard let i = p.index(layer: layer, target: target) else { return }
+        guard let i = index else { return }
         let m = p.modules[i]
         let r = m.rank, nIn = m.inFeatures, nOut = m.outFeatures
         var u = [Float](repeating: 0, count: T * r), du = u

@@ -8,7 +8,9 @@
 // of target rows (`logitRows`), so a long sequence's full logits are never all in memory. The
 // backward pass (TrainingPass+Backward.swift) reverses each block with the base frozen: dX = dY·W on
 // the stored weights (Kernels' matmulTransposed), and for a module with u = A·x, y += s·B·u:
-// dB = s·dYᵀ·U, dU = s·dY·B, dA = dUᵀ·X, dX += dU·A.
+// dB = s·dYᵀ·U, dU = s·dY·B, dA = dUᵀ·X, dX += dU·A. A DoRA module's output is d ⊙ (W·x + s·B·A·x) with
+// d = m/‖W + s·B·A‖ per row, the norm treated as a constant as DoRA (§4.3) and PEFT do: dY becomes
+// d ⊙ dY for everything below it, and dm = Σ_t dY ⊙ y / m.
 //
 // Loss: the mean over every masked target of the batch of −log softmax(logits)[target], where position t
 // predicts token t + 1 and token t + 1 counts when lossMask[t + 1] is set (transformers' causal-LM loss
@@ -58,7 +60,7 @@ public struct TrainingPass: Sendable {
     /// The mean loss of `batch` with `parameters` (forward only).
     public func loss(_ parameters: LoRAParameters, batch: [TrainingSequence]) throws -> Double {
         let total = try validate(parameters, batch)
-        let adapter = parameters.adapter(name: "training", contentDigest: "training")
+        let adapter = try parameters.adapter(name: "training", model: model, contentDigest: "training")
         var sum = 0.0
         for seq in batch where seq.targetCount > 0 {
             let saved = try forward(seq, adapter: adapter)
@@ -72,14 +74,14 @@ public struct TrainingPass: Sendable {
     /// one at a time (the activations of one sequence are held at once).
     public func lossAndGradients(_ parameters: LoRAParameters, batch: [TrainingSequence]) throws -> LossAndGradients {
         let total = try validate(parameters, batch)
-        let adapter = parameters.adapter(name: "training", contentDigest: "training")
+        let adapter = try parameters.adapter(name: "training", model: model, contentDigest: "training")
         var grads = LoRAGradients(zerosLike: parameters)
         var sum = 0.0
         for seq in batch where seq.targetCount > 0 {
             let saved = try forward(seq, adapter: adapter)
             var dX = [Float](repeating: 0, count: seq.tokens.count * model.config.embeddingLength)
             sum += head(saved.final, seq, gradientScale: 1 / Float(total), into: &dX)
-            backward(saved, seq, dX, parameters, &grads)
+            backward(saved, seq, dX, parameters, adapter, &grads)
         }
         return LossAndGradients(loss: sum / Double(total), targetCount: total, gradients: grads)
     }
@@ -94,7 +96,7 @@ public struct TrainingPass: Sendable {
                                            expected: "the base model's \(c.layerCount) layers (hint: wrong base model?)")
         }
         for m in parameters.modules {
-            let w = matrix(layer: m.layer, target: m.target)
+            let w = model.weights.layers[m.layer].matrix(m.target)
             guard m.inFeatures == w.cols, m.outFeatures == w.rows, m.rank > 0 else {
                 throw TrainingError.badSetting(name: "adapter module", value: "blk.\(m.layer).\(m.target.rawValue) \(m.outFeatures)×\(m.rank)×\(m.inFeatures)",
                                                expected: "rank ≥ 1 and \(w.rows) outputs × \(w.cols) inputs")
@@ -117,19 +119,6 @@ public struct TrainingPass: Sendable {
         return total
     }
 
-    func matrix(layer: Int, target: LoRATarget) -> WeightMatrix {
-        let w = model.weights.layers[layer]
-        switch target {
-        case .q: return w.wq
-        case .k: return w.wk
-        case .v: return w.wv
-        case .o: return w.wo
-        case .gate: return w.wGate
-        case .up: return w.wUp
-        case .down: return w.wDown
-        }
-    }
-
     // MARK: Forward
 
     /// One layer's saved activations, each tokens × width.
@@ -144,13 +133,20 @@ public struct TrainingPass: Sendable {
         var ffnNorm: [Float] = []   // E
         var gate: [Float] = []      // n_ff, before SiLU
         var up: [Float] = []        // n_ff
+        var attnOut: [Float] = []   // E, Wo's output (kept only for DoRA)
+        var ffnOut: [Float] = []    // E, Wdown's output (kept only for DoRA)
     }
 
     final class Saved {
         var layers: [SavedLayer]
         /// The last block's output (before the final norm), tokens × E.
         var final: [Float] = []
-        init(layers: Int) { self.layers = Array(repeating: SavedLayer(), count: layers) }
+        /// Whether to keep the o and down projections' outputs (a DoRA module's magnitude gradient needs them).
+        let keepOutputs: Bool
+        init(layers: Int, keepOutputs: Bool) {
+            self.layers = Array(repeating: SavedLayer(), count: layers)
+            self.keepOutputs = keepOutputs
+        }
 
         func record(_ name: String, _ l: Int, _ v: UnsafeBufferPointer<Float>) {
             switch name {
@@ -164,6 +160,8 @@ public struct TrainingPass: Sendable {
             case "ffn_norm": layers[l].ffnNorm = Array(v)
             case "ffn_gate": layers[l].gate = Array(v)
             case "ffn_up": layers[l].up = Array(v)
+            case "attn_out" where keepOutputs: layers[l].attnOut = Array(v)
+            case "ffn_out" where keepOutputs: layers[l].ffnOut = Array(v)
             case "l_out":
                 if l + 1 < layers.count { layers[l + 1].input = Array(v) } else { final = Array(v) }
             default: break
@@ -173,7 +171,7 @@ public struct TrainingPass: Sendable {
 
     /// The inference forward over one sequence (a fresh cache, no logits), keeping its activations.
     func forward(_ seq: TrainingSequence, adapter: LoRAAdapter) throws -> Saved {
-        let saved = Saved(layers: model.config.layerCount)
+        let saved = Saved(layers: model.config.layerCount, keepOutputs: adapter.isDoRA)
         let cache = model.makeCache(contextLimit: seq.tokens.count)
         _ = try model.forward(seq.tokens, cache: cache, logits: .none, adapters: [AdapterUse(adapter)]) { name, layer, values in
             saved.record(name, layer, values)

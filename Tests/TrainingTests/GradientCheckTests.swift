@@ -34,7 +34,7 @@ func randomParameters(_ model: LlamaModel, seed: UInt64, bScale: Float = 0.2) ->
     var modules: [LoRAParameters.Module] = []
     for l in 0..<c.layerCount {
         for (i, target) in LoRATarget.allCases.enumerated() {
-            let w = TrainingPassProbe.matrix(model, layer: l, target: target)
+            let w = model.weights.layers[l].matrix(target)
             let rank = 1 + (i + 2 * l) % 5
             // alpha/r for even modules, rsLoRA's alpha/√r for odd ones (alpha 8).
             let scale = i % 2 == 0 ? 8 / Float(rank) : 8 / Float(rank).squareRoot()
@@ -43,21 +43,6 @@ func randomParameters(_ model: LlamaModel, seed: UInt64, bScale: Float = 0.2) ->
         }
     }
     return LoRAParameters(layerCount: c.layerCount, modules: modules)
-}
-
-enum TrainingPassProbe {
-    static func matrix(_ model: LlamaModel, layer: Int, target: LoRATarget) -> WeightMatrix {
-        let w = model.weights.layers[layer]
-        switch target {
-        case .q: return w.wq
-        case .k: return w.wk
-        case .v: return w.wv
-        case .o: return w.wo
-        case .gate: return w.wGate
-        case .up: return w.wUp
-        case .down: return w.wDown
-        }
-    }
 }
 
 @Suite struct GradientCheckTests {

@@ -32,7 +32,7 @@ import Training
         var modules: [LoRAParameters.Module] = []
         for l in 0..<model.config.layerCount {
             for target in LoRATarget.allCases {
-                let w = TrainingPassProbe.matrix(model, layer: l, target: target)
+                let w = model.weights.layers[l].matrix(target)
                 modules.append(.init(layer: l, target: target, rank: 8, inFeatures: w.cols, outFeatures: w.rows, scale: 2,
                                      a: normals(8 * w.cols, 1 / Float(w.cols).squareRoot()), b: normals(w.rows * 8, bScale)))
             }
