@@ -6,15 +6,19 @@ Writes, under Tests/TrainingTests/Fixtures/:
                          permuted as convert_hf_to_gguf does, tied embeddings)
   train_tiny_plain/      its PEFT adapter "plain" (r=4, alpha=8, all seven projections, random non-zero
                          lora_A and lora_B; the same weights as Tests/LlamaTests/Fixtures/lora_tiny_plain)
+  train_tiny_dora/       its PEFT adapter "dora" (use_dora, r=4, alpha=8, [q_proj, k_proj, o_proj, up_proj] of
+                         layer 1, magnitudes perturbed; the same weights as Tests/LlamaTests/Fixtures/lora_tiny_dora)
   train_tiny_grads.json  {"sequences": [[8 ids] x 2], "masks": [[8 bools] x 2],
                           "loss": float,
-                          "grads": {"model.layers.N.self_attn.q_proj": {"lora_A": [[in] x r], "lora_B": [[r] x out]}}}
+                          "grads": {"model.layers.N.self_attn.q_proj": {"lora_A": [[in] x r], "lora_B": [[r] x out]}},
+                          "dora": {"loss": float, "grads": {... also "lora_magnitude_vector": [out] ...}}}
 
 The loss is the cross-entropy of the batch, mean over every masked target position: position t predicts
 token t+1, and token t+1 counts when masks[s][t+1] is true (labels = ids where the mask is set, -100
 elsewhere, shifted as transformers' causal LM loss shifts them; mask[0] never counts). Gradients are
-d loss / d lora_A and d lora_B in PEFT's layout with HF row order (lorad keeps B's q/k rows in GGUF order:
-permute before comparing). Computed in float64 (the f32 weights converted exactly), so the golden carries
+d loss / d lora_A, lora_B (and lora_magnitude_vector) in PEFT's layout with HF row order (lorad keeps B's
+q/k rows and magnitudes in GGUF order: permute before comparing). PEFT's DoRA treats the row norm
+‖W + s·B·A‖ as a constant (detached, DoRA paper §4.3), so its A/B gradients are those of that rule. Computed in float64 (the f32 weights converted exactly), so the golden carries
 no rounding of its own worth mentioning; floats are written with 10 significant digits.
 
 Run: /work/venv-train/bin/python scripts/goldens/train_tiny.py   (any venv with torch, transformers,
@@ -43,13 +47,7 @@ def rounded(x, digits=10):
     return x
 
 
-def main():
-    torch.set_num_threads(2)
-    os.makedirs(FIX, exist_ok=True)
-    base = lora_tiny.base_model()
-    lora_tiny.write_base_gguf(base, os.path.join(FIX, "train_tiny_base.gguf"))
-    pm = lora_tiny.make_adapter("plain", 1)  # seed 1: lora_tiny.py's "plain"
-    lora_tiny.save_adapter(pm, os.path.join(FIX, "train_tiny_plain"))
+def loss_and_grads(pm):
     pm = pm.double()
     pm.zero_grad()
     ids = torch.tensor(SEQUENCES)
@@ -67,10 +65,25 @@ def main():
         i = parts.index("model", 2)
         module = ".".join(parts[i:parts.index(parts[-3])])
         grads.setdefault(module, {})[parts[-3]] = p.grad.tolist()
-    out = {"sequences": SEQUENCES, "masks": MASKS, "loss": loss.item(), "grads": grads}
+    return loss.item(), grads
+
+
+def main():
+    torch.set_num_threads(2)
+    os.makedirs(FIX, exist_ok=True)
+    base = lora_tiny.base_model()
+    lora_tiny.write_base_gguf(base, os.path.join(FIX, "train_tiny_base.gguf"))
+    pm = lora_tiny.make_adapter("plain", 1)  # seed 1: lora_tiny.py's "plain"
+    lora_tiny.save_adapter(pm, os.path.join(FIX, "train_tiny_plain"))
+    loss, grads = loss_and_grads(pm)
+    pm = lora_tiny.make_adapter("dora", 3)  # seed 3: lora_tiny.py's "dora"
+    lora_tiny.save_adapter(pm, os.path.join(FIX, "train_tiny_dora"))
+    dora_loss, dora_grads = loss_and_grads(pm)
+    out = {"sequences": SEQUENCES, "masks": MASKS, "loss": loss, "grads": grads,
+           "dora": {"loss": dora_loss, "grads": dora_grads}}
     with open(os.path.join(FIX, "train_tiny_grads.json"), "w") as f:
         f.write(json.dumps(rounded(out), separators=(",", ":")))
-    print("loss", loss.item(), "modules", len(grads), sorted(grads)[:2])
+    print("loss", loss, "modules", len(grads), "dora loss", dora_loss, "modules", sorted(dora_grads))
 
 
 if __name__ == "__main__":
