@@ -3,9 +3,10 @@
 //
 // No f32 copy of the matrix is ever made: a thread decodes a tile of weight rows (64 at a time, as the
 // forward sgemm path does) into a scratch buffer and accumulates its contribution with one
-// `cblas_sgemm`. Tiles share out over the ComputePool; every thread sums into its own tokens × cols
-// accumulator (tiles of different rows all write every column of dX), and the accumulators are added
-// at the end in thread order. `matmulTransposedReference` is the plain double-precision version the
+// `cblas_sgemm`. Tiles of different rows all write every column of dX, so the tiles are cut into a
+// fixed number of runs (two per pool thread), each summed in order into its own tokens × cols
+// accumulator, and the accumulators are added at the end in run order: the result does not depend on
+// which thread ran what, so a training step is reproducible bit for bit. `matmulTransposedReference` is the plain double-precision version the
 // tests compare it with.
 
 internal import CKernels
@@ -13,7 +14,7 @@ internal import COpenBLAS
 
 /// dX = dY·W (`accumulate`: dX += dY·W) for `tokens` rows: dY is `tokens × w.rows` (row stride
 /// `dyStride`, default `w.rows`), dX is `tokens × w.cols`. `w.type` must be computable. Runs on
-/// `pool` when given. The result depends on the pool's thread count only through summation order.
+/// `pool` when given. Deterministic for a given pool size (which sets the summation order).
 public func matmulTransposed(_ w: WeightMatrix, _ dy: UnsafePointer<Float>, tokens: Int, dyStride: Int? = nil,
                              _ dx: UnsafeMutablePointer<Float>, accumulate: Bool = false, pool: ComputePool? = nil,
                              kernels: KernelPath = .best) {
@@ -29,29 +30,32 @@ public func matmulTransposed(_ w: WeightMatrix, _ dy: UnsafePointer<Float>, toke
     let tile = 64
     let tiles = (w.rows + tile - 1) / tile
     let per = tile * w.cols
-    // Per thread: the decoded tile, then its tokens × cols accumulator (thread 0 adds into dX itself).
-    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per + max(0, nthreads - 1) * n)
+    let runs = min(tiles, 2 * nthreads), perRun = (tiles + runs - 1) / runs
+    // Per thread a decoded tile; per run after the first a tokens × cols accumulator (run 0 adds into dX).
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per + (runs - 1) * n)
     defer { buffer.deallocate() }
     let accumulators = buffer + nthreads * per
-    accumulators.update(repeating: 0, count: max(0, nthreads - 1) * n)
-    let body: (Int, Int) -> Void = { i, thread in
-        let r0 = i * tile, rows = min(w.rows, r0 + tile) - r0
+    accumulators.update(repeating: 0, count: (runs - 1) * n)
+    let body: (Int, Int) -> Void = { run, thread in
+        let acc = run == 0 ? dx : accumulators + (run - 1) * n
         let wf = buffer + thread * per
-        if let p = w.repacked {
-            p.dequantize(rows: r0, r0 + rows, into: wf)
-        } else if path == .avx2 {
-            _ = lorad_avx2_dequantize(type, w.row(r0), Int64(rows * w.cols), wf)
-        } else {
-            _ = lorad_portable_dequantize(type, w.row(r0), Int64(rows * w.cols), wf)
+        for i in (run * perRun)..<min(tiles, (run + 1) * perRun) {
+            let r0 = i * tile, rows = min(w.rows, r0 + tile) - r0
+            if let p = w.repacked {
+                p.dequantize(rows: r0, r0 + rows, into: wf)
+            } else if path == .avx2 {
+                _ = lorad_avx2_dequantize(type, w.row(r0), Int64(rows * w.cols), wf)
+            } else {
+                _ = lorad_portable_dequantize(type, w.row(r0), Int64(rows * w.cols), wf)
+            }
+            // acc (T × cols) += dY[:, r0 ..< r0+rows] (T × rows, ld ys) · Wf (rows × cols).
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(w.cols), Int32(rows),
+                        1, dy + r0, Int32(ys), wf, Int32(w.cols), 1, acc, Int32(w.cols))
         }
-        let acc = thread == 0 ? dx : accumulators + (thread - 1) * n
-        // acc (T × cols) += dY[:, r0 ..< r0+rows] (T × rows, ld ys) · Wf (rows × cols).
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(w.cols), Int32(rows),
-                    1, dy + r0, Int32(ys), wf, Int32(w.cols), 1, acc, Int32(w.cols))
     }
-    if let pool { pool.parallelFor(tiles, body) } else { for i in 0..<tiles { body(i, 0) } }
-    for t in 1..<max(1, nthreads) {
-        let acc = accumulators + (t - 1) * n
+    if let pool { pool.parallelFor(runs, body) } else { for r in 0..<runs { body(r, 0) } }
+    for r in 1..<runs {
+        let acc = accumulators + (r - 1) * n
         for j in 0..<n { dx[j] += acc[j] }
     }
 }
