@@ -28,6 +28,8 @@ extension TrainingPass {
             model.swiGLU(&act, s.up)
             var dAct = [Float](repeating: 0, count: T * F)
             linearBackward(w.wDown, x: act, dy: dX, tokens: T, into: &dAct, layer: l, target: .down, p, adapter, &grads) { s.ffnOut }
+            var ffnNorm = [Float](repeating: 0, count: T * E)
+            rmsNorm(s.ffnInput, w.ffnNorm, into: &ffnNorm, tokens: T, eps: c.rmsEpsilon)
             var dGate = [Float](repeating: 0, count: T * F), dUp = dGate
             for i in 0..<(T * F) {
                 let g = s.gate[i]
@@ -36,8 +38,8 @@ extension TrainingPass {
                 dGate[i] = dAct[i] * s.up[i] * sig * (1 + g * (1 - sig))
             }
             var dH = [Float](repeating: 0, count: T * E)
-            linearBackward(w.wGate, x: s.ffnNorm, dy: dGate, tokens: T, into: &dH, layer: l, target: .gate, p, adapter, &grads) { s.gate }
-            linearBackward(w.wUp, x: s.ffnNorm, dy: dUp, tokens: T, into: &dH, layer: l, target: .up, p, adapter, &grads) { s.up }
+            linearBackward(w.wGate, x: ffnNorm, dy: dGate, tokens: T, into: &dH, layer: l, target: .gate, p, adapter, &grads) { s.gate }
+            linearBackward(w.wUp, x: ffnNorm, dy: dUp, tokens: T, into: &dH, layer: l, target: .up, p, adapter, &grads) { s.up }
             rmsNormBackward(s.ffnInput, w.ffnNorm, dH, into: &dX, tokens: T, eps: c.rmsEpsilon)
 
             // Attention: ffn_inp = x + Wo·attention(rope(Wq·h1), rope(Wk·h1), Wv·h1), h1 = rmsnorm(x).
@@ -47,19 +49,21 @@ extension TrainingPass {
             rope.applyTransposed(&dq, from: 0, heads: c.headCount, headDim: c.headDim, tokens: T)
             rope.applyTransposed(&dk, from: 0, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
             dH = [Float](repeating: 0, count: T * E)
+            var attnNorm = [Float](repeating: 0, count: T * E)
+            rmsNorm(s.input, w.attnNorm, into: &attnNorm, tokens: T, eps: c.rmsEpsilon)
             // q and k were saved after RoPE; a DoRA module's output is before it (the rotation's transpose
             // is its inverse).
-            linearBackward(w.wq, x: s.attnNorm, dy: dq, tokens: T, into: &dH, layer: l, target: .q, p, adapter, &grads) {
+            linearBackward(w.wq, x: attnNorm, dy: dq, tokens: T, into: &dH, layer: l, target: .q, p, adapter, &grads) {
                 var q = s.q
                 rope.applyTransposed(&q, from: 0, heads: c.headCount, headDim: c.headDim, tokens: T)
                 return q
             }
-            linearBackward(w.wk, x: s.attnNorm, dy: dk, tokens: T, into: &dH, layer: l, target: .k, p, adapter, &grads) {
+            linearBackward(w.wk, x: attnNorm, dy: dk, tokens: T, into: &dH, layer: l, target: .k, p, adapter, &grads) {
                 var k = s.k
                 rope.applyTransposed(&k, from: 0, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
                 return k
             }
-            linearBackward(w.wv, x: s.attnNorm, dy: dv, tokens: T, into: &dH, layer: l, target: .v, p, adapter, &grads) { s.v }
+            linearBackward(w.wv, x: attnNorm, dy: dv, tokens: T, into: &dH, layer: l, target: .v, p, adapter, &grads) { s.v }
             rmsNormBackward(s.input, w.attnNorm, dH, into: &dX, tokens: T, eps: c.rmsEpsilon)
             saved.layers[l] = SavedLayer()  // done with this block's activations
         }

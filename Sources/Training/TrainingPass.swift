@@ -2,9 +2,9 @@
 // activations, the cross-entropy loss, and the backward pass to every module's A and B.
 //
 // The forward pass is the inference forward itself (LlamaModel.forward, f32 activations by default),
-// run with an observer that keeps the named intermediates the backward pass needs (embd, attn_norm, q/k
-// after RoPE, v, kqv_out, ffn_inp, ffn_norm, ffn_gate, ffn_up, l_out): one implementation of every
-// layer, so what is trained is exactly what is served. The LM head and the loss run here, over chunks
+// run with an observer that keeps the named intermediates the backward pass needs (embd, q/k after RoPE,
+// v, kqv_out, ffn_inp, ffn_gate, ffn_up, l_out; the norms' outputs are recomputed, with the same
+// rmsNorm, when needed): one implementation of every layer, so what is trained is exactly what is served. The LM head and the loss run here, over chunks
 // of target rows (`logitRows`), so a long sequence's full logits are never all in memory. The
 // backward pass (TrainingPass+Backward.swift) reverses each block with the base frozen: dX = dY·W on
 // the stored weights (Kernels' matmulTransposed), and for a module with u = A·x, y += s·B·u:
@@ -15,6 +15,12 @@
 // Loss: the mean over every masked target of the batch of −log softmax(logits)[target], where position t
 // predicts token t + 1 and token t + 1 counts when lossMask[t + 1] is set (transformers' causal-LM loss
 // with labels −100 where the mask is off).
+//
+// Numerics: the loss is that of the model's numerics (f32, the default, is what the tests check); under
+// q8 or llama.cpp numerics the backward pass treats the activations' rounding as the identity (a
+// straight-through gradient). Memory: one sequence's activations at a time, 4·(3E + 2·qDim + 2·kvDim +
+// 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers), plus two
+// tokens × tokens attention buffers per pool thread during the backward pass.
 
 import Foundation
 import Kernels
@@ -124,13 +130,11 @@ public struct TrainingPass: Sendable {
     /// One layer's saved activations, each tokens × width.
     struct SavedLayer {
         var input: [Float] = []     // the block's input (embd or the previous l_out), E
-        var attnNorm: [Float] = []  // E
         var q: [Float] = []         // qDim, after RoPE
         var k: [Float] = []         // kvDim, after RoPE
         var v: [Float] = []         // kvDim
         var attn: [Float] = []      // qDim, attention output (input of Wo)
         var ffnInput: [Float] = []  // E, residual after attention
-        var ffnNorm: [Float] = []   // E
         var gate: [Float] = []      // n_ff, before SiLU
         var up: [Float] = []        // n_ff
         var attnOut: [Float] = []   // E, Wo's output (kept only for DoRA)
@@ -151,13 +155,11 @@ public struct TrainingPass: Sendable {
         func record(_ name: String, _ l: Int, _ v: UnsafeBufferPointer<Float>) {
             switch name {
             case "embd": layers[0].input = Array(v)
-            case "attn_norm": layers[l].attnNorm = Array(v)
             case "q": layers[l].q = Array(v)
             case "k": layers[l].k = Array(v)
             case "v": layers[l].v = Array(v)
             case "kqv_out": layers[l].attn = Array(v)
             case "ffn_inp": layers[l].ffnInput = Array(v)
-            case "ffn_norm": layers[l].ffnNorm = Array(v)
             case "ffn_gate": layers[l].gate = Array(v)
             case "ffn_up": layers[l].up = Array(v)
             case "attn_out" where keepOutputs: layers[l].attnOut = Array(v)
