@@ -105,6 +105,16 @@ func randomParameters(_ model: LlamaModel, seed: UInt64, bScale: Float = 0.2) ->
         #expect(full.gradients.b.allSatisfy { g in g.contains { $0 != 0 } })
     }
 
+    /// Two passes give the same bits: no result depends on which pool thread ran what.
+    @Test func gradientsAreReproducible() throws {
+        let model = try tinyModel()
+        let params = randomParameters(model, seed: 7)
+        let pass = TrainingPass(model: model)
+        let one = try pass.lossAndGradients(params, batch: Self.batch), two = try pass.lossAndGradients(params, batch: Self.batch)
+        #expect(one.loss == two.loss)
+        #expect(one.gradients.a == two.gradients.a && one.gradients.b == two.gradients.b)
+    }
+
     @Test func dataAndAdaptersThatDoNotFitAreRefused() throws {
         let model = try tinyModel()
         let params = randomParameters(model, seed: 3)

@@ -93,21 +93,29 @@ import Training
     }
 
     /// Prints the time of one forward + backward pass over 128 tokens with rank 8 on all seven
-    /// projections (2 threads). Never fails on time (benchmarks are not tests); checks only that the
-    /// gradients are finite.
+    /// projections (2 threads), the best of three (the machine may be shared), beside the forward pass
+    /// and loss alone. Never fails on time (benchmarks are not tests); checks only that the gradients
+    /// are finite.
     @Test func timeOf128TokenForwardBackward() throws {
         let model = try LlamaModel(path: try Self.modelPath(), threads: 2)
         let params = Self.adapter(model, bScale: 0.01)
         let seq = Self.sequence(128, vocabulary: model.config.vocabularySize)
         let pass = TrainingPass(model: model)
         _ = try pass.loss(params, batch: [seq])  // warm the pages
-        let t0 = Date()
-        let r = try pass.lossAndGradients(params, batch: [seq])
-        let t1 = Date()
-        _ = try pass.loss(params, batch: [seq])
-        let t2 = Date()
+        var both = Double.infinity, forward = Double.infinity
+        var result: LossAndGradients?
+        for _ in 0..<3 {
+            let t0 = Date()
+            result = try pass.lossAndGradients(params, batch: [seq])
+            let t1 = Date()
+            _ = try pass.loss(params, batch: [seq])
+            let t2 = Date()
+            both = min(both, t1.timeIntervalSince(t0))
+            forward = min(forward, t2.timeIntervalSince(t1))
+        }
+        let r = try #require(result)
         #expect(r.gradients.a.allSatisfy { $0.allSatisfy(\.isFinite) } && r.gradients.b.allSatisfy { $0.allSatisfy(\.isFinite) })
-        print(String(format: "SmolLM2 128 tokens, rank 8 × 7 × 30: forward+backward %.0f ms, forward+loss %.0f ms",
-                     t1.timeIntervalSince(t0) * 1000, t2.timeIntervalSince(t1) * 1000))
+        print(String(format: "SmolLM2 128 tokens, rank 8 × 7 × 30, best of 3: forward+backward %.0f ms, forward+loss %.0f ms",
+                     both * 1000, forward * 1000))
     }
 }
