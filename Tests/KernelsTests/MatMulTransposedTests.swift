@@ -1,4 +1,4 @@
-// matmulTransposed (tiles of decoded weight rows, sgemm, per-thread accumulators) against
+// matmulTransposed (tiles of decoded weight rows, sgemm, per-run accumulators) against
 // matmulTransposedReference (double sums over `decodeRow`), for F32, F16, Q8_0 and Q4_1 weights, the
 // stored layout and the 8-row repacked one, on 1 and 2 threads, with and without accumulation.
 //
