@@ -257,3 +257,18 @@ extension LlamaModel {
         }
     }
 }
+
+extension LayerWeights {
+    /// The projection a LoRA target adapts.
+    public func matrix(_ target: LoRATarget) -> WeightMatrix {
+        switch target {
+        case .q: return wq
+        case .k: return wk
+        case .v: return wv
+        case .o: return wo
+        case .gate: return wGate
+        case .up: return wUp
+        case .down: return wDown
+        }
+    }
+}

@@ -174,6 +174,7 @@ public final class LlamaModel: Sendable {
             attention(q: q, batch: batch, offsets: offsets, starts: starts, layer: l, into: &attn)
             observe(observer, "kqv_out", l, attn)
             linear(w.wo, attn, N, &o, layer: l, target: .o, plan, merged)
+            observe(observer, "attn_out", l, o)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "ffn_inp", l, x)
 
@@ -181,8 +182,11 @@ public final class LlamaModel: Sendable {
             observe(observer, "ffn_norm", l, h)
             linear(w.wGate, h, N, &gate, layer: l, target: .gate, plan, merged)
             linear(w.wUp, h, N, &up, layer: l, target: .up, plan, merged)
+            observe(observer, "ffn_gate", l, gate)
+            observe(observer, "ffn_up", l, up)
             swiGLU(&gate, up)
             linear(w.wDown, gate, N, &o, layer: l, target: .down, plan, merged)
+            observe(observer, "ffn_out", l, o)
             for i in 0..<(N * E) { x[i] += o[i] }
             observe(observer, "l_out", l, x)
         }
@@ -225,7 +229,9 @@ public final class LlamaModel: Sendable {
 
     // MARK: Pieces
 
-    func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], alongside side: SideWork? = nil) {
+    /// y = W·x for `tokens` rows on the model's product plan and pool (every base product of the forward
+    /// pass, and the trainer's LM head).
+    package func mm(_ w: WeightMatrix, _ x: [Float], _ tokens: Int, _ y: inout [Float], alongside side: SideWork? = nil) {
         x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 products.multiply(w, xb.baseAddress!, tokens: tokens, yb.baseAddress!, threads: threads, pool: pool,
@@ -236,7 +242,7 @@ public final class LlamaModel: Sendable {
 
     /// gate = silu(gate) ⊙ up. One expf per element: a 16-row batch has 24,576 of them per layer,
     /// enough to be worth splitting over the pool (the worker would otherwise wait).
-    func swiGLU(_ gate: inout [Float], _ up: [Float]) {
+    package func swiGLU(_ gate: inout [Float], _ up: [Float]) {
         let n = gate.count
         gate.withUnsafeMutableBufferPointer { gb in
             up.withUnsafeBufferPointer { ub in
@@ -261,7 +267,7 @@ public final class LlamaModel: Sendable {
 }
 
 /// y = x / sqrt(mean(x²) + eps) ⊙ w, per token; the sum of squares in double as ggml does.
-func rmsNorm(_ x: [Float], _ w: [Float], into y: inout [Float], tokens: Int, eps: Float) {
+package func rmsNorm(_ x: [Float], _ w: [Float], into y: inout [Float], tokens: Int, eps: Float) {
     let n = w.count
     for t in 0..<tokens {
         var sum = 0.0
@@ -276,12 +282,12 @@ func rmsNorm(_ x: [Float], _ w: [Float], into y: inout [Float], tokens: Int, eps
 
 /// cos/sin of the RoPE angles for a run of positions, computed as ggml's rope_cache_init does:
 /// theta starts at the position and is multiplied by base^(-2/n_rot) for each pair.
-struct RopeTable {
-    let ropeDims: Int
-    let cos: [Float]
-    let sin: [Float]
+package struct RopeTable {
+    package let ropeDims: Int
+    package let cos: [Float]
+    package let sin: [Float]
 
-    init(config c: LlamaConfig, start: Int, count: Int) {
+    package init(config c: LlamaConfig, start: Int, count: Int) {
         ropeDims = c.ropeDimensions
         let half = ropeDims / 2
         let thetaScale = powf(c.ropeFreqBase, -2 / Float(ropeDims))
@@ -302,7 +308,7 @@ struct RopeTable {
     /// Rotates adjacent pairs (x[2i], x[2i+1]) of the first `ropeDims` values of every head of rows
     /// `from ..< from + tokens`: the NORM style, which is right for Llama GGUFs because the converter
     /// permuted Q/K rows.
-    func apply(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int) {
+    package func apply(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int) {
         let half = ropeDims / 2
         for t in 0..<tokens {
             for h in 0..<heads {
@@ -312,6 +318,23 @@ struct RopeTable {
                     let a = x[base + 2 * i], b = x[base + 2 * i + 1]
                     x[base + 2 * i] = a * c - b * s
                     x[base + 2 * i + 1] = a * s + b * c
+                }
+            }
+        }
+    }
+
+    /// The transpose of `apply` (a rotation by minus the same angles): carries a gradient with respect
+    /// to the rotated values back to the values before rotation (the trainer's backward pass).
+    package func applyTransposed(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int) {
+        let half = ropeDims / 2
+        for t in 0..<tokens {
+            for h in 0..<heads {
+                let base = ((from + t) * heads + h) * headDim
+                for i in 0..<half {
+                    let c = cos[t * half + i], s = sin[t * half + i]
+                    let a = x[base + 2 * i], b = x[base + 2 * i + 1]
+                    x[base + 2 * i] = a * c + b * s
+                    x[base + 2 * i + 1] = b * c - a * s
                 }
             }
         }

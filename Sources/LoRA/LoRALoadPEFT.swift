@@ -185,8 +185,8 @@ extension LoRAAdapter {
 /// DoRA's per-row factor (FORMATS.md §5.4, peft tuners/lora/dora.py): with V = W + s·B·A,
 /// doraScale[row] = m[row] / ‖V[row, :]‖₂. Accumulated in double (PEFT uses f32 torch.linalg.norm,
 /// which differs by rounding only).
-enum DoRA {
-    static func scales(magnitude m: [Float], a: [Float], b: [Float], scale: Float, rank: Int, inFeatures: Int,
+package enum DoRA {
+    package static func scales(magnitude m: [Float], a: [Float], b: [Float], scale: Float, rank: Int, inFeatures: Int,
                        outFeatures: Int, module: String, baseRow: (Int) -> [Float]) throws -> [Float] {
         var out = [Float](repeating: 0, count: outFeatures)
         var delta = [Float](repeating: 0, count: inFeatures)

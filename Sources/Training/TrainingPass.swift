@@ -1,0 +1,256 @@
+// One training step's math for a LoRA adapter on the frozen base: the forward pass with saved
+// activations, the cross-entropy loss, and the backward pass to every module's A and B.
+//
+// The forward pass is the inference forward itself (LlamaModel.forward, f32 activations by default),
+// run with an observer that keeps the named intermediates the backward pass needs (embd, q/k after RoPE,
+// v, kqv_out, ffn_inp, ffn_gate, ffn_up, l_out; the norms' outputs are recomputed, with the same
+// rmsNorm, when needed): one implementation of every layer, so what is trained is exactly what is served. The LM head and the loss run here, over chunks
+// of target rows (`logitRows`), so a long sequence's full logits are never all in memory. The
+// backward pass (TrainingPass+Backward.swift) reverses each block with the base frozen: dX = dY·W on
+// the stored weights (Kernels' matmulTransposed), and for a module with u = A·x, y += s·B·u:
+// dB = s·dYᵀ·U, dU = s·dY·B, dA = dUᵀ·X, dX += dU·A. A DoRA module's output is d ⊙ (W·x + s·B·A·x) with
+// d = m/‖W + s·B·A‖ per row, the norm treated as a constant as DoRA (§4.3) and PEFT do: dY becomes
+// d ⊙ dY for everything below it, and dm = Σ_t dY ⊙ y / m.
+//
+// Loss: the mean over every masked target of the batch of −log softmax(logits)[target], where position t
+// predicts token t + 1 and token t + 1 counts when lossMask[t + 1] is set (transformers' causal-LM loss
+// with labels −100 where the mask is off).
+//
+// Numerics: the loss is that of the model's numerics (f32, the default, is what the tests check); under
+// q8 or llama.cpp numerics the backward pass treats the activations' rounding as the identity (a
+// straight-through gradient). Memory: one sequence's activations at a time, 4·(3E + 2·qDim + 2·kvDim +
+// 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers), plus two
+// tokens × tokens attention buffers per pool thread during the backward pass.
+
+import Foundation
+import Kernels
+import Llama
+import LoRA
+
+/// One training sequence: its token ids and which of them the loss scores.
+public struct TrainingSequence: Sendable {
+    public var tokens: [Int32]
+    /// lossMask[t]: token t is a target, predicted at position t − 1 (lossMask[0] never counts).
+    /// Same length as `tokens`.
+    public var lossMask: [Bool]
+
+    public init(tokens: [Int32], lossMask: [Bool]) {
+        self.tokens = tokens
+        self.lossMask = lossMask
+    }
+
+    /// How many tokens the loss scores.
+    public var targetCount: Int { lossMask.indices.dropFirst().filter { lossMask[$0] }.count }
+}
+
+/// What one forward + backward pass returns.
+public struct LossAndGradients: Sendable {
+    /// Mean cross-entropy over the batch's targets (nats).
+    public let loss: Double
+    /// How many targets the mean is over.
+    public let targetCount: Int
+    /// d loss / d parameters, in the parameters' layout.
+    public let gradients: LoRAGradients
+}
+
+public struct TrainingPass: Sendable {
+    public let model: LlamaModel
+    /// Target rows whose logits are computed at once (rows × vocabulary floats, twice, in memory).
+    public var logitRows: Int
+
+    public init(model: LlamaModel, logitRows: Int = 64) {
+        self.model = model
+        self.logitRows = max(1, logitRows)
+    }
+
+    /// The mean loss of `batch` with `parameters` (forward only).
+    public func loss(_ parameters: LoRAParameters, batch: [TrainingSequence]) throws -> Double {
+        let total = try validate(parameters, batch)
+        let adapter = try parameters.adapter(name: "training", model: model, contentDigest: "training")
+        var sum = 0.0
+        for seq in batch where seq.targetCount > 0 {
+            let saved = try forward(seq, adapter: adapter)
+            var unused: [Float] = []
+            sum += head(saved.final, seq, gradientScale: nil, into: &unused)
+        }
+        return sum / Double(total)
+    }
+
+    /// The mean loss of `batch` and its gradients with respect to every module's A and B. Sequences run
+    /// one at a time (the activations of one sequence are held at once).
+    public func lossAndGradients(_ parameters: LoRAParameters, batch: [TrainingSequence]) throws -> LossAndGradients {
+        let total = try validate(parameters, batch)
+        let adapter = try parameters.adapter(name: "training", model: model, contentDigest: "training")
+        var grads = LoRAGradients(zerosLike: parameters)
+        var sum = 0.0
+        for seq in batch where seq.targetCount > 0 {
+            let saved = try forward(seq, adapter: adapter)
+            var dX = [Float](repeating: 0, count: seq.tokens.count * model.config.embeddingLength)
+            sum += head(saved.final, seq, gradientScale: 1 / Float(total), into: &dX)
+            backward(saved, seq, dX, parameters, adapter, &grads)
+        }
+        return LossAndGradients(loss: sum / Double(total), targetCount: total, gradients: grads)
+    }
+
+    // MARK: Checks
+
+    /// The batch's total target count, after checking that everything fits the model.
+    private func validate(_ parameters: LoRAParameters, _ batch: [TrainingSequence]) throws -> Int {
+        let c = model.config
+        guard parameters.layerCount == c.layerCount else {
+            throw TrainingError.badSetting(name: "adapter", value: "\(parameters.layerCount) layers",
+                                           expected: "the base model's \(c.layerCount) layers (hint: wrong base model?)")
+        }
+        for m in parameters.modules {
+            let w = model.weights.layers[m.layer].matrix(m.target)
+            guard m.inFeatures == w.cols, m.outFeatures == w.rows, m.rank > 0 else {
+                throw TrainingError.badSetting(name: "adapter module", value: "blk.\(m.layer).\(m.target.rawValue) \(m.outFeatures)×\(m.rank)×\(m.inFeatures)",
+                                               expected: "rank ≥ 1 and \(w.rows) outputs × \(w.cols) inputs")
+            }
+        }
+        var total = 0
+        for (i, seq) in batch.enumerated() {
+            guard seq.lossMask.count == seq.tokens.count else {
+                throw TrainingError.badSetting(name: "sequence \(i) loss mask", value: "\(seq.lossMask.count) entries",
+                                               expected: "one per token (\(seq.tokens.count))")
+            }
+            for t in seq.tokens where t < 0 || Int(t) >= c.vocabularySize {
+                throw TrainingError.badSetting(name: "sequence \(i) token", value: "\(t)", expected: "0..<\(c.vocabularySize)")
+            }
+            total += seq.targetCount
+        }
+        guard total > 0 else {
+            throw TrainingError.badSetting(name: "batch", value: "no masked targets", expected: "at least one scored token after the first")
+        }
+        return total
+    }
+
+    // MARK: Forward
+
+    /// One layer's saved activations, each tokens × width.
+    struct SavedLayer {
+        var input: [Float] = []     // the block's input (embd or the previous l_out), E
+        var q: [Float] = []         // qDim, after RoPE
+        var k: [Float] = []         // kvDim, after RoPE
+        var v: [Float] = []         // kvDim
+        var attn: [Float] = []      // qDim, attention output (input of Wo)
+        var ffnInput: [Float] = []  // E, residual after attention
+        var gate: [Float] = []      // n_ff, before SiLU
+        var up: [Float] = []        // n_ff
+        var attnOut: [Float] = []   // E, Wo's output (kept only for DoRA)
+        var ffnOut: [Float] = []    // E, Wdown's output (kept only for DoRA)
+    }
+
+    final class Saved {
+        var layers: [SavedLayer]
+        /// The last block's output (before the final norm), tokens × E.
+        var final: [Float] = []
+        /// Whether to keep the o and down projections' outputs (a DoRA module's magnitude gradient needs them).
+        let keepOutputs: Bool
+        init(layers: Int, keepOutputs: Bool) {
+            self.layers = Array(repeating: SavedLayer(), count: layers)
+            self.keepOutputs = keepOutputs
+        }
+
+        func record(_ name: String, _ l: Int, _ v: UnsafeBufferPointer<Float>) {
+            switch name {
+            case "embd": layers[0].input = Array(v)
+            case "q": layers[l].q = Array(v)
+            case "k": layers[l].k = Array(v)
+            case "v": layers[l].v = Array(v)
+            case "kqv_out": layers[l].attn = Array(v)
+            case "ffn_inp": layers[l].ffnInput = Array(v)
+            case "ffn_gate": layers[l].gate = Array(v)
+            case "ffn_up": layers[l].up = Array(v)
+            case "attn_out" where keepOutputs: layers[l].attnOut = Array(v)
+            case "ffn_out" where keepOutputs: layers[l].ffnOut = Array(v)
+            case "l_out":
+                if l + 1 < layers.count { layers[l + 1].input = Array(v) } else { final = Array(v) }
+            default: break
+            }
+        }
+    }
+
+    /// The inference forward over one sequence (a fresh cache, no logits), keeping its activations.
+    func forward(_ seq: TrainingSequence, adapter: LoRAAdapter) throws -> Saved {
+        let saved = Saved(layers: model.config.layerCount, keepOutputs: adapter.isDoRA)
+        let cache = model.makeCache(contextLimit: seq.tokens.count)
+        _ = try model.forward(seq.tokens, cache: cache, logits: .none, adapters: [AdapterUse(adapter)]) { name, layer, values in
+            saved.record(name, layer, values)
+        }
+        return saved
+    }
+
+    /// The summed loss of the sequence's targets from the last block's output; with a `gradientScale`,
+    /// also adds d(gradientScale · summed loss)/d(last block output) into `dX` (tokens × E; untouched
+    /// otherwise). Target rows run `logitRows` at a time.
+    func head(_ final: [Float], _ seq: TrainingSequence, gradientScale: Float?, into dX: inout [Float]) -> Double {
+        let c = model.config, E = c.embeddingLength, V = c.vocabularySize
+        let rows = (0..<(seq.tokens.count - 1)).filter { seq.lossMask[$0 + 1] }
+        var sum = 0.0
+        var start = 0
+        while start < rows.count {
+            let chunk = Array(rows[start..<min(rows.count, start + logitRows)])
+            start += chunk.count
+            let n = chunk.count
+            var selected = [Float](repeating: 0, count: n * E)
+            for (j, r) in chunk.enumerated() {
+                for e in 0..<E { selected[j * E + e] = final[r * E + e] }
+            }
+            var normed = [Float](repeating: 0, count: n * E)
+            rmsNorm(selected, model.weights.outputNorm, into: &normed, tokens: n, eps: c.rmsEpsilon)
+            var logits = [Float](repeating: 0, count: n * V)
+            model.mm(model.weights.output, normed, n, &logits)
+            for (j, r) in chunk.enumerated() {
+                let target = Int(seq.tokens[r + 1])
+                let lse = logSumExp(logits, from: j * V, count: V)
+                sum += lse - Double(logits[j * V + target])
+                if let g = gradientScale {
+                    for i in 0..<V { logits[j * V + i] = Float(exp(Double(logits[j * V + i]) - lse)) * g }
+                    logits[j * V + target] -= g
+                }
+            }
+            guard gradientScale != nil else { continue }
+            var dNormed = [Float](repeating: 0, count: n * E)
+            logits.withUnsafeBufferPointer { lb in
+                dNormed.withUnsafeMutableBufferPointer { db in
+                    matmulTransposed(model.weights.output, lb.baseAddress!, tokens: n, db.baseAddress!, pool: model.pool)
+                }
+            }
+            var dSelected = [Float](repeating: 0, count: n * E)
+            rmsNormBackward(selected, model.weights.outputNorm, dNormed, into: &dSelected, tokens: n, eps: c.rmsEpsilon)
+            for (j, r) in chunk.enumerated() {
+                for e in 0..<E { dX[r * E + e] += dSelected[j * E + e] }
+            }
+        }
+        return sum
+    }
+}
+
+/// log Σ exp(x[from ..< from + count]) in double, around the maximum.
+func logSumExp(_ x: [Float], from: Int, count: Int) -> Double {
+    var m = -Double.infinity
+    for i in from..<(from + count) { m = max(m, Double(x[i])) }
+    var s = 0.0
+    for i in from..<(from + count) { s += exp(Double(x[i]) - m) }
+    return m + log(s)
+}
+
+/// The transpose of Llama's rmsNorm (y = x·r·w, r = 1/√(mean(x²) + eps)) for each token:
+/// dx_i += r·w_i·dy_i − x_i·r³·(Σ_j w_j·dy_j·x_j)/n. The sums in double, as the forward's.
+func rmsNormBackward(_ x: [Float], _ w: [Float], _ dy: [Float], into dx: inout [Float], tokens: Int, eps: Float) {
+    let n = w.count
+    for t in 0..<tokens {
+        var sq = 0.0, dot = 0.0
+        for i in 0..<n {
+            let v = Double(x[t * n + i])
+            sq += v * v
+            dot += Double(w[i]) * Double(dy[t * n + i]) * v
+        }
+        let r = 1 / sqrt(Double(Float(sq / Double(n)) + eps))
+        let k = r * r * r * dot / Double(n)
+        for i in 0..<n {
+            dx[t * n + i] += Float(r * Double(w[i]) * Double(dy[t * n + i]) - Double(x[t * n + i]) * k)
+        }
+    }
+}
