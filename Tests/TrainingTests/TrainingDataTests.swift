@@ -2,6 +2,7 @@
 // masks (assistant content + <|im_end|>, weight 0, injected control text, leading whitespace),
 // truncation and dropping, the report, skipBad, the sha256.
 
+import Foundation
 import Testing
 import Tokenizer
 @testable import Training
@@ -163,6 +164,19 @@ struct TrainingDataTests {
     @Test func sha256IsTheFileDigest() throws {
         let data = try loadJSONL(#"{"prompt":"a","completion":"b"}"# + "\n")
         #expect(data.sha256 == "e07d31bdddb9aeaff065bbece8d092e987394a88450a601b00d76c066f1088b2")  // sha256sum
+    }
+
+    @Test func loadsAFileByPath() throws {
+        let tokenizer = try TrainingTestModel.tokenizer()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-train-\(getpid()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data((#"{"prompt":"a","completion":"b"}"# + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let data = try TrainingDataset.load(path: path, tokenizer: tokenizer, options: TrainingDataOptions(maxSequence: 64))
+        #expect(data.sha256 == "e07d31bdddb9aeaff065bbece8d092e987394a88450a601b00d76c066f1088b2")
+        #expect(data.report.file == path && data.examples.count == 1)
+        #expect(throws: TrainingError.self) {
+            try TrainingDataset.load(path: path + ".missing", tokenizer: tokenizer, options: TrainingDataOptions(maxSequence: 64))
+        }
     }
 
     @Test func reportCountsEverything() throws {

@@ -79,3 +79,16 @@ struct TrainingSequenceTests {
         #expect(throws: TrainingError.self) { try TrainingSplit(Self.examples([3]), evalFraction: -0.1, seed: 0) }
     }
 }
+
+struct TrainingBatchesTests {
+    @Test func epochsAreSeededShufflesCutIntoBatches() {
+        let e0 = TrainingBatches.epoch(0, rows: 10, batchSize: 4, seed: 9)
+        #expect(e0.map(\.count) == [4, 4, 2])
+        #expect(e0.flatMap { $0 }.sorted() == Array(0..<10))
+        #expect(TrainingBatches.epoch(0, rows: 10, batchSize: 4, seed: 9) == e0)
+        #expect(TrainingBatches.epoch(1, rows: 10, batchSize: 4, seed: 9) != e0, "each epoch its own order")
+        #expect(TrainingBatches.epoch(0, rows: 10, batchSize: 4, seed: 10) != e0)
+        #expect(TrainingBatches.epoch(3, rows: 0, batchSize: 2, seed: 1).isEmpty)
+        #expect(TrainingBatches.epoch(0, rows: 1, batchSize: 8, seed: 1) == [[0]])
+    }
+}

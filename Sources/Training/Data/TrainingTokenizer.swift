@@ -4,14 +4,15 @@
 // `ModelBundle.renderChat`/`chatPrompt` make. There is no second renderer.
 //
 // The assistant spans come from the template itself, by rendering prefixes: for assistant message i,
-//   start = tokens of messages[0..<i] with the generation prompt ("...<|im_start|>assistant\n"),
-//   end   = tokens of messages[0...i] without it ("...<|im_start|>assistant\nCONTENT<|im_end|>\n"),
-// each a text prefix of the whole conversation, `through` a token prefix too (checked: a template that
-// renders a conversation's beginning differently from the whole cannot be masked this way, and the
-// example is refused). A token that holds both header and content text (content that starts with
-// whitespace merges with the header's "\n") is not trained. What the template writes after the turn's last end-of-generation token (ChatML's "\n")
-// is not trained: the model's turn ends at `<|im_end|>`, which it must learn to emit. So the trained
-// tokens of a ChatML turn are its content and `<|im_end|>`, never the header, system or user text.
+//   before  = messages[0..<i] with the generation prompt ("...<|im_start|>assistant\n"),
+//   through = messages[0...i] without it ("...<|im_start|>assistant\nCONTENT<|im_end|>\n"),
+// each a text prefix of the whole conversation and `through` a token prefix of it (checked: a
+// template that renders a conversation's beginning differently from the whole cannot be masked this
+// way, and the example is refused). The turn's tokens start where `before`'s end; a token that holds
+// both header and content text (content starting with spaces merges with the header's "\n": "\n  ")
+// is not trained. What the template writes after the turn's last end-of-generation token (ChatML's
+// "\n") is not trained either: the turn ends at `<|im_end|>`, which the model must learn to emit. So
+// a ChatML turn trains its content and `<|im_end|>`, never the header, system or user text.
 //
 // Prompt/completion examples are raw text, as OpenAI's legacy format was: no chat template. The
 // prompt and the completion are tokenized separately (special-token text as plain text), so the
