@@ -6,7 +6,8 @@
 // in double here and in f32 by torch: 1e-6 relative. Parameters after each step: |ours − torch| ≤
 // 1e-6·|torch| + 1e-7. Both compute every element in f32 with the same operation order; what can
 // differ is the clipping coefficient by an ulp (from the norm) and torch's vectorized kernels fusing a
-// multiply-add. Observed worst cases are printed by `worstErrors` (see the report in the commit).
+// multiply-add. The test prints what it observes (at writing: 901 of 1020 values bit-equal to torch,
+// the worst 2.4e-7 absolute, 3.9e-7 relative, i.e. a few f32 ulps).
 
 import Foundation
 import JSON
@@ -62,7 +63,7 @@ struct OptimizerGoldenTests {
         for run in runs {
             var adam = try Self.optimizer(run, sizes: sizes)
             var params = run.initial
-            var worst = 0.0
+            var worstAbsolute = 0.0, worstRelative = 0.0, exact = 0, compared = 0
             for (k, step) in run.steps.enumerated() {
                 let lr = Self.schedule(run).learningRate(base: 1e-2, afterSteps: k)
                 #expect(abs(lr - step.lr[0]) <= 1e-12 * abs(step.lr[0]), "\(run.name) step \(k + 1): lr \(lr) vs \(step.lr[0])")
@@ -74,13 +75,17 @@ struct OptimizerGoldenTests {
                 for t in params.indices {
                     for (ours, torch) in zip(params[t], step.params[t]) {
                         let error = abs(Double(ours) - Double(torch))
-                        worst = max(worst, error / (abs(Double(torch)) + 0.1))
+                        worstAbsolute = max(worstAbsolute, error)
+                        worstRelative = max(worstRelative, error / abs(Double(torch)))
+                        compared += 1
+                        if ours == torch { exact += 1 }
                         #expect(error <= 1e-6 * abs(Double(torch)) + 1e-7,
                                 "\(run.name) step \(k + 1) tensor \(t): \(ours) vs \(torch)")
                     }
                 }
             }
-            print("OptimizerGoldenTests \(run.name): worst |ours − torch| / (|torch| + 0.1) over 10 steps = \(worst)")
+            print("OptimizerGoldenTests \(run.name): \(exact) of \(compared) parameters bit-equal to torch; worst |ours − torch| "
+                  + "\(worstAbsolute), worst relative \(worstRelative)")
         }
     }
 
