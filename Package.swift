@@ -62,7 +62,7 @@ let package = Package(
         // (chat JSONL rendered as serving renders it, loss masks, packing), the backward pass for the
         // LoRA parameters, the optimizer and the loop. Shares the forward pass's layers with Llama.
         .target(name: "Training", dependencies: ["Kernels", "ModelFormats", "JSON", "LoRA", "Llama", "Tokenizer", "ChatTemplate",
-                                                 "Generation"]),
+                                                 "Generation", .product(name: "Crypto", package: "swift-crypto")]),
 
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
         .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
