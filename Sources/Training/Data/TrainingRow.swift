@@ -8,7 +8,7 @@
 // the first row with room; rows keep the order they were opened in. Deterministic, and within a few
 // percent of the fewest rows for typical length mixes.
 
-public struct TrainingSequence: Sendable, Equatable {
+public struct TrainingRow: Sendable, Equatable {
     public var tokens: [Int32]
     public var mask: [Bool]
     /// Each example's token range in `tokens`, in order; together they cover `tokens`.
@@ -47,25 +47,25 @@ public struct TrainingSequence: Sendable, Equatable {
     public var trainedTokenCount: Int { mask.reduce(0) { $0 + ($1 ? 1 : 0) } }
 
     /// One row per example, unpacked.
-    public static func unpacked(_ examples: [TrainingExample]) -> [TrainingSequence] {
-        examples.map(TrainingSequence.init)
+    public static func unpacked(_ examples: [TrainingExample]) -> [TrainingRow] {
+        examples.map(TrainingRow.init)
     }
 
     /// Packs `examples` (each at most `maxSequence` tokens, as loading leaves them) into rows of at
     /// most `maxSequence` tokens.
-    public static func packed(_ examples: [TrainingExample], maxSequence: Int) -> [TrainingSequence] {
+    public static func packed(_ examples: [TrainingExample], maxSequence: Int) -> [TrainingRow] {
         let order = examples.indices.sorted {
             examples[$0].tokens.count != examples[$1].tokens.count
                 ? examples[$0].tokens.count > examples[$1].tokens.count : $0 < $1
         }
-        var rows: [TrainingSequence] = []
+        var rows: [TrainingRow] = []
         for index in order {
             let example = examples[index]
             precondition(example.tokens.count <= maxSequence, "example longer than maxSequence: truncate at load")
             if let row = rows.firstIndex(where: { $0.tokens.count + example.tokens.count <= maxSequence }) {
                 rows[row].append(example)
             } else {
-                rows.append(TrainingSequence(example))
+                rows.append(TrainingRow(example))
             }
         }
         return rows

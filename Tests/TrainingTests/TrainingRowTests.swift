@@ -5,7 +5,7 @@ import Kernels
 import Testing
 @testable import Training
 
-struct TrainingSequenceTests {
+struct TrainingRowTests {
     /// Example i has `lengths[i]` tokens valued 1000·line + position, trained after its first token.
     static func examples(_ lengths: [Int]) -> [TrainingExample] {
         lengths.enumerated().map { i, n in
@@ -16,7 +16,7 @@ struct TrainingSequenceTests {
     @Test func packingKeepsEveryExampleWholeWithItsBoundaries() {
         let lengths = [5, 17, 3, 9, 12, 1, 16, 7, 7, 2, 11]
         let input = Self.examples(lengths)
-        let rows = TrainingSequence.packed(input, maxSequence: 16 + 1)
+        let rows = TrainingRow.packed(input, maxSequence: 16 + 1)
         var seen: [Int] = []
         for row in rows {
             #expect(row.tokens.count <= 17)
@@ -38,12 +38,12 @@ struct TrainingSequenceTests {
         // First-fit decreasing: 90 tokens fit in ceil(90/17) = 6 rows here.
         #expect(rows.count == 6)
         // Deterministic.
-        #expect(TrainingSequence.packed(input, maxSequence: 17) == rows)
+        #expect(TrainingRow.packed(input, maxSequence: 17) == rows)
     }
 
     @Test func unpackedRowsAreTheExamples() {
         let input = Self.examples([4, 2])
-        let rows = TrainingSequence.unpacked(input)
+        let rows = TrainingRow.unpacked(input)
         #expect(rows.map(\.tokens) == input.map(\.tokens))
         #expect(rows.map(\.segments) == [[0..<4], [0..<2]])
         #expect(rows[0].positions == [0, 1, 2, 3])
