@@ -93,10 +93,16 @@ import Testing
         #expect(try d.call("GET", "/v1/adapters", token: "token-acme").status == 403)
         #expect(try d.call("POST", "/v1/adapters/alpha/rollback", token: "token-acme").status == 403)
         // may_publish: its own names only.
-        let own = try d.call("POST", "/v1/adapters/beta-new/versions", .object([("path", .string(root + "/beta.gguf"))]), token: "token-beta")
+        let upload: JSONValue = .object([("files", .object([
+            ("adapter.gguf", .string(try Data(contentsOf: URL(fileURLWithPath: root + "/beta.gguf")).base64EncodedString())),
+        ]))])
+        let own = try d.call("POST", "/v1/adapters/beta-new/versions", upload, token: "token-beta")
         #expect(own.status == 200, "\(own.text)")
-        let foreign = try d.call("POST", "/v1/adapters/alpha/versions", .object([("path", .string(root + "/beta.gguf"))]), token: "token-beta")
+        let foreign = try d.call("POST", "/v1/adapters/alpha/versions", upload, token: "token-beta")
         #expect(foreign.status == 403, "\(foreign.text)")
+        // Not by a path on the server: that names the daemon's files, an admin's business.
+        let byPath = try d.call("POST", "/v1/adapters/beta-new/versions", .object([("path", .string(root + "/beta.gguf"))]), token: "token-beta")
+        #expect(byPath.status == 403 && byPath.text.contains("by upload"), "\(byPath.text)")
         #expect(try d.call("GET", "/v1/adapters/beta-new", token: "token-beta").status == 200)
         #expect(try d.call("DELETE", "/v1/adapters/beta-new", token: "token-beta").status == 403, "removing is not publishing")
         #expect(try d.call("POST", "/v1/chat/completions", chatBody(model: "beta-new", "hi", maxTokens: 2), token: "token-beta").status == 200)

@@ -156,6 +156,10 @@ extension Endpoints {
                    maxBodyBytes: Route.BodyLimit(setting: "admin.max_upload_bytes", bytes: admin.maxUploadBytes)) { [unowned self] r in
             let name = r.parameters["name"] ?? ""
             if let body = adminBody(r), body["files"] == nil {
+                // A path names the daemon's files: admins only. Tenants publish what they send.
+                if case .tenant(let t) = r.caller {
+                    return fail(r, Daemon.forbidden("tenant \(t.name) publishes by upload (\"files\" in the body), not by a path on the server"))
+                }
                 guard let path = body["path"]?.stringValue else {
                     return fail(r, .badRequest(param: "path", message: "expected a JSON object {\"path\": \"/dir/under/an/import/root\", \"activate\": true}, or the files themselves (\"files\")"))
                 }
