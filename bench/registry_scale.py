@@ -241,11 +241,13 @@ def main():
             ttft(d.sock, hot, "warm-up")
             fresh, api = [], []
             for i in range(a.rounds):
+                time.sleep(0.3)   # past the previous change's file event (100 ms settle) and its rescan
                 started = time.perf_counter()
                 status, data = call(d.sock, "POST", f"/v1/adapters/{hot}/activate", {"version": 3 + i})
                 fresh.append(time.perf_counter() - started)
                 assert status == 200, data
             for i in range(a.rounds):
+                time.sleep(0.3)
                 started = time.perf_counter()
                 status, data = call(d.sock, "POST", f"/v1/adapters/{hot}/activate", {"version": 2 if i % 2 == 0 else 1})
                 api.append(time.perf_counter() - started)
