@@ -11,25 +11,7 @@ ratios merged/base and adapter/base. Standard library only.
 """
 import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
 
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("lorad")
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def call(sock, method, path, body=None):
-    c = UnixConnection(sock)
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
+from lorad_http import UnixConnection, call
 
 
 def decode_speed(sock, model, tokens):

@@ -24,6 +24,8 @@ temporary directory, removed at the end).
 """
 import argparse, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 
+from lorad_http import UnixConnection, call
+
 import numpy as np
 
 HIDDEN, KV, FFN, LAYERS = 576, 192, 1536, 30
@@ -32,27 +34,6 @@ SHAPES = {  # target: (in, out) of SmolLM2-135M
     "self_attn.o_proj": (HIDDEN, HIDDEN), "mlp.gate_proj": (HIDDEN, FFN), "mlp.up_proj": (HIDDEN, FFN),
     "mlp.down_proj": (FFN, HIDDEN),
 }
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=120):
-        super().__init__("lorad", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-def call(sock, method, path, body=None):
-    c = UnixConnection(sock)
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, data
 
 
 def write_peft(directory, rank, seed):

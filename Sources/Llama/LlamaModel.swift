@@ -309,32 +309,27 @@ package struct RopeTable {
     /// `from ..< from + tokens`: the NORM style, which is right for Llama GGUFs because the converter
     /// permuted Q/K rows.
     package func apply(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int) {
-        let half = ropeDims / 2
-        for t in 0..<tokens {
-            for h in 0..<heads {
-                let base = ((from + t) * heads + h) * headDim
-                for i in 0..<half {
-                    let c = cos[t * half + i], s = sin[t * half + i]
-                    let a = x[base + 2 * i], b = x[base + 2 * i + 1]
-                    x[base + 2 * i] = a * c - b * s
-                    x[base + 2 * i + 1] = a * s + b * c
-                }
-            }
-        }
+        rotate(&x, from: from, heads: heads, headDim: headDim, tokens: tokens, direction: 1)
     }
 
     /// The transpose of `apply` (a rotation by minus the same angles): carries a gradient with respect
     /// to the rotated values back to the values before rotation (the trainer's backward pass).
     package func applyTransposed(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int) {
+        rotate(&x, from: from, heads: heads, headDim: headDim, tokens: tokens, direction: -1)
+    }
+
+    /// Rotation by `direction` (1 or -1) times each pair's angle; multiplying the sine by ±1 is exact,
+    /// so `apply` computes what it always has.
+    private func rotate(_ x: inout [Float], from: Int, heads: Int, headDim: Int, tokens: Int, direction: Float) {
         let half = ropeDims / 2
         for t in 0..<tokens {
             for h in 0..<heads {
                 let base = ((from + t) * heads + h) * headDim
                 for i in 0..<half {
-                    let c = cos[t * half + i], s = sin[t * half + i]
+                    let c = cos[t * half + i], s = direction * sin[t * half + i]
                     let a = x[base + 2 * i], b = x[base + 2 * i + 1]
-                    x[base + 2 * i] = a * c + b * s
-                    x[base + 2 * i + 1] = b * c - a * s
+                    x[base + 2 * i] = a * c - b * s
+                    x[base + 2 * i + 1] = a * s + b * c
                 }
             }
         }

@@ -139,6 +139,21 @@ import Testing
         let lock = NSLock()
         var finished: [String] = []
         init(_ d: LiveDaemon) { self.d = d }
+
+        /// `count` chat requests at once, each on its own thread, as `token`; `finished` gets
+        /// "acme" (200) or "acme failed" per answer, in the order they come. Wait on the group.
+        func flood(_ count: Int, token: String, _ body: @escaping @Sendable (Int) -> JSONValue) -> DispatchGroup {
+            let group = DispatchGroup()
+            for i in 0..<count {
+                group.enter()
+                Thread.detachNewThread {
+                    defer { group.leave() }
+                    let r = try? self.d.call("POST", "/v1/chat/completions", body(i), token: token)
+                    self.lock.withLock { self.finished.append(r?.status == 200 ? "acme" : "acme failed") }
+                }
+            }
+            return group
+        }
     }
 
     /// Two tenants whose tokens are "token-NAME", with extra TOML lines each.
@@ -174,16 +189,8 @@ import Testing
             try toml.write(to: config, atomically: true, encoding: .utf8)
         })
         let shared = Shared(d)
-        let group = DispatchGroup()
-        for i in 0..<12 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                let r = try? shared.d.call("POST", "/v1/chat/completions", chatBody(model: i % 2 == 0 ? "demo" : "other",
-                                                                                     "Write a story, part \(i).", maxTokens: 24),
-                                         token: "token-acme")
-                shared.lock.withLock { shared.finished.append(r?.status == 200 ? "acme" : "acme failed") }
-            }
+        let group = shared.flood(12, token: "token-acme") { i in
+            chatBody(model: i % 2 == 0 ? "demo" : "other", "Write a story, part \(i).", maxTokens: 24)
         }
         #expect(try secondsUntil(20) { (try d.metric("lorad_queue_depth") ?? 0) >= 8 } != nil, "acme's requests did not queue")
         let arrived = shared.lock.withLock { shared.finished.count }
@@ -221,15 +228,8 @@ import Testing
         }
         _ = try ttft()
         let idle = [try ttft(), try ttft(), try ttft()].sorted()[1]
-        let shared = Shared(d)
-        let group = DispatchGroup()
-        for i in 0..<12 {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                _ = try? shared.d.call("POST", "/v1/chat/completions", chatBody(model: "base", "Tell a long story number \(i).", maxTokens: 64),
-                                  token: "token-acme")
-            }
+        let group = Shared(d).flood(12, token: "token-acme") { i in
+            chatBody(model: "base", "Tell a long story number \(i).", maxTokens: 64)
         }
         #expect(try secondsUntil(10) { (try d.metric("lorad_queue_depth") ?? 0) >= 6 } != nil, "acme's requests did not queue")
         let busy = [try ttft(), try ttft(), try ttft()].sorted()[1]
