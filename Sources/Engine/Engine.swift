@@ -268,7 +268,8 @@ public final class Engine: @unchecked Sendable {
         let cache = model.makeCache(contextLimit: contextLimit, budget: budget)
         var reused = 0
         if config.prefixCache && !request.promptLogprobs,
-           let hit = prefix.lookup(adapters: request.adapters, merged: request.merged, prompt: request.prompt) {
+           let hit = prefix.lookup(adapters: request.adapters, merged: request.merged, partition: request.cachePartition,
+                                   prompt: request.prompt) {
             do {
                 try cache.copyPrefix(from: hit.entry.cache, count: hit.count)
                 reused = hit.count
@@ -431,7 +432,8 @@ public final class Engine: @unchecked Sendable {
         live.removeAll { $0 === s }
         pausedIDs.remove(s.id)
         if config.prefixCache && !s.request.promptLogprobs {
-            prefix.insert(adapters: s.request.adapters, merged: s.request.merged, tokens: s.fed, cache: s.cache)
+            prefix.insert(adapters: s.request.adapters, merged: s.request.merged, partition: s.request.cachePartition,
+                          tokens: s.fed, cache: s.cache)
         }
     }
 

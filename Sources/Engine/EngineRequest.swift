@@ -28,6 +28,8 @@ public struct EngineRequest: Sendable {
     public var maxRunning = 0
     /// Its key's queue limit instead of the engine's per-key one (0: the engine's).
     public var maxQueued = 0
+    /// Cached prefixes are reused only between requests of one partition (the server: the tenant).
+    public var cachePartition = ""
 
     public init(queueKey: String, adapters: [AdapterUse] = [], merged: MergedAdapter? = nil, prompt: [Int32],
                 sampling: SamplingParameters, promptLogprobs: Bool = false) {

@@ -9,7 +9,10 @@
 // adapters, scales, versions with other weights (a same-name republish cannot hit the old KV) or
 // between merged and unmerged weights (their numerics differ); an adapter unloaded and loaded again
 // finds its entries. Entries hold no adapter, so evicting an adapter frees it; the daemon drops its
-// entries when its last use ends (`remove(adapterDigests:)`). Entries draw from the engine's KV
+// entries when its last use ends (`remove(adapterDigests:)`). A key also carries the request's
+// cache partition (the tenant, with tenants): a reused prefix shows in `cached_tokens` and in the
+// time to first token, so sharing across tenants would tell one tenant what another sent. Entries
+// draw from the engine's KV
 // budget and are evicted least-recently-used when a live sequence needs the memory. Owned by the
 // engine thread.
 
@@ -25,8 +28,11 @@ final class PrefixCache {
         /// W + s·B·A).
         let merged: String?
         let mergedForm: String?
+        /// Whose entries these are: only requests of the same partition reuse them.
+        let partition: String
 
-        init(_ uses: [AdapterUse], merged: MergedAdapter?) {
+        init(_ uses: [AdapterUse], merged: MergedAdapter?, partition: String = "") {
+            self.partition = partition
             adapters = uses.map(\.adapter.contentDigest)
             scales = uses.map(\.scale)
             self.merged = merged?.adapter.contentDigest
@@ -67,8 +73,8 @@ final class PrefixCache {
     /// The entry sharing the longest prefix with `prompt` under the same adapters, and how many
     /// positions to reuse: at most `prompt.count - 1`, since the last prompt token must run to give
     /// the logits of the first generated token.
-    func lookup(adapters: [AdapterUse], merged: MergedAdapter? = nil, prompt: [Int32]) -> (entry: Entry, count: Int)? {
-        let key = Key(adapters, merged: merged)
+    func lookup(adapters: [AdapterUse], merged: MergedAdapter? = nil, partition: String = "", prompt: [Int32]) -> (entry: Entry, count: Int)? {
+        let key = Key(adapters, merged: merged, partition: partition)
         var best: (Entry, Int)?
         for e in entries where e.key == key {
             let n = commonPrefix(e.tokens, prompt, limit: min(e.cache.count, prompt.count - 1))
@@ -82,9 +88,9 @@ final class PrefixCache {
 
     /// Adds a finished sequence's KV. An entry whose tokens are a prefix of the new one's (same
     /// adapters) is dropped: the new entry answers every lookup it would.
-    func insert(adapters: [AdapterUse], merged: MergedAdapter? = nil, tokens: [Int32], cache: KVCache) {
+    func insert(adapters: [AdapterUse], merged: MergedAdapter? = nil, partition: String = "", tokens: [Int32], cache: KVCache) {
         guard tokens.count >= minTokens, cache.count == tokens.count else { return }
-        let key = Key(adapters, merged: merged)
+        let key = Key(adapters, merged: merged, partition: partition)
         entries.removeAll { $0.key == key && $0.tokens.count <= tokens.count && Array(tokens[..<$0.tokens.count]) == $0.tokens }
         // A new entry that is itself a prefix of an existing one adds nothing.
         if entries.contains(where: { $0.key == key && $0.tokens.count >= tokens.count && Array($0.tokens[..<tokens.count]) == tokens }) {

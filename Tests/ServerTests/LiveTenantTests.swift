@@ -76,6 +76,16 @@ import Testing
         // betaco may not use the base.
         #expect(try d.call("POST", "/v1/chat/completions", chatBody(model: "base", "hi", maxTokens: 2), token: "token-beta").status == 404)
         #expect(try d.call("POST", "/v1/chat/completions", chatBody(model: "beta", "hi", maxTokens: 2), token: "token-beta").status == 200)
+        // Cached prefixes are not shared between tenants (a hit would tell one what the other sent):
+        // the same long prompt on the base is cached for acme, not for admin, and again for acme.
+        let system = "You are the support assistant of Acme Toasters. Answer briefly, politely and only about toasters."
+        func cached(_ token: String) throws -> Int {
+            try d.call("POST", "/v1/chat/completions", chatBody(model: "base", "Where is my order?", maxTokens: 2, system: system),
+                       token: token).json?["usage"]?["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? -1
+        }
+        #expect(try cached("token-acme") == 0)
+        #expect(try cached("token-admin") == 0, "admin reused acme's cached prompt")
+        #expect(try cached("token-acme") > 20, "acme's own prompt is cached")
         // Metrics name every adapter: operators only.
         #expect(try d.call("GET", "/metrics", token: "token-acme").status == 403)
         #expect(try d.call("GET", "/metrics", token: "token-admin").status == 200)
@@ -204,37 +214,39 @@ import Testing
         #expect(d.stop() == 0)
     }
 
-    /// `max_running` keeps room for others: with acme held to 3 of 4 slots, quiet is admitted in the
-    /// next step instead of waiting for one of acme's requests to end. The real model, so that times
-    /// are milliseconds; quiet's question carries a page of context (about 150 tokens, a support
-    /// request's usual size). Bound: 3x an idle daemon's time to first token. Observed 2.5-2.7x on 2
-    /// vCPUs, where the loop thread and two compute threads share two cores: quiet's step carries
-    /// acme's three decode rows and any acme prefill admitted with it, and quiet arrives mid-step
-    /// (the issue's target is 2x; see the issue note).
+    /// `max_running` keeps room for others: with acme held to 3 of 4 slots, quiet is admitted at the
+    /// next engine step instead of waiting for one of acme's 64-token requests to end. Counted in
+    /// engine steps (`lorad_batch_size_count`, one per forward pass), not in time, so that a loaded
+    /// machine cannot make it flaky: from just before quiet's request to its first token, at most 4
+    /// steps (the step running when it arrives, its prefill, and room for the two scrapes); held to
+    /// the fourth slot's wait it would take until an acme request ends, 16 steps on average.
+    /// Times are printed for the record; they are measured by benchmarks, not asserted.
     @Test func maxRunningKeepsRoomForAQuietTenant() throws {
         let model = try LiveFixtures.realModel()
         let d = try Self.twoTenants(model: model, engine: ["max_sequences = 4"], acme: ["base = true", "max_running = 3"],
                                     quiet: ["base = true"])
-        func ttft() throws -> Double {
+        func steps() throws -> Double { try d.metric("lorad_batch_size_count") ?? 0 }
+        func firstToken() throws -> (seconds: Double, steps: Double) {
+            let before = try steps()
             let started = Date()
-            var first: Double?
-            let page = String(repeating: "My toaster, model T-1000, bought in March, stopped heating on one side after a power cut. ", count: 7)
-            _ = try d.stream("/v1/chat/completions", chatBody(model: "base", page + "What should I do?", maxTokens: 2, stream: true),
+            var first: (Double, Double)?
+            _ = try d.stream("/v1/chat/completions", chatBody(model: "base", "What is a toaster?", maxTokens: 2, stream: true),
                              token: "token-quiet") { data, _ in
-                if first == nil, data.contains("\"content\"") { first = Date().timeIntervalSince(started) }
+                if first == nil, data.contains("\"content\"") { first = (Date().timeIntervalSince(started), try steps() - before) }
                 return true
             }
             return try #require(first)
         }
-        _ = try ttft()
-        let idle = [try ttft(), try ttft(), try ttft()].sorted()[1]
+        _ = try firstToken()
+        let idle = try firstToken()
         let group = Shared(d).flood(12, token: "token-acme") { i in
             chatBody(model: "base", "Tell a long story number \(i).", maxTokens: 64)
         }
         #expect(try secondsUntil(10) { (try d.metric("lorad_queue_depth") ?? 0) >= 6 } != nil, "acme's requests did not queue")
-        let busy = [try ttft(), try ttft(), try ttft()].sorted()[1]
-        print("fairness: quiet's time to first token idle \(Int(idle * 1000)) ms, while acme floods \(Int(busy * 1000)) ms")
-        #expect(busy <= 3 * idle, "idle \(idle) s, busy \(busy) s")
+        let busy = try firstToken()
+        print("fairness: quiet's first token idle \(Int(idle.seconds * 1000)) ms (\(Int(idle.steps)) steps), "
+              + "while acme floods \(Int(busy.seconds * 1000)) ms (\(Int(busy.steps)) steps)")
+        #expect(busy.steps <= 4, "quiet waited \(busy.steps) engine steps for its first token")
         group.wait()
         #expect(d.stop() == 0)
     }
