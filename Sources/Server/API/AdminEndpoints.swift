@@ -164,7 +164,7 @@ extension Endpoints {
             }
             // The files in the body (AdminUpload.swift): parsed, decoded and published on the loader thread.
             let body = r.http.body, contentType = r.http.headers["Content-Type"], base = admin.base
-            let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+            let who = Self.who(r)
             change(r, admin, "imported upload (\(body.count) bytes) as \(name)") { registry in
                 try Self.publishUpload(body, contentType: contentType, name: name, base: base, who: who, registry: registry)
             }
@@ -313,8 +313,11 @@ extension Endpoints {
         return out
     }
 
+    /// The caller as admin log lines name it: "uid 0", "admin token", "tenant acme" (a tenant with
+    /// may_publish), or the peer uid when nothing authorized the request.
     static func who(_ r: RoutedRequest) -> String {
-        r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+        if r.caller != .open { return r.caller.description }
+        return r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
     }
 
     private func importAdapter(_ r: RoutedRequest, _ admin: AdminContext, name: String, path: String, activate: Bool, reply: String?) {
@@ -369,7 +372,7 @@ extension Endpoints {
     private func change(_ r: RoutedRequest, _ admin: AdminContext, _ what: String, reply: String? = nil,
                         _ body: @escaping @Sendable (Registry) throws -> JSONValue) {
         let root = admin.root()
-        let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+        let who = Self.who(r)
         work.run(on: admin.loaderQueue, { () -> Result<JSONValue, OpenAIError> in
             do { return .success(try body(try Registry(root: root, create: true))) } catch { return .failure(Self.openAIError(error)) }
         }, then: { [unowned self] result in
@@ -385,9 +388,9 @@ extension Endpoints {
                         var h = HTTPHeaders()
                         h.add("Content-Type", "text/plain; charset=utf-8")
                         responder.finish(HTTPResponse(status: 200, headers: h, body: Array(reply.utf8)), r.http, r.connection,
-                                         endpoint: r.endpoint, adapter: "", started: r.started)
+                                         endpoint: r.endpoint, tenant: r.caller.tenantLabel, adapter: "", started: r.started)
                     } else {
-                        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
                     }
                 }
             }
@@ -448,11 +451,11 @@ extension Endpoints {
     }
 
     private func respondJSON(_ r: RoutedRequest, _ json: JSONValue) {
-        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
     }
 
     private func fail(_ r: RoutedRequest, _ e: OpenAIError) {
-        responder.fail(e, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+        responder.fail(e, r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
     }
 
     /// The registry's errors in OpenAI's shape.
