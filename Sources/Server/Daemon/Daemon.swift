@@ -252,6 +252,12 @@ package final class Daemon {
                     throw DaemonError.badGroup(group)
                 }
             }
+            // Sockets systemd passes are its own; one lorad creates must not sit where anyone can replace it.
+            switch SocketDirectory.check(socketPath: config.server.socket) {
+            case .safe: break
+            case .sticky(let warning): log(.warning, warning)
+            case .unsafe(let error): throw error
+            }
             listeners.append(try UVListener.unix(loop: loop, path: config.server.socket, mode: mode, group: gid))
             if let tcp = config.server.tcp {
                 listeners.append(try UVListener.tcp(loop: loop, host: tcp.host, port: Int(tcp.port)))
@@ -535,12 +541,19 @@ struct ConfigReloadFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-package enum DaemonError: Error, CustomStringConvertible {
+package enum DaemonError: Error, CustomStringConvertible, Equatable {
     case badGroup(String)
+    /// The socket's directory is writable by every user and has no sticky bit (SocketDirectory.swift).
+    case unsafeSocketDirectory(directory: String, mode: mode_t)
 
     package var description: String {
         switch self {
         case .badGroup(let g): return "server.socket_group: no group named '\(g)' on this system"
+        case .unsafeSocketDirectory(let dir, let mode):
+            return "server.socket: refusing to create the socket in \(dir): the directory's mode is \(SocketDirectory.octal(mode)), "
+                + "writable by every user without the sticky bit, so any local user could replace the socket with their own and "
+                + "receive clients' tokens and prompts; put the socket in a directory only lorad's user (and its group) can write, "
+                + "such as /run/lorad (systemd: RuntimeDirectory=lorad), or run chmod o-w \(dir)"
         }
     }
 }
