@@ -65,13 +65,13 @@ struct Exposition {
 
     @Test func recordedEventsAppearWithTheirLabels() throws {
         let metrics = ServerMetrics()
-        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 200, adapter: "acme-support")
-        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 200, adapter: "acme-support", duration: 0.3)
-        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 429, adapter: "acme-support")
-        metrics.requestFinished(endpoint: "/metrics", status: 200, adapter: "base")
-        metrics.tokens(prompt: 12, generated: 30, adapter: "acme-support")
-        metrics.tokens(prompt: 8, generated: 0, adapter: "acme-support")
-        metrics.tokens(prompt: 5, generated: 7, adapter: "base")
+        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 200, adapter: "acme-support", tenant: "acme")
+        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 200, adapter: "acme-support", tenant: "acme", duration: 0.3)
+        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 429, adapter: "acme-support", tenant: "acme")
+        metrics.requestFinished(endpoint: "/metrics", status: 200, adapter: "base", tenant: "(none)")
+        metrics.tokens(prompt: 12, generated: 30, adapter: "acme-support", tenant: "acme")
+        metrics.tokens(prompt: 8, generated: 0, adapter: "acme-support", tenant: "acme")
+        metrics.tokens(prompt: 5, generated: 7, adapter: "base", tenant: "(none)")
         metrics.timeToFirstToken(seconds: 0.02, adapter: "acme-support")
         metrics.timeToFirstToken(seconds: 45, adapter: "acme-support")
         for _ in 0..<3 { metrics.interTokenLatency(seconds: 0.004) }
@@ -161,9 +161,41 @@ struct Exposition {
         #expect(try #require(e.samples["process_cpu_seconds_total"]) > 0)
     }
 
+    /// Per-tenant families: requests by status class, tokens, refusals by reason; the tenant label is
+    /// only ever a configured name or one of TenantLabel's two words.
+    @Test func perTenantCountersByClassTokensAndRefusals() {
+        let metrics = ServerMetrics()
+        metrics.requestFinished(endpoint: "/v1/chat/completions", status: 200, adapter: "acme-support", tenant: "acme")
+        metrics.requestFinished(endpoint: "/v1/completions", status: 201, adapter: "acme-other", tenant: "acme")
+        metrics.requestFinished(endpoint: "/v1/models", status: 401, adapter: "", tenant: TenantLabel.unknown)
+        metrics.requestFinished(endpoint: "/v1/adapters", status: 403, adapter: "", tenant: "acme")
+        metrics.tokens(prompt: 12, generated: 30, adapter: "acme-support", tenant: "acme")
+        metrics.tokens(prompt: 3, generated: 4, adapter: "base", tenant: TenantLabel.none)
+        metrics.refused(tenant: "acme", reason: RefusalReason.forbidden.rawValue)
+        metrics.refused(tenant: TenantLabel.unknown, reason: RefusalReason.unknownToken.rawValue)
+        metrics.refused(tenant: "acme", reason: RefusalReason.tokenRate.rawValue)
+        metrics.refused(tenant: "acme", reason: RefusalReason.tokenRate.rawValue)
+        let e = Exposition(metrics.render())
+        #expect(e.malformed == [])
+        let expected: [String: Double] = [
+            #"lorad_tenant_requests_total{tenant="acme",class="2xx"}"#: 2,
+            #"lorad_tenant_requests_total{tenant="acme",class="4xx"}"#: 1,
+            #"lorad_tenant_requests_total{tenant="(unknown)",class="4xx"}"#: 1,
+            #"lorad_tenant_prompt_tokens_total{tenant="acme"}"#: 12,
+            #"lorad_tenant_generation_tokens_total{tenant="acme"}"#: 30,
+            #"lorad_tenant_prompt_tokens_total{tenant="(none)"}"#: 3,
+            #"lorad_tenant_refusals_total{tenant="acme",reason="forbidden"}"#: 1,
+            #"lorad_tenant_refusals_total{tenant="acme",reason="token_rate"}"#: 2,
+            #"lorad_tenant_refusals_total{tenant="(unknown)",reason="unknown_token"}"#: 1,
+        ]
+        for (k, v) in expected { #expect(e.samples[k] == v, "\(k)") }
+        #expect(ServerMetrics.statusClass(599) == "5xx" && ServerMetrics.statusClass(42) == "other")
+        #expect(RefusalReason.allCases.map(\.rawValue) == ["no_token", "unknown_token", "forbidden", "queue_full", "token_rate"])
+    }
+
     @Test func labelValuesAreEscapedAndBounded() {
         let metrics = ServerMetrics()
-        metrics.tokens(prompt: 1, generated: 1, adapter: "we\"ird\\name\nwith newline")
+        metrics.tokens(prompt: 1, generated: 1, adapter: "we\"ird\\name\nwith newline", tenant: "(none)")
         metrics.adapterLoadFailed(name: String(repeating: "a", count: 500))
         let text = metrics.render()
         let e = Exposition(text)
@@ -178,7 +210,7 @@ struct Exposition {
             for i in 0..<8 {
                 group.addTask {
                     for _ in 0..<500 {
-                        metrics.requestFinished(endpoint: "/v1/completions", status: 200, adapter: "a\(i % 2)")
+                        metrics.requestFinished(endpoint: "/v1/completions", status: 200, adapter: "a\(i % 2)", tenant: "(none)")
                         metrics.interTokenLatency(seconds: 0.01)
                     }
                 }

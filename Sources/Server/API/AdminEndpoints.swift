@@ -158,7 +158,9 @@ extension Endpoints {
             if let body = adminBody(r), body["files"] == nil {
                 // A path names the daemon's files: admins only. Tenants publish what they send.
                 if case .tenant(let t) = r.caller {
-                    return fail(r, Daemon.forbidden("tenant \(t.name) publishes by upload (\"files\" in the body), not by a path on the server"))
+                    let refusal = Refusal(error: Daemon.forbidden("tenant \(t.name) publishes by upload (\"files\" in the body), not by a path on the server"),
+                                          reason: .forbidden, who: "tenant \(t.name)", tenant: t.name)
+                    return responder.refuse(refusal, r.http, r.connection, endpoint: r.endpoint, started: r.started)
                 }
                 guard let path = body["path"]?.stringValue else {
                     return fail(r, .badRequest(param: "path", message: "expected a JSON object {\"path\": \"/dir/under/an/import/root\", \"activate\": true}, or the files themselves (\"files\")"))
@@ -168,7 +170,7 @@ extension Endpoints {
             }
             // The files in the body (AdminUpload.swift): parsed, decoded and published on the loader thread.
             let body = r.http.body, contentType = r.http.headers["Content-Type"], base = admin.base
-            let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+            let who = Self.who(r)
             change(r, admin, "imported upload (\(body.count) bytes) as \(name)") { registry in
                 try Self.publishUpload(body, contentType: contentType, name: name, base: base, who: who, registry: registry)
             }
@@ -317,8 +319,11 @@ extension Endpoints {
         return out
     }
 
+    /// The caller as admin log lines name it: "uid 0", "admin token", "tenant acme" (a tenant with
+    /// may_publish), or the peer uid when nothing authorized the request.
     static func who(_ r: RoutedRequest) -> String {
-        r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+        if r.caller != .open { return r.caller.description }
+        return r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
     }
 
     private func importAdapter(_ r: RoutedRequest, _ admin: AdminContext, name: String, path: String, activate: Bool, reply: String?) {
@@ -373,7 +378,7 @@ extension Endpoints {
     private func change(_ r: RoutedRequest, _ admin: AdminContext, _ what: String, reply: String? = nil,
                         _ body: @escaping @Sendable (Registry) throws -> JSONValue) {
         let root = admin.root()
-        let who = r.connection.stream.peerCredentials.map { "uid \($0.uid)" } ?? "?"
+        let who = Self.who(r)
         work.run(on: admin.loaderQueue, { () -> Result<JSONValue, OpenAIError> in
             do { return .success(try body(try Registry(root: root, create: true))) } catch { return .failure(Self.openAIError(error)) }
         }, then: { [unowned self] result in
@@ -389,9 +394,9 @@ extension Endpoints {
                         var h = HTTPHeaders()
                         h.add("Content-Type", "text/plain; charset=utf-8")
                         responder.finish(HTTPResponse(status: 200, headers: h, body: Array(reply.utf8)), r.http, r.connection,
-                                         endpoint: r.endpoint, adapter: "", started: r.started)
+                                         endpoint: r.endpoint, tenant: r.caller.tenantLabel, adapter: "", started: r.started)
                     } else {
-                        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
                     }
                 }
             }
@@ -452,11 +457,11 @@ extension Endpoints {
     }
 
     private func respondJSON(_ r: RoutedRequest, _ json: JSONValue) {
-        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+        responder.respondJSON(200, Array(json.serialized().utf8), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
     }
 
     private func fail(_ r: RoutedRequest, _ e: OpenAIError) {
-        responder.fail(e, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+        responder.fail(e, r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
     }
 
     /// The registry's errors in OpenAI's shape.

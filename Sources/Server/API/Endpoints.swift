@@ -70,16 +70,16 @@ final class Endpoints {
 
     func register(on router: Router) {
         let health: (RoutedRequest) -> Void = { [unowned self] r in
-            responder.respondJSON(200, Array(#"{"status":"ok"}"#.utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            responder.respondJSON(200, Array(#"{"status":"ok"}"#.utf8), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
         }
         router.add("GET", "/healthz", access: .anyone, health)
         router.add("GET", "/health", access: .anyone, health)   // vLLM's and llama-server's name
         router.add("GET", "/readyz", access: .anyone) { [unowned self] r in
             if isServing() {
-                responder.respondJSON(200, Array(#"{"status":"ready"}"#.utf8), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                responder.respondJSON(200, Array(#"{"status":"ready"}"#.utf8), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
             } else {
                 responder.fail(.unavailable("the server is shutting down", retryAfter: 5), r.http, r.connection,
-                               endpoint: r.endpoint, started: r.started)
+                               endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
             }
         }
         router.add("GET", "/metrics", access: .operators) { [unowned self] r in
@@ -87,11 +87,11 @@ final class Endpoints {
             var h = HTTPHeaders()
             h.add("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
             responder.finish(HTTPResponse(status: 200, headers: h, body: Array(metrics.render().utf8)), r.http, r.connection,
-                             endpoint: r.endpoint, adapter: "", started: r.started)
+                             endpoint: r.endpoint, tenant: r.caller.tenantLabel, adapter: "", started: r.started)
         }
         router.add("GET", "/v1/models") { [unowned self] r in
             responder.respondJSON(200, OpenAIEncode.models(modelEntries(for: r.caller.permit)), r.http, r.connection,
-                                  endpoint: r.endpoint, started: r.started)
+                                  endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
         }
         router.add("GET", "/v1/models/{id}") { [unowned self] r in respondModel(r) }
         router.add("POST", "/v1/chat/completions") { [unowned self] r in startGeneration(r, endpoint: .chat) }
@@ -246,9 +246,9 @@ final class Endpoints {
         let id = r.parameters["id"] ?? ""
         let name = id == servedName ? servedName : catalog.resolve(id)?.name
         guard let name, let entry = modelEntries(for: r.caller.permit).first(where: { $0.id == name }) else {
-            return responder.fail(.notFound(model: id), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            return responder.fail(.notFound(model: id), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
         }
-        responder.respondJSON(200, OpenAIEncode.model(entry), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+        responder.respondJSON(200, OpenAIEncode.model(entry), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
     }
 
     // MARK: Tokenize
@@ -258,8 +258,8 @@ final class Endpoints {
         let context = preparationContext(r.caller.permit), body = r.http.body
         prepare(r, { Self.tokenize(body: body, context) }, then: { [unowned self] result in
             switch result {
-            case .success(let json): responder.respondJSON(200, json, r.http, r.connection, endpoint: r.endpoint, started: r.started)
-            case .failure(let e): responder.fail(e, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            case .success(let json): responder.respondJSON(200, json, r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
+            case .failure(let e): responder.fail(e, r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
             }
         })
     }
@@ -272,11 +272,11 @@ final class Endpoints {
                 throw OpenAIError.badRequest(param: "tokens[\(i)]", message: "token id \(bad) is outside the vocabulary (0..<\(vocab))")
             }
             responder.respondJSON(200, OpenAIEncode.detokenize(prompt: bundle.tokenizer.decode(d.tokens)),
-                                  r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                                  r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
         } catch let e as OpenAIError {
-            responder.fail(e, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            responder.fail(e, r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
         } catch {
-            responder.fail(.internal("\(error)"), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+            responder.fail(.internal("\(error)"), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
         }
     }
 }

@@ -88,8 +88,8 @@ final class GenerationStream: ResponseProducer {
     func cancel() {
         guard endpoints.cancelled(self) else { return }   // it had ended already
         // The work done still counts: the prompt once the engine admitted it, and every token made.
-        metrics.tokens(prompt: admitted ? prompt.count : 0, generated: completionTokens, adapter: label)
-        responder.logRequest(http, status: 499, endpoint: endpoint, adapter: label, started: started,
+        metrics.tokens(prompt: admitted ? prompt.count : 0, generated: completionTokens, adapter: label, tenant: caller.tenantLabel)
+        responder.logRequest(http, status: 499, endpoint: endpoint, tenant: caller.tenantLabel, adapter: label, started: started,
                              extra: "cancelled after \(completionTokens) token(s)")
     }
 
@@ -195,7 +195,7 @@ final class GenerationStream: ResponseProducer {
         var extra = "prompt=\(u.promptTokens) cached=\(u.cachedPromptTokens) completion=\(u.completionTokens) finish=\(reason.rawValue)"
         if onMergedWeights { extra += " merged" }
         if let f = firstTokenAt { extra += " ttft=\(Int(f.timeIntervalSince(started) * 1000))ms" }
-        metrics.tokens(prompt: u.promptTokens, generated: u.completionTokens, adapter: label)
+        metrics.tokens(prompt: u.promptTokens, generated: u.completionTokens, adapter: label, tenant: caller.tenantLabel)
         if request.stream {
             if !sentFirstChunk { sendFirstChunk() }
             sendDelta(tail, logprobs: nil, finish: reason)
@@ -209,7 +209,7 @@ final class GenerationStream: ResponseProducer {
             }
             connection.writeChunk(ServerSentEvents.event(data: "[DONE]"))
             connection.endStream(keepAlive: responder.keepAlive(http))
-            responder.logRequest(http, status: 200, endpoint: endpoint, adapter: label, started: started, extra: extra + " stream")
+            responder.logRequest(http, status: 200, endpoint: endpoint, tenant: caller.tenantLabel, adapter: label, started: started, extra: extra + " stream")
             return
         }
         let body: [UInt8]
@@ -227,7 +227,7 @@ final class GenerationStream: ResponseProducer {
         h.add("Content-Type", "application/json")
         h.add("X-Request-Id", responseID)
         connection.finish(HTTPResponse(status: 200, headers: h, body: body), keepAlive: responder.keepAlive(http))
-        responder.logRequest(http, status: 200, endpoint: endpoint, adapter: label, started: started, extra: extra)
+        responder.logRequest(http, status: 200, endpoint: endpoint, tenant: caller.tenantLabel, adapter: label, started: started, extra: extra)
     }
 
     /// Completions' logprobs: the echoed prompt's tokens first (the first with no log-probability),
@@ -255,9 +255,9 @@ final class GenerationStream: ResponseProducer {
             connection.writeChunk(ServerSentEvents.event(data: String(decoding: e.body(), as: UTF8.self)))
             connection.writeChunk(ServerSentEvents.event(data: "[DONE]"))
             connection.endStream(keepAlive: false)
-            responder.logRequest(http, status: e.status, endpoint: endpoint, adapter: label, started: started, detail: e.message)
+            responder.logRequest(http, status: e.status, endpoint: endpoint, tenant: caller.tenantLabel, adapter: label, started: started, detail: e.message)
         } else {
-            responder.fail(e, http, connection, endpoint: endpoint, adapter: label, started: started)
+            responder.fail(e, http, connection, endpoint: endpoint, tenant: caller.tenantLabel, adapter: label, started: started)
         }
     }
 }

@@ -76,7 +76,7 @@ extension Endpoints {
         if r.http.body.count <= Self.inlinePreparationBytes { return then(prepare()) }
         work.run(on: promptQueue, prepare, then: { [unowned self] result in
             guard !r.connection.isClosed else {
-                return responder.logRequest(r.http, status: 499, endpoint: r.endpoint, adapter: "", started: r.started,
+                return responder.logRequest(r.http, status: 499, endpoint: r.endpoint, tenant: r.caller.tenantLabel, adapter: "", started: r.started,
                                             extra: "the client left while its request was prepared")
             }
             then(result)
@@ -91,11 +91,11 @@ extension Endpoints {
             guard !loadedOnce else {
                 // Loaded, and gone again before the request could use it (a rescan dropped it).
                 return responder.fail(.unavailable("the adapter cache could not keep \(refs.map(\.description).joined(separator: ", ")) now; retry",
-                                                   retryAfter: 1), r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                                                   retryAfter: 1), r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
             }
             ensureLoaded(refs) { [unowned self] error in
                 if let error {
-                    return responder.fail(error, r.http, r.connection, endpoint: r.endpoint, started: r.started)
+                    return responder.fail(error, r.http, r.connection, endpoint: r.endpoint, tenant: r.caller.tenantLabel, started: r.started)
                 }
                 startGeneration(r, endpoint: endpoint, loadedOnce: true)
             }
@@ -207,19 +207,19 @@ extension Endpoints {
         let p: PreparedGeneration.Ready
         switch prepared {
         case .failed(let e, let label):
-            return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, adapter: label,
+            return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, tenant: routed.caller.tenantLabel, adapter: label,
                                   started: routed.started)
         case .needsVersions(let refs):
             // startGeneration loads these and prepares again before it gets here; kept for the switch.
             return responder.fail(.notFound(model: refs.map(\.description).joined(separator: ", ")), routed.http, routed.connection,
-                                  endpoint: routed.endpoint, started: routed.started)
+                                  endpoint: routed.endpoint, tenant: routed.caller.tenantLabel, started: routed.started)
         case .ready(let ready):
             p = ready
         }
         resident.touch(p.references)
         guard isServing() else {
             return responder.fail(.unavailable("the server is shutting down", retryAfter: 5), routed.http, routed.connection,
-                                  endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+                                  endpoint: routed.endpoint, tenant: routed.caller.tenantLabel, adapter: p.label, started: routed.started)
         }
         let r = p.request
         let wantsPromptLogprobs = endpoint == .completion && r.echo && r.logprobs
@@ -237,16 +237,22 @@ extension Endpoints {
                 var e = OpenAIError(status: 429, message: "tenant \(t.name) has used its tokens_per_minute (\(t.tokensPerMinute)); retry in \(seconds) s",
                                     type: "rate_limit_error", code: "rate_limit_exceeded")
                 e.retryAfter = seconds
-                return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+                return responder.refuse(Refusal(error: e, reason: .tokenRate, who: routed.caller.auditName, tenant: t.name),
+                                        routed.http, routed.connection, endpoint: routed.endpoint, adapter: p.label, started: routed.started)
             }
         }
         let id: UInt64
         do {
             id = try engine.submit(submission)
         } catch {
-            if case .queueFull = error { metrics.rejected(reason: "queue_full") }
-            return responder.fail(OpenAIError(error, endpoint: endpoint, maxTokens: r.sampling.maxTokens), routed.http,
-                                  routed.connection, endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+            let e = OpenAIError(error, endpoint: endpoint, maxTokens: r.sampling.maxTokens)
+            if case .queueFull = error {
+                metrics.rejected(reason: "queue_full")
+                return responder.refuse(Refusal(error: e, reason: .queueFull, who: routed.caller.auditName, tenant: routed.caller.tenantLabel),
+                                        routed.http, routed.connection, endpoint: routed.endpoint, adapter: p.label, started: routed.started)
+            }
+            return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, tenant: routed.caller.tenantLabel,
+                                  adapter: p.label, started: routed.started)
         }
         let prefix = endpoint == .chat ? "chatcmpl-" : "cmpl-"
         let g = GenerationStream(endpoints: self, routed: routed, request: r, engineID: id,

@@ -252,6 +252,12 @@ package final class Daemon {
                     throw DaemonError.badGroup(group)
                 }
             }
+            // Sockets systemd passes are its own; one lorad creates must not sit where anyone can replace it.
+            switch SocketDirectory.check(socketPath: config.server.socket) {
+            case .safe: break
+            case .sticky(let warning): log(.warning, warning)
+            case .unsafe(let error): throw error
+            }
             listeners.append(try UVListener.unix(loop: loop, path: config.server.socket, mode: mode, group: gid))
             if let tcp = config.server.tcp {
                 listeners.append(try UVListener.tcp(loop: loop, host: tcp.host, port: Int(tcp.port)))
@@ -330,11 +336,15 @@ package final class Daemon {
         for c in connections.all { c.abort() }
         drainTimer?.stop()
         watchdog?.stop()
-        for s in signals { s.close() }
-        // A repeated SIGTERM while the process winds down must not kill it with status 143: the
-        // drain already bounds how long stopping takes. Right after the watchers stop, since libuv
-        // restores the default action when the last watcher of a signal goes.
-        signal(SIGTERM, SIG_IGN)
+        // A repeated SIGTERM (or SIGINT) while the process winds down must not kill it with status
+        // 143: the drain already bounds how long stopping takes. libuv restores the default action
+        // when the last watcher of a signal closes, so each is ignored the instant after its own
+        // watcher closes (not after all of them: a signal landing in between, with the loop thread
+        // preempted on a loaded machine, killed the process in a test).
+        for s in signals {
+            s.close()
+            if s.signal == SIGTERM || s.signal == SIGINT { signal(s.signal, SIG_IGN) }
+        }
         signals.removeAll()
         registryWatch?.close()
         work.close()
@@ -456,12 +466,16 @@ extension Daemon {
     /// Who is calling (Callers.swift), and whether `route` lets them: 401 for a missing or unknown
     /// token where one is needed, 403 for a known caller without the right. Without tenants the
     /// serving API is open (the socket's permissions are the gate) and admin routes need a uid in
-    /// `admin.uids` or the admin token; a TCP peer never has a uid.
-    func authorize(_ r: RoutedRequest, _ route: Route) -> Result<Caller, OpenAIError> {
+    /// `admin.uids` or the admin token; a TCP peer never has a uid. A refusal says who and why, for
+    /// the audit line and metrics (Audit.swift); the router logs and counts it.
+    func authorize(_ r: RoutedRequest, _ route: Route) -> Result<Caller, Refusal> {
         let directory = TenantDirectory(tenants: config.tenants, adminToken: config.admin.tokenSHA256)
         let uid = r.connection.stream.peerCredentials.map { Int($0.uid) }
         let adminUIDs = config.admin.uids ?? [Int(getuid()), 0]
         let caller: Caller
+        func refuse(_ e: OpenAIError, _ reason: RefusalReason, _ who: Caller) -> Result<Caller, Refusal> {
+            .failure(Refusal(error: e, reason: reason, who: who.auditName, tenant: who.tenantLabel))
+        }
         // With no tenants and no admin token, tokens mean nothing (OpenAI's clients send one always).
         let tokensKnown = directory.enabled || directory.adminToken != nil
         if tokensKnown, let token = TenantDirectory.bearer(r.http.headers["authorization"]) {
@@ -471,7 +485,8 @@ extension Daemon {
             case .unknown:
                 if route.access == .anyone { return .success(.open) }
                 // An unknown token is refused, never taken for no token.
-                return .failure(Self.unauthorized("the bearer token is not known"))
+                return .failure(Refusal(error: Self.unauthorized("the bearer token is not known"), reason: .unknownToken,
+                                        who: "unknown token", tenant: TenantLabel.unknown))
             }
         } else if let uid, adminUIDs.contains(uid) {
             caller = .admin(who: "uid \(uid)")
@@ -483,12 +498,16 @@ extension Daemon {
             return .success(caller)
         case .tenants:
             if directory.enabled, caller == .open {
-                return .failure(Self.unauthorized("this daemon serves tenants: send Authorization: Bearer <token>"))
+                return refuse(Self.unauthorized("this daemon serves tenants: send Authorization: Bearer <token>"), .noToken, caller)
             }
             return .success(caller)
         case .operators:
-            if directory.enabled, case .tenant = caller { return .failure(Self.forbidden("\(route.pattern) is for operators (admin.uids or the admin token)")) }
-            if directory.enabled, caller == .open { return .failure(Self.unauthorized("send the admin token, or call from a uid in admin.uids")) }
+            if directory.enabled, case .tenant = caller {
+                return refuse(Self.forbidden("\(route.pattern) is for operators (admin.uids or the admin token)"), .forbidden, caller)
+            }
+            if directory.enabled, caller == .open {
+                return refuse(Self.unauthorized("send the admin token, or call from a uid in admin.uids"), .noToken, caller)
+            }
             return .success(caller)
         case .admin, .publish:
             if case .admin = caller { return .success(caller) }
@@ -498,12 +517,15 @@ extension Daemon {
             }
             switch caller {
             case .tenant(let t):
-                return .failure(Self.forbidden("tenant \(t.name) may not \(route.access == .publish && t.mayPublish ? "publish this adapter" : "use the admin API")"))
+                return refuse(Self.forbidden("tenant \(t.name) may not \(route.access == .publish && t.mayPublish ? "publish this adapter" : "use the admin API")"),
+                              .forbidden, caller)
             default:
                 if uid == nil {
-                    return .failure(Self.forbidden("the admin API is served on the Unix socket to the uids in admin.uids, or with the admin token"))
+                    return refuse(Self.forbidden("the admin API is served on the Unix socket to the uids in admin.uids, or with the admin token"),
+                                  .forbidden, caller)
                 }
-                return .failure(Self.forbidden("uid \(uid!) may not use the admin API (admin.uids: \(adminUIDs.map(String.init).joined(separator: ", ")))"))
+                return refuse(Self.forbidden("uid \(uid!) may not use the admin API (admin.uids: \(adminUIDs.map(String.init).joined(separator: ", ")))"),
+                              .forbidden, caller)
             }
         }
     }
@@ -523,12 +545,19 @@ struct ConfigReloadFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-package enum DaemonError: Error, CustomStringConvertible {
+package enum DaemonError: Error, CustomStringConvertible, Equatable {
     case badGroup(String)
+    /// The socket's directory is writable by every user and has no sticky bit (SocketDirectory.swift).
+    case unsafeSocketDirectory(directory: String, mode: mode_t)
 
     package var description: String {
         switch self {
         case .badGroup(let g): return "server.socket_group: no group named '\(g)' on this system"
+        case .unsafeSocketDirectory(let dir, let mode):
+            return "server.socket: refusing to create the socket in \(dir): the directory's mode is \(SocketDirectory.octal(mode)), "
+                + "writable by every user without the sticky bit, so any local user could replace the socket with their own and "
+                + "receive clients' tokens and prompts; put the socket in a directory only lorad's user (and its group) can write, "
+                + "such as /run/lorad (systemd: RuntimeDirectory=lorad), or run chmod o-w \(dir)"
         }
     }
 }

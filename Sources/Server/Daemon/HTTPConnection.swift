@@ -245,7 +245,7 @@ final class HTTPConnection {
         var h = HTTPHeaders()
         h.add("Content-Type", "application/json")
         let body = OpenAIError(status: e.status, message: e.message, type: "invalid_request_error").body()
-        daemon.metrics.requestFinished(endpoint: "(parse error)", status: e.status, adapter: "")
+        daemon.metrics.requestFinished(endpoint: "(parse error)", status: e.status, adapter: "", tenant: TenantLabel.none)
         busy = true
         finish(HTTPResponse(status: e.status, headers: h, body: body), keepAlive: false)
     }

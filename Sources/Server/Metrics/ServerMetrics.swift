@@ -7,8 +7,10 @@
 // Label values: `endpoint` must be a route pattern ("/v1/chat/completions", "other" for anything
 // unrouted), never a raw path; `adapter` a resolved adapter name or the served base name (a request
 // for an unknown adapter should be counted under "unknown"), so that label cardinality stays
-// bounded by what the operator installed, not by what clients send. Values are made printable and
-// short here, and swift-prometheus escapes backslashes, quotes and newlines.
+// bounded by what the operator installed, not by what clients send; `tenant` a configured tenant's
+// name, "(none)" or "(unknown)" (Audit.swift's TenantLabel), never a token or anything a client sent.
+// Values are made printable and short here, and swift-prometheus escapes backslashes, quotes and
+// newlines.
 //
 // Thread-safety: every collector locks internally, so the loop thread, the engine thread and a
 // scrape may call in at the same time.
@@ -61,6 +63,19 @@ public final class ServerMetrics: Sendable {
         }
         static var generationTokens: MetricNameDescriptor {
             lorad("generation_tokens", "total", "Tokens generated, by adapter.")
+        }
+        static var tenantRequests: MetricNameDescriptor {
+            lorad("tenant_requests", "total", "HTTP requests answered, by tenant ((none) without one, (unknown) for an unknown token) and status class (2xx, 4xx, 5xx).")
+        }
+        static var tenantPromptTokens: MetricNameDescriptor {
+            lorad("tenant_prompt_tokens", "total", "Prompt tokens processed, by tenant.")
+        }
+        static var tenantGenerationTokens: MetricNameDescriptor {
+            lorad("tenant_generation_tokens", "total", "Tokens generated, by tenant.")
+        }
+        static var tenantRefusals: MetricNameDescriptor {
+            lorad("tenant_refusals", "total",
+                  "Requests refused, by tenant and reason (no_token, unknown_token, forbidden, queue_full, token_rate).")
         }
         static var ttft: MetricNameDescriptor {
             lorad("time_to_first_token", "seconds", "Time from a request's arrival to its first generated token, by adapter.")
@@ -170,15 +185,30 @@ public final class ServerMetrics: Sendable {
     // MARK: - Requests
 
     /// A response was sent (or the connection failed after the request was routed). `duration`, when
-    /// given, feeds lorad_request_duration_seconds.
-    public func requestFinished(endpoint: String, status: Int, adapter: String, duration: Double? = nil) {
+    /// given, feeds lorad_request_duration_seconds. Per tenant only the status class is kept, so the
+    /// tenant family grows with tenants, not with tenants times routes times adapters.
+    public func requestFinished(endpoint: String, status: Int, adapter: String, tenant: String, duration: Double? = nil) {
         registry.makeCounter(descriptor: Family.requests,
                              labels: [("endpoint", Self.label(endpoint)), ("status", String(status)),
                                       ("adapter", Self.label(adapter))]).increment()
+        registry.makeCounter(descriptor: Family.tenantRequests,
+                             labels: [("tenant", Self.label(tenant)), ("class", Self.statusClass(status))]).increment()
         if let duration {
             registry.makeValueHistogram(descriptor: Family.requestDuration, labels: [("endpoint", Self.label(endpoint))],
                                         buckets: Self.requestBuckets).record(duration)
         }
+    }
+
+    /// "2xx" for 200..299 and so on; "other" outside 100..599.
+    static func statusClass(_ status: Int) -> String {
+        (100...599).contains(status) ? "\(status / 100)xx" : "other"
+    }
+
+    /// A request refused by `authorize` or a tenant's limits (401, 403, 429): `reason` is a
+    /// RefusalReason's word.
+    public func refused(tenant: String, reason: String) {
+        registry.makeCounter(descriptor: Family.tenantRefusals,
+                             labels: [("tenant", Self.label(tenant)), ("reason", Self.label(reason))]).increment()
     }
 
     /// A request was refused before running (429, 503 while draining): `reason` is a short fixed word.
@@ -199,13 +229,21 @@ public final class ServerMetrics: Sendable {
 
     // MARK: - Tokens and latency
 
-    /// A finished sequence's token counts.
-    public func tokens(prompt: Int, generated: Int, adapter: String) {
-        let adapter = Self.label(adapter)
+    /// A finished sequence's token counts, by adapter and by tenant.
+    public func tokens(prompt: Int, generated: Int, adapter: String, tenant: String) {
+        let adapter = Self.label(adapter), tenant = Self.label(tenant)
         let promptCounter = registry.makeCounter(descriptor: Family.promptTokens, labels: [("adapter", adapter)])
         let generatedCounter = registry.makeCounter(descriptor: Family.generationTokens, labels: [("adapter", adapter)])
-        if prompt > 0 { promptCounter.increment(by: Int64(prompt)) }
-        if generated > 0 { generatedCounter.increment(by: Int64(generated)) }
+        let tenantPrompt = registry.makeCounter(descriptor: Family.tenantPromptTokens, labels: [("tenant", tenant)])
+        let tenantGenerated = registry.makeCounter(descriptor: Family.tenantGenerationTokens, labels: [("tenant", tenant)])
+        if prompt > 0 {
+            promptCounter.increment(by: Int64(prompt))
+            tenantPrompt.increment(by: Int64(prompt))
+        }
+        if generated > 0 {
+            generatedCounter.increment(by: Int64(generated))
+            tenantGenerated.increment(by: Int64(generated))
+        }
     }
 
     public func timeToFirstToken(seconds: Double, adapter: String) {

@@ -6,7 +6,7 @@
 // Dispatch answers what matches no route: 501 for a method HTTP does not define, 400 for a bad
 // percent-encoding, 404 for an unknown path, 405 with `Allow` for a known path and another method.
 // Before a handler runs, `authorize` (when set) may refuse the request: the one place an
-// authentication step goes.
+// authentication step goes; its refusals are logged and counted through `Responder.refuse`.
 //
 // Body limits: a route may take bodies larger than `server.max_body_bytes` (`maxBodyBytes`, for
 // uploads). The connection asks `bodyLimit(for:on:)` once a request's head has arrived and before
@@ -74,7 +74,7 @@ struct Route {
 final class Router {
     private var routes: [Route] = []
     /// Runs before every handler: the caller, or the error that refuses the request.
-    var authorize: ((RoutedRequest, Route) -> Result<Caller, OpenAIError>)?
+    var authorize: ((RoutedRequest, Route) -> Result<Caller, Refusal>)?
     /// Answers what no handler takes (and what `authorize` refuses).
     private let responder: Responder
 
@@ -141,7 +141,8 @@ final class Router {
     func dispatch(_ request: HTTPRequest, on conn: HTTPConnection) {
         let started = Date()
         func refuse(_ e: OpenAIError, endpoint: String, headers: [(String, String)] = []) {
-            responder.fail(e, request, conn, endpoint: endpoint, started: started, extraHeaders: headers)
+            // No route ran `authorize`: no caller is known.
+            responder.fail(e, request, conn, endpoint: endpoint, tenant: TenantLabel.none, started: started, extraHeaders: headers)
         }
         switch resolve(method: request.method, path: request.path) {
         case .unknownMethod:
@@ -165,7 +166,8 @@ final class Router {
                                        parameters: captures)
             if let authorize {
                 switch authorize(routed, route) {
-                case .failure(let refusal): return refuse(refusal, endpoint: route.pattern)
+                case .failure(let refusal):
+                    return responder.refuse(refusal, request, conn, endpoint: route.pattern, started: started)
                 case .success(let caller): routed.caller = caller
                 }
             }
