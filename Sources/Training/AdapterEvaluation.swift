@@ -102,7 +102,7 @@ public struct AdapterEvaluation {
             }
             if let c = check.mustContain {
                 containsTotal += 1
-                if answer.contains(c) { contains += 1 }
+                if c.isEmpty || answer.contains(c) { contains += 1 }  // Foundation's contains("") is false
             }
         }
         let loss = count > 0 ? sum / Double(count) : .nan

@@ -139,6 +139,12 @@ struct Train: ParsableCommand {
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART
         sigaction(SIGINT, &action, nil)
+        // A parent may have spawned us with SIGINT blocked (a thread of a test runner or a daemon);
+        // blocked, it would stay pending and Ctrl-C would never stop the run.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
 
         let printer = ProgressPrinter(json: json, terminal: !json && isatty(STDOUT_FILENO) == 1)
         let outcome: TrainingJobOutcome

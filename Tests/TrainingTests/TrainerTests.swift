@@ -203,6 +203,7 @@ enum TinyChat {
         var o = Self.options(root, data: facts, eval: facts)
         o.start = .new(rank: 4, alpha: 8, targets: LoRATarget.allCases, rsLoRA: false)
         o.activation = .ifBetter
+        o.config.steps = 30
         let first = try TrainingJob(bundle: bundle, options: o).run()
         #expect(first.manifest?.version == 1 && first.activated)
 
@@ -211,6 +212,8 @@ enum TinyChat {
         o2.start = .from(version: nil)
         o2.activation = .ifBetter
         o2.config.patience = nil
+        o2.config.steps = 30
+        o2.config.learningRate = 5e-2
         o2.evalEvery = 100
         let second = try TrainingJob(bundle: bundle, options: o2).run()
         let m = try #require(second.manifest)
