@@ -62,7 +62,7 @@ let package = Package(
         // (chat JSONL rendered as serving renders it, loss masks, packing), the backward pass for the
         // LoRA parameters, the optimizer and the loop. Shares the forward pass's layers with Llama.
         .target(name: "Training", dependencies: ["Kernels", "ModelFormats", "JSON", "LoRA", "Llama", "Tokenizer", "ChatTemplate",
-                                                 "Generation", .product(name: "Crypto", package: "swift-crypto")]),
+                                                 "Generation", "Registry", "Sampling", .product(name: "Crypto", package: "swift-crypto")]),
 
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
         .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
@@ -94,7 +94,7 @@ let package = Package(
         // The one executable: argument parsing and wiring only.
         .executableTarget(name: "lorad", dependencies: [
             "Kernels", "JSON", "ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling", "Generation", "Registry", "Bench", "Engine", "Server",
-            "LoradClient", "ChatREPL",
+            "LoradClient", "ChatREPL", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], plugins: ["BuildInfo"]),
@@ -116,7 +116,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "LoRA", "ModelFormats", "JSON"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Llama", "LoRA", "ModelFormats", "Kernels", "JSON",
-                                                       "Tokenizer", "ChatTemplate", "Generation"],
+                                                       "Tokenizer", "ChatTemplate", "Generation", "Registry"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"],
                     resources: [.copy("Fixtures")]),

@@ -11,6 +11,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case badSetting(name: String, value: String, expected: String)
     /// A checkpoint that does not belong to this run or does not parse.
     case badCheckpoint(path: String, reason: String)
+    /// The run stopped making sense (a non-finite loss or gradient); nothing is published.
+    case diverged(step: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .noExamples(let file, let reason): return "\(file): no examples to train on: \(reason)"
         case .badSetting(let name, let value, let expected): return "\(name) \(value): expected \(expected)"
         case .badCheckpoint(let path, let reason): return "checkpoint \(path): \(reason)"
+        case .diverged(let step, let reason):
+            return "training diverged at step \(step): \(reason) (hint: a lower --lr or a --max-grad-norm)"
         }
     }
 }

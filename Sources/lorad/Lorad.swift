@@ -14,6 +14,8 @@ struct Lorad: ParsableCommand {
             Chat.self,
             Bench.self,
             Adapter.self,
+            Train.self,
+            Eval.self,
             Tenant.self,
             Serve.self,
             Ask.self,

@@ -39,7 +39,8 @@ public func matmulTransposed(_ w: WeightMatrix, _ dy: UnsafePointer<Float>, toke
     let body: (Int, Int) -> Void = { run, thread in
         let acc = run == 0 ? dx : accumulators + (run - 1) * n
         let wf = buffer + thread * per
-        for i in (run * perRun)..<min(tiles, (run + 1) * perRun) {
+        // min on both ends: with few tiles the last runs can be empty (5 tiles, 4 runs of 2).
+        for i in min(tiles, run * perRun)..<min(tiles, (run + 1) * perRun) {
             let r0 = i * tile, rows = min(w.rows, r0 + tile) - r0
             if let p = w.repacked {
                 p.dequantize(rows: r0, r0 + rows, into: wf)

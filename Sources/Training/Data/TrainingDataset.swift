@@ -30,10 +30,13 @@ public struct TrainingDataOptions: Sendable, Equatable {
     public var maxSequence: Int
     /// Skip malformed lines (listed in the report) instead of failing the load.
     public var skipBad: Bool
+    /// Accept `lorad eval`'s `"expected"`/`"must_contain"` beside `"messages"` (TrainingRecord.parse).
+    public var evaluationKeys: Bool
 
-    public init(maxSequence: Int, skipBad: Bool = false) {
+    public init(maxSequence: Int, skipBad: Bool = false, evaluationKeys: Bool = false) {
         self.maxSequence = maxSequence
         self.skipBad = skipBad
+        self.evaluationKeys = evaluationKeys
     }
 }
 
@@ -119,7 +122,7 @@ public struct TrainingDataset: Sendable {
 
             let tokenized: TokenizedExample
             do throws(TrainingError) {
-                let record = try TrainingRecord.parse(line, file: name, line: lineNumber)
+                let record = try TrainingRecord.parse(line, file: name, line: lineNumber, evaluationKeys: options.evaluationKeys)
                 do { tokenized = try tokenizer.tokenize(record) } catch {
                     throw TrainingError.badExample(file: name, line: lineNumber, reason: error.reason)
                 }

@@ -31,10 +31,15 @@ public struct TrainingMessage: Sendable, Equatable {
 
 extension TrainingRecord {
     static let roles: Set<String> = ["system", "user", "assistant"]
+    /// Keys only `lorad eval` reads: the greedy answer's exact text, or a substring it must contain.
+    public static let evaluationOnlyKeys: Set<String> = ["expected", "must_contain"]
 
     /// Parses one JSONL line (without its newline). Throws `TrainingError.badExample` naming `file`
     /// and `line` with what was expected.
-    public static func parse<Bytes: Collection<UInt8>>(_ bytes: Bytes, file: String, line: Int) throws(TrainingError) -> TrainingRecord {
+    /// With `evaluationKeys`, a chat line may also carry `"expected"` and `"must_contain"` (strings,
+    /// read by `lorad eval`; they do not change what is trained).
+    public static func parse<Bytes: Collection<UInt8>>(_ bytes: Bytes, file: String, line: Int,
+                                                      evaluationKeys: Bool = false) throws(TrainingError) -> TrainingRecord {
         func bad(_ reason: String) -> TrainingError { .badExample(file: file, line: line, reason: reason) }
         let value: JSONValue
         do { value = try JSONValue.parse(bytes) } catch {
@@ -45,7 +50,10 @@ extension TrainingRecord {
         }
         let keys = Set(members.map(\.0))
         if keys.contains("messages") {
-            if let other = members.first(where: { $0.0 != "messages" }) {
+            for (key, v) in members where evaluationKeys && evaluationOnlyKeys.contains(key) && v.stringValue == nil {
+                throw bad("\"\(key)\" is \(v.kindDescription), expected a string")
+            }
+            if let other = members.first(where: { $0.0 != "messages" && !(evaluationKeys && evaluationOnlyKeys.contains($0.0)) }) {
                 throw bad("unexpected key \"\(other.0)\" beside \"messages\" (lorad trains messages only: no tools or functions)")
             }
             return .chat(try parseMessages(value["messages"]!, bad))
