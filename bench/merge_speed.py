@@ -9,7 +9,7 @@ Decode tok/s of one request = (completion tokens - 1) / (time of the last chunk 
 so the prompt and the first token's latency are not in it. Prints the median per variant and the
 ratios merged/base and adapter/base. Standard library only.
 """
-import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
 from lorad_http import UnixConnection, call
 

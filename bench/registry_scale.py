@@ -22,7 +22,7 @@ Usage: bench/registry_scale.py [--lorad .build/release/lorad] [--model M] [--thr
 Needs numpy (pip install numpy) for the random adapters. Builds its registry under --work (default: a
 temporary directory, removed at the end).
 """
-import argparse, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
+import argparse, json, os, shutil, statistics, struct, subprocess, sys, tempfile, threading, time
 
 from lorad_http import UnixConnection, call
 
