@@ -23,6 +23,11 @@ package final class DaemonClient {
     private var eof = false
 
     /// Connects to the daemon's Unix socket at `path`.
+    /// Sent as `Authorization: Bearer` with every request (a daemon with tenants wants one):
+    /// `LORAD_TOKEN` from the environment by default, so `lorad ask` and `lorad chat` work as a
+    /// tenant without a flag that would put the token in the process list.
+    package var bearerToken: String? = ProcessInfo.processInfo.environment["LORAD_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+
     package init(socket path: String, timeoutSeconds: Int = 120) throws {
         // CLOEXEC (Posix.socket always adds it): a process this one starts (a test runner spawns
         // daemons) must not inherit the connection, or closing it here would not close it and the
@@ -92,6 +97,9 @@ package final class DaemonClient {
     package func request(method: String, path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) throws {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: lorad\r\nConnection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        if let bearerToken, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
+            head += "Authorization: Bearer \(bearerToken)\r\n"
+        }
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
         head += "\r\n"
         try send(Array(head.utf8) + (body ?? []))

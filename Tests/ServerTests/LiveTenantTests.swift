@@ -119,6 +119,21 @@ import Testing
         #expect(d.stop() == 0)
     }
 
+    /// `lorad ask` as a tenant: the token from LORAD_TOKEN (never a flag, which the process list
+    /// would show); without it, the daemon's 401 and exit 1.
+    @Test func askTakesTheTokenFromTheEnvironment() throws {
+        let d = try Self.daemon()
+        let log = d.dir.appendingPathComponent("ask.log").path
+        var env = ProcessInfo.processInfo.environment
+        env["LORAD_TOKEN"] = "token-acme"
+        let ask = [try LiveFixtures.binary(), "ask", "--socket", d.socket, "--model", "alpha", "--max-tokens", "4", "--temperature", "0", "Hello?"]
+        #expect(waitExit(try spawn(ask, environment: env, log: log), timeout: 60) == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        env["LORAD_TOKEN"] = nil
+        #expect(waitExit(try spawn(ask, environment: env, log: log + "2"), timeout: 60) == 1)
+        #expect(((try? String(contentsOfFile: log + "2", encoding: .utf8)) ?? "").contains("401"))
+        #expect(d.stop() == 0)
+    }
+
     /// A SIGHUP that replaces a token: the request streaming under the old one finishes; new
     /// requests with the old token get 401, with the new one 200.
     @Test func tokenRotationOnSIGHUP() throws {
