@@ -266,6 +266,27 @@ import Testing
         #expect(d.stop() == 0)
     }
 
+    /// max_queued: a tenant's requests past one running and one waiting get 429 (audited as
+    /// queue_full), while another tenant is served. The real model, so that the running request
+    /// lasts while the others arrive.
+    @Test func aTenantsQueueLimitAnswers429() throws {
+        let model = try LiveFixtures.realModel()
+        let d = try Self.twoTenants(model: model, engine: ["max_sequences = 2"],
+                                    acme: ["base = true", "max_running = 1", "max_queued = 1"], quiet: ["base = true"])
+        let shared = Shared(d)
+        let group = shared.flood(6, token: "token-acme") { i in chatBody(model: "base", "Tell a story, part \(i).", maxTokens: 32) }
+        #expect(try d.call("POST", "/v1/chat/completions", chatBody(model: "base", "hi", maxTokens: 2), token: "token-quiet").status == 200)
+        group.wait()
+        let finished = shared.lock.withLock { shared.finished }
+        let refused = finished.filter { $0 == "acme failed" }.count
+        // One runs and at most one waits; the rest are refused (five, when they all arrive before the
+        // engine thread has taken the first from the queue, since max_queued counts waiting ones).
+        #expect(refused >= 4 && refused <= 5, "one runs, at most one waits, the rest are refused: \(finished)")
+        let lines = d.logText.components(separatedBy: "refused: tenant acme, uid \(getuid()): POST /v1/chat/completions: 429 queue_full").count - 1
+        #expect(lines == refused, "one audit line per refusal: \(d.logText)")
+        #expect(d.stop() == 0)
+    }
+
     /// tokens_per_minute: past it, 429 with Retry-After; other tenants are not affected.
     @Test func aTokenRateLimitAnswers429() throws {
         let d = try Self.twoTenants(engine: [], acme: ["adapters = [\"alpha\"]", "tokens_per_minute = 30"], quiet: ["adapters = [\"alpha\"]"])
