@@ -228,11 +228,9 @@ package final class Daemon {
         _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s) on \(where_)")
         mergeConfigured()
         loop.run()
-        // Drained (or stopped): close whatever is left, the SIGTERM and SIGINT watchers last.
+        // Drained (or stopped): close whatever is left.
         engine.shutdown()
         loop.closeAll()
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
         log(.notice, "lorad stopped")
     }
 
@@ -340,10 +338,14 @@ package final class Daemon {
         watchdog?.stop()
         // A repeated SIGTERM (or SIGINT) while the process winds down must not kill it with status
         // 143: the drain already bounds how long stopping takes. libuv restores the default action
-        // when a signal's last watcher closes, and a client that sends SIGTERM right after its last
-        // answer lands exactly here, so their watchers stay open (their callbacks do nothing while
-        // draining) until the loop is closed after the engine stopped; `run` ignores them then.
-        for s in signals where s.signal != SIGTERM && s.signal != SIGINT { s.close() }
+        // when the last watcher of a signal closes, so each is ignored the instant after its own
+        // watcher closes (not after all of them: a signal landing in between, with the loop thread
+        // preempted on a loaded machine, killed the process in a test).
+        for s in signals {
+            s.close()
+            if s.signal == SIGTERM || s.signal == SIGINT { signal(s.signal, SIG_IGN) }
+        }
+        signals.removeAll()
         registryWatch?.close()
         work.close()
         loop.stop()
