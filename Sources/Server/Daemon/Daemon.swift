@@ -203,6 +203,7 @@ package final class Daemon {
             loop.closeAll()
             throw error
         }
+        SignalSentinel.install()
         for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
             signals.append(try UVSignal(loop: loop, signal: sig) { [unowned self] in beginDrain(reason: name) })
         }
@@ -337,14 +338,12 @@ package final class Daemon {
         drainTimer?.stop()
         watchdog?.stop()
         // A repeated SIGTERM (or SIGINT) while the process winds down must not kill it with status
-        // 143: the drain already bounds how long stopping takes. libuv restores the default action
-        // when the last watcher of a signal closes, so each is ignored the instant after its own
-        // watcher closes (not after all of them: a signal landing in between, with the loop thread
-        // preempted on a loaded machine, killed the process in a test).
-        for s in signals {
-            s.close()
-            if s.signal == SIGTERM || s.signal == SIGINT { signal(s.signal, SIG_IGN) }
-        }
+        // 143: the drain already bounds how long stopping takes. Closing these watchers does not
+        // restore the default action (`SignalSentinel` keeps libuv's handler installed), and the
+        // signals are ignored from here on.
+        for s in signals { s.close() }
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
         signals.removeAll()
         registryWatch?.close()
         work.close()
