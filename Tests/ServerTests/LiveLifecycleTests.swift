@@ -172,15 +172,8 @@ final class RawSocket {
             }
         }
         let (d, port) = try #require(started, "no free loopback port in five tries")
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let (fd, rc) = connectLoopback(port: port)
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
         #expect(rc == 0, "\(d.logText)")
         let req = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
         _ = req.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -189,11 +182,8 @@ final class RawSocket {
         #expect(n > 0 && String(decoding: buf[0..<max(0, n)], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
 
         // The admin API is never served over TCP, whoever connects.
-        let admin = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let (admin, rc2) = connectLoopback(port: port)
         defer { close(admin) }
-        let rc2 = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(admin, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
         #expect(rc2 == 0)
         let list = Array("GET /v1/adapters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
         _ = list.withUnsafeBytes { write(admin, $0.baseAddress, $0.count) }
@@ -218,6 +208,19 @@ final class RawSocket {
         #expect(waitExit(pid2, timeout: 60) == 1)
         #expect(((try? String(contentsOfFile: log + "2", encoding: .utf8)) ?? "").contains("404"))
     }
+}
+
+/// A TCP socket connected (or not: `rc` is connect's result) to 127.0.0.1:`port`; the caller closes it.
+func connectLoopback(port: Int) -> (fd: Int32, rc: Int32) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return (fd, rc)
 }
 
 /// A loopback TCP port that was free when asked (the kernel's choice for port 0).

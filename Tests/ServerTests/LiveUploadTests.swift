@@ -211,15 +211,8 @@ import Glibc
         #expect(r.status == 413 && r.text.contains("server.max_body_bytes"), "\(r.text)")
 
         // Over TCP (never an admin caller) the upload route is cut off at server.max_body_bytes too.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let (fd, rc) = connectLoopback(port: port)
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
         #expect(rc == 0)
         let head = Array("POST /v1/adapters/up/versions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
         _ = head.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -228,12 +228,6 @@ struct AdapterCatalog: @unchecked Sendable {
         return AdapterReference(name: e.name, version: version)
     }
 
-    /// Stamps of `ref`'s files when it is the served version (others are never rewritten in place).
-    func stamps(of ref: AdapterReference) -> [Stamp] {
-        guard let e = entries[ref.name], e.version == ref.version else { return [] }
-        return e.stamps
-    }
-
     var sortedNames: [String] { entries.keys.sorted() }
 }
 

@@ -24,7 +24,11 @@ import Tokenizer
 
 package final class Daemon {
     /// The configuration in effect: the start-up one, with live keys replaced by each SIGHUP reload.
-    package private(set) var config: ServerConfig
+    package private(set) var config: ServerConfig {
+        didSet { tenantDirectory = TenantDirectory(config) }
+    }
+    /// The tokens `authorize` knows, made once per configuration (start-up and each reload).
+    private var tenantDirectory: TenantDirectory
     let bundle: ModelBundle
     let loop: UVLoop
     package private(set) var engine: Engine!
@@ -86,6 +90,7 @@ package final class Daemon {
                  overrides: ConfigOverrides = ConfigOverrides(), configBase: ServerConfig = ServerConfig(),
                  environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.config = config
+        tenantDirectory = TenantDirectory(config)
         self.overrides = overrides
         self.configBase = configBase
         self.bundle = bundle
@@ -468,7 +473,7 @@ extension Daemon {
     /// `admin.uids` or the admin token; a TCP peer never has a uid. A refusal says who and why, for
     /// the audit line and metrics (Audit.swift); the router logs and counts it.
     func authorize(_ r: RoutedRequest, _ route: Route) -> Result<Caller, Refusal> {
-        let directory = TenantDirectory(tenants: config.tenants, adminToken: config.admin.tokenSHA256)
+        let directory = tenantDirectory
         let uid = r.connection.stream.peerCredentials.map { Int($0.uid) }
         let adminUIDs = config.admin.uids ?? [Int(getuid()), 0]
         let caller: Caller

@@ -64,6 +64,15 @@ struct TenantDirectory {
     let tenants: [TenantConfig]
     let adminToken: [UInt8]?
 
+    init(tenants: [TenantConfig], adminToken: [UInt8]?) {
+        self.tenants = tenants
+        self.adminToken = adminToken
+    }
+
+    init(_ config: ServerConfig) {
+        self.init(tenants: config.tenants, adminToken: config.admin.tokenSHA256)
+    }
+
     var enabled: Bool { !tenants.isEmpty }
 
     enum Identity: Equatable {
