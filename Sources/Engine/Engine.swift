@@ -261,11 +261,16 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Gives a request its sequence: a KV cache (with a reused prefix when one matches) drawn from
-    /// the budget. When the budget cannot hold its prompt even after evicting cached prefixes, it
-    /// waits for running sequences to finish (or fails when nothing is running).
+    /// the budget. The cache is limited to the most the sequence can hold (its prompt plus its
+    /// max_tokens, within the context), and the request is admitted only when the budget has room for
+    /// all of that beside what every live sequence may still grow to, evicting cached prefixes first
+    /// (TGI budgets its batches the same way). So a running sequence never runs out of KV memory,
+    /// whoever is admitted after it: memory pressure makes new requests wait (or fail at once, when
+    /// not even an empty engine could hold them), it never ends another tenant's running sequence.
     private func admit(_ p: Pending) {
         let request = p.request
-        let cache = model.makeCache(contextLimit: contextLimit, budget: budget)
+        let limit = min(contextLimit, request.prompt.count + (request.sampling.maxTokens ?? contextLimit))
+        let cache = model.makeCache(contextLimit: max(limit, request.prompt.count + 1), budget: budget)
         var reused = 0
         if config.prefixCache && !request.promptLogprobs,
            let hit = prefix.lookup(adapters: request.adapters, merged: request.merged, partition: request.cachePartition,
@@ -277,12 +282,14 @@ public final class Engine: @unchecked Sendable {
                 // No room for the copy: run the prompt in full (the budget check below decides).
             }
         }
-        let needed = bytesPerPosition * (request.prompt.count - reused + 1)
-        while budget.capacityBytes - budget.usedBytes < needed && prefix.evictOne() {}
-        if budget.capacityBytes - budget.usedBytes < needed {
+        let needed = cache.growthBytes
+        func room() -> Int { budget.capacityBytes - budget.usedBytes - live.reduce(0) { $0 + $1.cache.growthBytes } }
+        while room() < needed && prefix.evictOne() {}
+        if room() < needed {
             if live.isEmpty {
                 events.append((p.id, .failed(.kvBudgetExhausted(
-                    "the prompt needs \(needed) bytes of KV and the budget has \(budget.capacityBytes - budget.usedBytes) free of \(budget.capacityBytes)"))))
+                    "the sequence may need \(needed) bytes of KV (\(cache.contextLimit) positions: its prompt and max_tokens) "
+                    + "and the budget has \(room()) free of \(budget.capacityBytes); lower max_tokens or raise engine.kv_budget"))))
             } else {
                 deferred.append(p)
             }
@@ -299,8 +306,6 @@ public final class Engine: @unchecked Sendable {
             events.append((p.id, .failed(.badParameters(error.description))))
         }
     }
-
-    private var bytesPerPosition: Int { 2 * model.config.layerCount * model.config.kvDim * MemoryLayout<Float>.size }
 
     private enum Role { case decode(Int32), prefill(Range<Int>) }
 
@@ -329,9 +334,9 @@ public final class Engine: @unchecked Sendable {
             return
         }
 
-        // Room in the budget for every item, evicting cached prefixes first; a sequence that still
-        // does not fit fails (admission keeps this rare: it only happens when running sequences
-        // have grown past what was free).
+        // Room in the budget for every item. Admission has set aside each live sequence's whole
+        // growth, so this always succeeds; should it not, cached prefixes go first, then the
+        // sequence that cannot grow fails on its own (never another one to make room).
         var keep: [Int] = []
         for (i, item) in items.enumerated() {
             while true {

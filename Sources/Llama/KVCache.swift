@@ -71,6 +71,9 @@ public final class KVCache {
     /// Bytes held by this cache.
     public var byteCount: Int { bytes(positions: capacity) }
 
+    /// Bytes this cache may still draw from its budget before it reaches `contextLimit`.
+    public var growthBytes: Int { bytes(positions: contextLimit - capacity) }
+
     /// Throws when `n` more positions would overflow the context.
     public func checkRoom(_ n: Int) throws {
         guard count + n <= contextLimit else { throw LlamaError.contextFull(needed: count + n, limit: contextLimit) }
