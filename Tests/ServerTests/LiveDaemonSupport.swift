@@ -104,14 +104,19 @@ final class LiveDaemon {
     private var exited = false
 
     /// Starts a daemon. `engine`, `server`, `adapterKeys` and `admin` are extra TOML lines for those
-    /// sections; `arguments` are extra flags after `serve --config FILE`.
+    /// sections; `arguments` are extra flags after `serve --config FILE`. `socketSubdirectory`: the
+    /// socket goes in that directory under the daemon's own (made here), instead of beside its files.
     init(model: String? = nil, engine: [String] = [], server: [String] = [], adapterKeys: [String] = [], admin: [String] = [],
          adapters: Bool = true,
          arguments: [String] = [], extraEnvironment: [String: String] = [:],
-         passFD: Int32? = nil, waitForSocket: Bool = true, beforeStart: ((URL) throws -> Void)? = nil) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-live-\(UUID().uuidString.prefix(8))")
+         passFD: Int32? = nil, waitForSocket: Bool = true, socketSubdirectory: String? = nil,
+         beforeStart: ((URL) throws -> Void)? = nil) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-live-\(UUID().uuidString.prefix(8))")
+        self.dir = dir
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        socket = dir.appendingPathComponent("lorad.sock").path
+        let socketDir = socketSubdirectory.map { dir.appendingPathComponent($0) } ?? dir
+        try FileManager.default.createDirectory(at: socketDir, withIntermediateDirectories: true)
+        socket = socketDir.appendingPathComponent("lorad.sock").path
         log = dir.appendingPathComponent("daemon.log").path
         let adaptersDir = dir.appendingPathComponent("adapters")
         try FileManager.default.createDirectory(at: adaptersDir, withIntermediateDirectories: true)

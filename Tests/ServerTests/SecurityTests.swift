@@ -18,24 +18,62 @@ import Glibc
     // MARK: The socket's directory
 
     @Test func socketDirectoryVerdicts() {
-        #expect(SocketDirectory.verdict(directory: "/run/lorad", mode: 0o040755) == .safe)
-        #expect(SocketDirectory.verdict(directory: "/run/lorad", mode: 0o040770) == .safe, "group-writable is the group's business")
-        guard case .unsafe(let e) = SocketDirectory.verdict(directory: "/srv/open", mode: 0o040777) else {
+        typealias C = SocketDirectory.Component
+        let me: uid_t = 1000
+        func path(_ dirMode: mode_t, owner: uid_t = me, parent: mode_t = 0o040755, parentOwner: uid_t = 0) -> [C] {
+            [C(path: "/run/lorad", owner: owner, mode: dirMode), C(path: "/run", owner: parentOwner, mode: parent), C(path: "/", owner: 0, mode: 0o040755)]
+        }
+        #expect(SocketDirectory.verdict(path(0o040755), user: me) == .safe)
+        #expect(SocketDirectory.verdict(path(0o040755, owner: 0), user: me) == .safe, "root's directory")
+        #expect(SocketDirectory.verdict(path(0o040770), user: me) == .safe, "group-writable is the group's business")
+        guard case .unsafe(let e) = SocketDirectory.verdict(path(0o040777), user: me) else {
             Issue.record("a world-writable directory without the sticky bit was accepted")
             return
         }
-        #expect(e == .unsafeSocketDirectory(directory: "/srv/open", mode: 0o777))
+        #expect(e == .unsafeSocketDirectory(directory: "/run/lorad", component: "/run/lorad", mode: 0o777))
         // The message names the directory, its mode and what to do.
-        #expect(e.description.contains("/srv/open") && e.description.contains("0777") && e.description.contains("chmod o-w /srv/open")
-                && e.description.contains("/run/lorad"), "\(e)")
-        guard case .sticky(let warning) = SocketDirectory.verdict(directory: "/tmp", mode: 0o041777) else {
+        #expect(e.description.contains("/run/lorad") && e.description.contains("0777") && e.description.contains("chmod o-w /run/lorad"), "\(e)")
+        guard case .sticky(let warning) = SocketDirectory.verdict(path(0o041777), user: me) else {
             Issue.record("a sticky world-writable directory was not allowed with a warning")
             return
         }
-        #expect(warning.contains("/tmp") && warning.contains("1777"), "\(warning)")
+        #expect(warning.contains("/run/lorad") && warning.contains("1777"), "\(warning)")
+        // A parent anyone may write lets anyone rename the directory away and put their own in its place.
+        let parent = SocketDirectory.verdict(path(0o040755, parent: 0o040777), user: me)
+        #expect(parent == .unsafe(.unsafeSocketDirectory(directory: "/run/lorad", component: "/run", mode: 0o777)))
+        if case .unsafe(let e) = parent { #expect(e.description.contains("its parent /run has mode 0777"), "\(e)") }
+        // ... unless its sticky bit keeps them from renaming what is not theirs (/tmp).
+        #expect(SocketDirectory.verdict(path(0o040755, parent: 0o041777), user: me) == .safe)
+        // Another user owning the directory or a parent could chmod it and do either.
+        let owned = SocketDirectory.verdict(path(0o040700, owner: 1001), user: me)
+        #expect(owned == .unsafe(.socketDirectoryOwner(directory: "/run/lorad", component: "/run/lorad", owner: 1001, user: me)))
+        if case .unsafe(let e) = owned { #expect(e.description.contains("belongs to uid 1001") && e.description.contains("lorad's uid 1000"), "\(e)") }
+        #expect(SocketDirectory.verdict(path(0o040755, parentOwner: 1001), user: me)
+                == .unsafe(.socketDirectoryOwner(directory: "/run/lorad", component: "/run", owner: 1001, user: me)))
         #expect(SocketDirectory.directory(of: "lorad.sock") == "." && SocketDirectory.directory(of: "/run/lorad/lorad.sock") == "/run/lorad")
         // A missing directory is bind's to report (it names the path and the errno).
         #expect(SocketDirectory.check(socketPath: "/nonexistent-\(UUID().uuidString)/lorad.sock") == .safe)
+    }
+
+    /// The path is read as it is on disk: symbolic links resolved, every parent up to / with its owner.
+    @Test func socketDirectoryComponentsAreTheResolvedPathUpToTheRoot() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-dir-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: base.appendingPathComponent("real"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: base) }
+        try FileManager.default.createSymbolicLink(atPath: base.appendingPathComponent("link").path, withDestinationPath: "real")
+        let components = try #require(SocketDirectory.components(of: base.appendingPathComponent("link").path))
+        let real = try resolved(base.appendingPathComponent("real").path)
+        #expect(components.first?.path == real && components.last?.path == "/", "\(components.map(\.path))")
+        #expect(components.map(\.path) == components.indices.map { i in
+            i == components.count - 1 ? "/" : (real as NSString).pathComponents.dropLast(i).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
+        })
+        #expect(components[0].owner == geteuid())
+        // The same directory judged for a daemon running as another user: refused for its owner
+        // (unless that owner is root, whose directories are always trusted).
+        if geteuid() != 0 {
+            #expect(SocketDirectory.check(socketPath: real + "/lorad.sock", user: geteuid() + 1)
+                    == .unsafe(.socketDirectoryOwner(directory: real, component: real, owner: geteuid(), user: geteuid() + 1)))
+        }
     }
 
     @Test func aWorldWritableSocketDirectoryIsRefusedAtStart() throws {
@@ -47,6 +85,31 @@ import Glibc
         #expect(code != nil && code != 0, "\(d.logText)")
         #expect(d.logText.contains("refusing to create the socket in \(d.dir.path)") && d.logText.contains("0777"), "\(d.logText)")
         #expect(!FileManager.default.fileExists(atPath: d.socket))
+    }
+
+    @Test func aSocketDirectoryWithAWorldWritableParentIsRefusedAtStart() throws {
+        let d = try LiveDaemon(waitForSocket: false, socketSubdirectory: "sock", beforeStart: { dir in
+            #expect(chmod(dir.path, 0o777) == 0)
+        })
+        #expect(secondsUntil(60) { d.logText.contains("refusing") } != nil, "\(d.logText)")
+        let code = d.stop()
+        #expect(code != nil && code != 0, "\(d.logText)")
+        #expect(d.logText.contains("its parent \(try resolved(d.dir.path)) has mode 0777"), "\(d.logText)")
+        #expect(!FileManager.default.fileExists(atPath: d.socket))
+    }
+
+    /// Root may hand a directory to another user; so only as root is the live case possible (as any
+    /// other user, socketDirectoryComponentsAreTheResolvedPathUpToTheRoot judges a real directory
+    /// for a different daemon uid instead).
+    @Test func aSocketDirectoryOwnedBySomeoneElseIsRefusedAtStart() throws {
+        guard geteuid() == 0 else { return }
+        let d = try LiveDaemon(waitForSocket: false, socketSubdirectory: "sock", beforeStart: { dir in
+            #expect(chown(dir.appendingPathComponent("sock").path, 65534, 65534) == 0)
+        })
+        #expect(secondsUntil(60) { d.logText.contains("refusing") } != nil, "\(d.logText)")
+        let code = d.stop()
+        #expect(code != nil && code != 0, "\(d.logText)")
+        #expect(d.logText.contains("belongs to uid 65534"), "\(d.logText)")
     }
 
     @Test func aStickySocketDirectoryIsAllowedWithAWarning() throws {
@@ -235,4 +298,11 @@ import Glibc
         let bare = Self.claims(doc).filter { Self.testReferences($0).isEmpty }
         #expect(bare.isEmpty, "claims without a test:\n\(bare.joined(separator: "\n"))")
     }
+}
+
+/// realpath(3), as the daemon resolves the socket's directory.
+private func resolved(_ path: String) throws -> String {
+    guard let p = realpath(path, nil) else { throw LiveError("realpath \(path): errno \(errno)") }
+    defer { free(p) }
+    return String(cString: p)
 }

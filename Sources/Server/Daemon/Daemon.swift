@@ -551,17 +551,26 @@ struct ConfigReloadFailure: Error, CustomStringConvertible {
 
 package enum DaemonError: Error, CustomStringConvertible, Equatable {
     case badGroup(String)
-    /// The socket's directory is writable by every user and has no sticky bit (SocketDirectory.swift).
-    case unsafeSocketDirectory(directory: String, mode: mode_t)
+    /// The socket's directory, or one of its parents (`component`), is writable by every user and has no
+    /// sticky bit (SocketDirectory.swift).
+    case unsafeSocketDirectory(directory: String, component: String, mode: mode_t)
+    /// The socket's directory, or one of its parents, belongs to a user who is neither root nor lorad's.
+    case socketDirectoryOwner(directory: String, component: String, owner: uid_t, user: uid_t)
 
     package var description: String {
         switch self {
         case .badGroup(let g): return "server.socket_group: no group named '\(g)' on this system"
-        case .unsafeSocketDirectory(let dir, let mode):
-            return "server.socket: refusing to create the socket in \(dir): the directory's mode is \(SocketDirectory.octal(mode)), "
+        case .unsafeSocketDirectory(let dir, let component, let mode):
+            let which = component == dir ? "the directory's mode is" : "its parent \(component) has mode"
+            return "server.socket: refusing to create the socket in \(dir): \(which) \(SocketDirectory.octal(mode)), "
                 + "writable by every user without the sticky bit, so any local user could replace the socket with their own and "
                 + "receive clients' tokens and prompts; put the socket in a directory only lorad's user (and its group) can write, "
-                + "such as /run/lorad (systemd: RuntimeDirectory=lorad), or run chmod o-w \(dir)"
+                + "such as /run/lorad (systemd: RuntimeDirectory=lorad), or run chmod o-w \(component)"
+        case .socketDirectoryOwner(let dir, let component, let owner, let user):
+            let which = component == dir ? "the directory" : "its parent \(component)"
+            return "server.socket: refusing to create the socket in \(dir): \(which) belongs to uid \(owner), neither root nor "
+                + "lorad's uid \(user), and its owner could replace the socket with their own and receive clients' tokens and prompts; "
+                + "put the socket in a directory owned by lorad's user or root, such as /run/lorad (systemd: RuntimeDirectory=lorad)"
         }
     }
 }
