@@ -299,6 +299,46 @@ private func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethr
         #expect(r.json?["error"]?["param"]?.stringValue == "prompt")
     }
 
+    /// Uploads are parsed, base64-decoded, validated and published on the loader thread, never on the
+    /// loop: three 96 MiB JSON uploads (junk where the safetensors should be, so each is decoded
+    /// whole and then refused) keep the loader busy for seconds while /healthz is polled. Same bounds
+    /// as above; a loop that decoded them itself would stall /healthz for as long as each decode.
+    @Test func largeUploadsDoNotStallTheLoop() throws {
+        let d = try LiveDaemon(admin: ["max_upload_bytes = \"256MiB\""])
+        var junk = [UInt8](repeating: 0, count: 72 << 20)
+        var rng = SystemRandomNumberGenerator()
+        for i in stride(from: 0, to: junk.count, by: 8) { withUnsafeBytes(of: rng.next()) { junk.replaceSubrange(i..<(i + 8), with: $0) } }
+        let config = try JSONValue.parse(Array(try Data(contentsOf: LiveFixtures.root.appendingPathComponent("adapters/alpha/adapter_config.json"))))
+        let body = Array(JSONValue.object([("files", .object([("adapter_config.json", config),
+                                                              ("adapter_model.safetensors", .string(Data(junk).base64EncodedString()))]))])
+            .serialized().utf8)
+        #expect(body.count > 90 << 20)
+        let results = Locked<[Int: (status: Int, seconds: Double)]>([:])
+        let daemon = Handed(value: d)
+        var threads: [Thread] = []
+        for i in 0..<3 {
+            let t = Thread {
+                let started = Date()
+                let reply = try? daemon.value.post("/v1/adapters/big\(i)/versions", raw: body)
+                results.withLock { $0[i] = (reply?.status ?? -1, Date().timeIntervalSince(started)) }
+            }
+            threads.append(t)
+            t.start()
+        }
+        var times: [Double] = []
+        while results.withLock({ $0.count }) < 3 && times.count < 5000 {
+            times.append(try healthzMilliseconds(d))
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let outcome = results.withLock { $0 }
+        #expect(outcome.values.allSatisfy { $0.status == 400 }, "each upload is decoded, then refused as not safetensors: \(outcome)")
+        print("uploads: \(outcome.values.map { String(format: "%.2f s", $0.seconds) }), healthz: median \(median(times)) ms, max \(times.max() ?? 0) ms")
+        #expect(median(times) < 50, "\(times)")
+        #expect(times.allSatisfy { $0 < 500 }, "\(times)")
+        #expect(try d.get("/v1/adapters/big0").status == 404, "nothing was published")
+        #expect(d.stop() == 0)
+    }
+
     // MARK: 4. Half-close
 
     /// A client that shuts down its sending side after a complete request still gets its answer,
