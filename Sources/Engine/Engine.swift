@@ -71,6 +71,8 @@ public final class Engine: @unchecked Sendable {
     private var pausedIDs: Set<UInt64> = []
     private let prefix: PrefixCache
     private var admissions: UInt64 = 0
+    /// The last step ran only first-of-key prefills (see `step`): the next one decodes.
+    private var lastStepPrefillOnly = false
     private var events: [(id: UInt64, event: EngineEvent)] = []
 
     public init(model: LlamaModel, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(),
@@ -310,16 +312,34 @@ public final class Engine: @unchecked Sendable {
     private enum Role { case decode(Int32), prefill(Range<Int>) }
 
     /// One batched forward pass over every runnable sequence, then sampling and events.
+    ///
+    /// Prompts of keys with fewer live sequences are prefilled first. And the first sequence of a key
+    /// (nothing else of its key live: a quiet tenant's request) gets a step of its own for its
+    /// prefill, without the decode rows, at most every other step: its first token then costs
+    /// about one idle prefill after the step in flight, instead of a prefill stretched by every
+    /// other key's decode rows, while their decoders wait at most one step in two.
     private func step() {
         var items: [BatchItem] = []
         var owners: [(EngineSequence, Role)] = []
-        for s in live where !s.isPrefilling && !s.paused {
-            guard let t = s.pending else { continue }
-            items.append(BatchItem(tokens: [t], cache: s.cache, logits: .last, adapters: s.request.adapters, merged: s.request.merged))
-            owners.append((s, .decode(t)))
+        var liveOfKey: [String: Int] = [:]
+        for s in live { liveOfKey[s.request.queueKey, default: 0] += 1 }
+        let decoding = live.filter { !$0.isPrefilling && !$0.paused && $0.pending != nil }
+        let firstOfKey = live.filter { $0.isPrefilling && liveOfKey[$0.request.queueKey] == 1 }
+        let prefillOnly = config.prefillFirst && !lastStepPrefillOnly && !firstOfKey.isEmpty && !decoding.isEmpty
+        lastStepPrefillOnly = prefillOnly
+        if !prefillOnly {
+            for s in decoding {
+                let t = s.pending!
+                items.append(BatchItem(tokens: [t], cache: s.cache, logits: .last, adapters: s.request.adapters, merged: s.request.merged))
+                owners.append((s, .decode(t)))
+            }
         }
         var chunkBudget = max(1, config.prefillChunk)
-        for s in live.sorted(by: { $0.admittedOrder < $1.admittedOrder }) where s.isPrefilling && chunkBudget > 0 {
+        let prefilling = (prefillOnly ? firstOfKey : live.filter(\.isPrefilling)).sorted {
+            let a = liveOfKey[$0.request.queueKey]!, b = liveOfKey[$1.request.queueKey]!
+            return a != b ? a < b : $0.admittedOrder < $1.admittedOrder
+        }
+        for s in prefilling where chunkBudget > 0 {
             let n = min(chunkBudget, s.request.prompt.count - s.prefilled)
             let range = s.prefilled..<(s.prefilled + n)
             let last = range.upperBound == s.request.prompt.count

@@ -125,3 +125,48 @@ import Llama
         #expect(o?.failure == .shuttingDown || o?.finish != nil)
     }
 }
+
+/// A quiet key's first sequence is prefilled in steps of its own, without the busy key's decode
+/// rows, but only every other step (Engine.step). Two busy sequences decode; a 40-token prompt of
+/// another key arrives with 16-token prefill chunks: its chunks run alone, with the decoders, alone
+/// (16, 16, 8), so each busy sequence gets exactly one token between the quiet one's admission and
+/// its first token. Without the rule they get one per chunk (three); with a prefill step every step,
+/// none.
+@Suite struct EnginePrefillFirstTests {
+    func tokensBetweenAdmissionAndFirstToken(prefillFirst: Bool) throws -> [Int] {
+        let t = try TinyFixtures.get()
+        var config = EngineConfig()
+        config.prefillChunk = 16
+        config.prefillFirst = prefillFirst
+        config.prefixCache = false
+        let d = EngineDriver(t, config: config)
+        var long = greedy(maxTokens: 200)
+        for eog in t.tokenizer.eogTokens { long.logitBias[eog] = -.infinity }
+        let busy = try (0..<2).map { _ in try d.engine.submit(EngineRequest(queueKey: "busy", prompt: t.tokenizer.encode("Hello"), sampling: long)) }
+        let deadline = Date().addingTimeInterval(30)
+        while busy.contains(where: { (d.outcomes[$0]?.tokens.count ?? 0) < 2 }) && Date() < deadline {
+            d.absorb(d.engine.drainEvents())
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        let prompt = Array(t.tokenizer.encode(String(repeating: "a quiet cat ", count: 20)).prefix(40))
+        #expect(prompt.count == 40)
+        let quiet = try d.engine.submit(EngineRequest(queueKey: "quiet", prompt: prompt, sampling: greedy(maxTokens: 1)))
+        var admitted = false, first = false
+        var between = [busy[0]: 0, busy[1]: 0]
+        d.collect([quiet]) { id, event in
+            switch event {
+            case .admitted where id == quiet: admitted = true
+            case .token where id == quiet: first = true
+            case .token where admitted && !first: between[id, default: 0] += 1
+            default: break
+            }
+        }
+        for id in busy { d.engine.cancel(id) }
+        return busy.map { between[$0]! }
+    }
+
+    @Test func aQuietKeysPrefillRunsAloneEveryOtherStep() throws {
+        #expect(try tokensBetweenAdmissionAndFirstToken(prefillFirst: true) == [1, 1])
+        #expect(try tokensBetweenAdmissionAndFirstToken(prefillFirst: false) == [3, 3])
+    }
+}

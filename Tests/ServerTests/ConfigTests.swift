@@ -82,6 +82,7 @@ import Testing
             queue_limit = 0
             per_adapter_queue_limit = 4
             prefill_chunk = 512
+            prefill_first = false
             prefix_cache = false
             max_tokens_default = 128
             [admin]
@@ -129,6 +130,7 @@ import Testing
         e.engine.queueLimit = 0
         e.engine.perAdapterQueueLimit = 4
         e.engine.prefillChunk = 512
+        e.engine.prefillFirst = false
         e.engine.prefixCache = false
         e.engine.maxTokensDefault = 128
         e.log.level = .debug

@@ -104,6 +104,7 @@ extension ConfigKey {
             ConfigKey("engine", "queue_limit", .live, \.engine.queueLimit, .integer(0...1_000_000)),
             ConfigKey("engine", "per_adapter_queue_limit", .live, \.engine.perAdapterQueueLimit, .integer(0...1_000_000)),
             ConfigKey("engine", "prefill_chunk", .restart, \.engine.prefillChunk, .integer(16...65536)),
+            ConfigKey("engine", "prefill_first", .restart, \.engine.prefillFirst, .boolean),
             ConfigKey("engine", "prefix_cache", .restart, \.engine.prefixCache, .boolean),
             ConfigKey("engine", "max_tokens_default", .live, \.engine.maxTokensDefault, .integer(0...1 << 20)),
 

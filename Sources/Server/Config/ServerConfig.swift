@@ -132,6 +132,7 @@ public struct ServerConfig: Sendable, Equatable {
         public var perAdapterQueueLimit = 64
         /// Prompt tokens prefilled per step over all new sequences (chunked prefill).
         public var prefillChunk = 256
+        public var prefillFirst = true
         /// Keep the KV of finished prompts and reuse the longest matching prefix.
         public var prefixCache = true
         /// `max_tokens` for requests that give none (capped to what the context has left); 0: until

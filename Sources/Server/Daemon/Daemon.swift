@@ -114,6 +114,7 @@ package final class Daemon {
         ec.queueLimit = config.engine.queueLimit
         ec.perAdapterQueueLimit = config.engine.perAdapterQueueLimit
         ec.prefillChunk = config.engine.prefillChunk
+        ec.prefillFirst = config.engine.prefillFirst
         ec.prefixCache = config.engine.prefixCache
         wake = try UVAsync(loop: loop) { [unowned self] in engineWoke() }
         work = try LoopWork(loop: loop)
