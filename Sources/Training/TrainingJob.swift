@@ -6,6 +6,11 @@
 // `.ifBetter` only when its eval loss beats its parent's on the same eval rows. A failed or
 // cancelled run publishes nothing (a cancelled one can leave a checkpoint to resume from).
 //
+// A new adapter starts as PEFT's (A Kaiming-uniform, B zero), or with PiSSA (from the base's SVD, with
+// a frozen term so that the shared base stays as it is; LoRAParameters.swift) and is then published as
+// the equivalent rank-2r plain LoRA; `dora` adds DoRA's magnitude vector. Resuming a PiSSA run takes
+// the trainable values from the checkpoint and recomputes the frozen term from the base.
+//
 // The published files are a PEFT directory (LoRAParameters → LoRAAdapter → exportPEFT, f32) written
 // to a temporary directory first; Registry.publish copies, hashes, validates (LoRAAdapter.load
 // against the base) and renames it into place, and the temporary directory is removed.
@@ -22,8 +27,10 @@ public struct TrainingJobOptions: Sendable {
     public enum Start: Sendable, Equatable {
         /// A registry version of the adapter (nil: the active one), with its rank and targets.
         case from(version: Int?)
-        /// A new adapter on `targets` of every layer.
-        case new(rank: Int, alpha: Double, targets: [LoRATarget], rsLoRA: Bool)
+        /// A new adapter on `targets` of every layer, started by `initialization` (PEFT's default or
+        /// PiSSA, published as the rank-2r plain LoRA), with DoRA's magnitude vector when `dora`.
+        case new(rank: Int, alpha: Double, targets: [LoRATarget], rsLoRA: Bool,
+                 initialization: LoRAInitialization.Method = .lora, dora: Bool = false)
     }
     public enum Activation: Sendable, Equatable { case never, always, ifBetter }
 
@@ -111,9 +118,9 @@ public final class TrainingJob {
     /// The registry version training starts from (nil for a new adapter) and its parameters.
     func startingPoint(_ registry: Registry?) throws -> (version: Int?, parameters: LoRAParameters) {
         switch options.start {
-        case .new(let rank, let alpha, let targets, let rs):
+        case .new(let rank, let alpha, let targets, let rs, let initialization, let dora):
             return (nil, try LoRAParameters.new(model: bundle.model, rank: rank, alpha: alpha, targets: targets, rsLoRA: rs,
-                                                seed: config.seed))
+                                                initialization: initialization, dora: dora, seed: config.seed))
         case .from(let version):
             guard let registry else {
                 throw TrainingError.badSetting(name: "--adapters", value: options.registry, expected: "an existing registry to train \(options.adapter) from")
@@ -137,6 +144,9 @@ public final class TrainingJob {
         var state: TrainerState
         if let resume = options.resume {
             state = try trainer.loadCheckpoint(from: resume, key: key)
+            // A checkpoint holds the trainable values; PiSSA's frozen terms are the start's again.
+            state.parameters = try state.parameters.withFrozenTerms(of: start.parameters)
+            state.best = try state.best.withFrozenTerms(of: start.parameters)
         } else {
             state = try trainer.start(from: start.parameters)
         }
@@ -203,11 +213,14 @@ public final class TrainingJob {
 
     func startJSON(_ p: LoRAParameters) -> [(String, JSONValue)] {
         let targets = LoRATarget.allCases.filter { t in p.modules.contains { $0.target == t } }
-        var out: [(String, JSONValue)] = [("rank", .int(p.modules.map(\.rank).max() ?? 0)),
+        // The published rank: a PiSSA module is exported as its rank-2r plain LoRA.
+        var out: [(String, JSONValue)] = [("rank", .int(p.modules.map(\.effectiveRank).max() ?? 0)),
                                           ("targets", .array(targets.map { .string($0.rawValue) })),
                                           ("max_seq", .int(options.maxSequence))]
         switch options.start {
-        case .new(_, let alpha, _, let rs): out += [("alpha", .double(alpha)), ("rslora", .bool(rs)), ("init", .string("new"))]
+        case .new(_, let alpha, _, let rs, let initialization, let dora):
+            out += [("alpha", .double(alpha)), ("rslora", .bool(rs)), ("init", .string("new")),
+                    ("init_lora_weights", .string(initialization.rawValue)), ("use_dora", .bool(dora))]
         case .from(let v): out.append(("init", .string(v.map { "v\($0)" } ?? "active")))
         }
         return out
