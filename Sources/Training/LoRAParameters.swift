@@ -177,7 +177,7 @@ public struct LoRAParameters: Sendable {
         // PEFT allows both at once, but its PiSSA-to-LoRA conversion is not checked here for DoRA's
         // magnitude (nor is the pair in lorad's goldens), so it is refused rather than guessed.
         guard !(dora && initialization == .pissa) else {
-            throw .badSetting(name: "--init pissa with --dora", value: "both", expected: "one of them (--init lora with --dora, or --init pissa alone)")
+            throw .badSetting(name: "--init/--dora", value: "pissa with DoRA", expected: "one of them (--init lora with --dora, or --init pissa alone)")
         }
         let scale = Float(rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank))
         var rng = SplitMix64(seed: seed ^ 0x4C6F_5241_496E_6974)

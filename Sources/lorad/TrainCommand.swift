@@ -82,6 +82,9 @@ struct Train: ParsableCommand {
         guard LoRAInitialization.Method(rawValue: initialization) != nil else {
             throw ValidationError("--init '\(initialization)' is not one of \(LoRAInitialization.Method.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        if initialization == "pissa" && dora {
+            throw ValidationError("--init pissa and --dora exclude each other (PiSSA's start with DoRA is not checked against PEFT here)")
+        }
         if !new && (initialization != "lora" || dora) {
             throw ValidationError("--init and --dora shape a new adapter: add --new (a version trained further keeps its own kind)")
         }

@@ -8,7 +8,8 @@
 // the distribution).
 //
 // `.pissa` (init_lora_weights="pissa", `pissa_init`; Meng et al., "PiSSA", 2024): with the base
-// weight's SVD W = U·S·Vᵀ (the dequantized stored weight, in double) and the adapter's scale s,
+// weight's SVD W = U·S·Vᵀ (the dequantized stored weight, in double; only the top r triplets are
+// computed, Kernels' topSingularTriplets) and the adapter's scale s,
 // A0 = diag(√(S_r/s))·V_rᵀ and B0 = U_r·diag(√(S_r/s)), so s·B0·A0 is W's best rank-r approximation;
 // PEFT then replaces the base by the residual W − s·B0·A0 and trains A, B from (A0, B0). No
 // randomness: the seed plays no part. Singular vectors carry a sign each, so (A0, B0) agree with
@@ -48,13 +49,13 @@ public enum LoRAInitialization {
     public static func pissa(weight w: [Double], outFeatures: Int, inFeatures: Int, rank: Int,
                              scale: Float) throws(SVDError) -> (a: [Float], b: [Float]) {
         precondition(rank > 0 && rank <= min(outFeatures, inFeatures) && scale > 0)
-        let svd = try thinSVD(w, rows: outFeatures, cols: inFeatures)
+        let svd = try topSingularTriplets(w, rows: outFeatures, cols: inFeatures, count: rank)
         var a = [Float](repeating: 0, count: rank * inFeatures)
         var b = [Float](repeating: 0, count: outFeatures * rank)
         for i in 0..<rank {
             let root = (svd.values[i] / Double(scale)).squareRoot()
             for c in 0..<inFeatures { a[i * inFeatures + c] = Float(root * svd.rightTransposed[i * inFeatures + c]) }
-            for o in 0..<outFeatures { b[o * rank + i] = Float(svd.left[o * svd.rank + i] * root) }
+            for o in 0..<outFeatures { b[o * rank + i] = Float(svd.left[o * rank + i] * root) }
         }
         return (a, b)
     }
