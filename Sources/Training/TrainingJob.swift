@@ -27,10 +27,8 @@ public struct TrainingJobOptions: Sendable {
     public enum Start: Sendable, Equatable {
         /// A registry version of the adapter (nil: the active one), with its rank and targets.
         case from(version: Int?)
-        /// A new adapter on `targets` of every layer, started by `initialization` (PEFT's default or
-        /// PiSSA, published as the rank-2r plain LoRA), with DoRA's magnitude vector when `dora`.
-        case new(rank: Int, alpha: Double, targets: [LoRATarget], rsLoRA: Bool,
-                 initialization: LoRAInitialization.Method = .lora, dora: Bool = false)
+        /// A new adapter on `targets` of every layer (started as `initialization` and `dora` say).
+        case new(rank: Int, alpha: Double, targets: [LoRATarget], rsLoRA: Bool)
     }
     public enum Activation: Sendable, Equatable { case never, always, ifBetter }
 
@@ -43,6 +41,10 @@ public struct TrainingJobOptions: Sendable {
     public var maxSequence: Int = 512
     public var skipBad: Bool = false
     public var start: Start = .from(version: nil)
+    /// How a `.new` adapter starts: PEFT's default or PiSSA (published as the rank-2r plain LoRA).
+    public var initialization: LoRAInitialization.Method = .lora
+    /// A `.new` adapter with DoRA's magnitude vector.
+    public var dora = false
     public var config = TrainerConfig()
     /// Evaluate every N steps; nil: once per epoch (this replaces `config.evalEvery`).
     public var evalEvery: Int? = nil
@@ -87,6 +89,10 @@ public final class TrainingJob {
             throw TrainingError.badSetting(name: "--activate-if-better", value: "without eval rows",
                                            expected: "--eval FILE or --eval-fraction above 0")
         }
+        if case .from = options.start, options.initialization != .lora || options.dora {
+            throw TrainingError.badSetting(name: "--init/--dora", value: "with a version trained further",
+                                           expected: "a new adapter (--new); a version keeps its own kind")
+        }
         guard AdapterName.isValid(options.adapter) else {
             throw TrainingError.badSetting(name: "--adapter", value: options.adapter, expected: "a name matching \(AdapterName.rule)")
         }
@@ -118,9 +124,9 @@ public final class TrainingJob {
     /// The registry version training starts from (nil for a new adapter) and its parameters.
     func startingPoint(_ registry: Registry?) throws -> (version: Int?, parameters: LoRAParameters) {
         switch options.start {
-        case .new(let rank, let alpha, let targets, let rs, let initialization, let dora):
+        case .new(let rank, let alpha, let targets, let rs):
             return (nil, try LoRAParameters.new(model: bundle.model, rank: rank, alpha: alpha, targets: targets, rsLoRA: rs,
-                                                initialization: initialization, dora: dora, seed: config.seed))
+                                                initialization: options.initialization, dora: options.dora, seed: config.seed))
         case .from(let version):
             guard let registry else {
                 throw TrainingError.badSetting(name: "--adapters", value: options.registry, expected: "an existing registry to train \(options.adapter) from")
@@ -140,7 +146,8 @@ public final class TrainingJob {
         let existing = try? Registry(root: options.registry)
         let start = try startingPoint(existing)
         let trainer = try Trainer(model: bundle.model, train: trainExamples, eval: evalExamples, config: config)
-        let key = trainer.checkpointKey(data: dataset.sha256 + (evalDataset.map { " " + $0.sha256 } ?? "") + " \(options.start)")
+        let key = trainer.checkpointKey(data: dataset.sha256 + (evalDataset.map { " " + $0.sha256 } ?? "") + " \(options.start)"
+                                            + " \(options.initialization.rawValue) dora=\(options.dora)")
         var state: TrainerState
         if let resume = options.resume {
             state = try trainer.loadCheckpoint(from: resume, key: key)
@@ -218,9 +225,9 @@ public final class TrainingJob {
                                           ("targets", .array(targets.map { .string($0.rawValue) })),
                                           ("max_seq", .int(options.maxSequence))]
         switch options.start {
-        case .new(_, let alpha, _, let rs, let initialization, let dora):
+        case .new(_, let alpha, _, let rs):
             out += [("alpha", .double(alpha)), ("rslora", .bool(rs)), ("init", .string("new")),
-                    ("init_lora_weights", .string(initialization.rawValue)), ("use_dora", .bool(dora))]
+                    ("init_lora_weights", .string(options.initialization.rawValue)), ("use_dora", .bool(options.dora))]
         case .from(let v): out.append(("init", .string(v.map { "v\($0)" } ?? "active")))
         }
         return out

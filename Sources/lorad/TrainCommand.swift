@@ -109,9 +109,10 @@ struct Train: ParsableCommand {
         o.evalFraction = evalFraction
         o.maxSequence = maxSeq
         o.skipBad = skipBad
-        o.start = new ? .new(rank: rank, alpha: alpha, targets: try parsedTargets(), rsLoRA: rslora,
-                             initialization: LoRAInitialization.Method(rawValue: initialization)!, dora: dora)
+        o.start = new ? .new(rank: rank, alpha: alpha, targets: try parsedTargets(), rsLoRA: rslora)
                       : .from(version: from.flatMap(AdapterReference.parseVersion))
+        o.initialization = LoRAInitialization.Method(rawValue: initialization)!
+        o.dora = dora
         var c = TrainerConfig()
         if let epochs { c.epochs = epochs }
         c.steps = steps

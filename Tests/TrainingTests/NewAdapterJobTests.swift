@@ -15,8 +15,11 @@ import Testing
 import Training
 
 @Suite(.serialized) struct NewAdapterJobTests {
-    static func options(_ root: String, data: String, start: TrainingJobOptions.Start) -> TrainingJobOptions {
+    static func options(_ root: String, data: String, start: TrainingJobOptions.Start,
+                        initialization: LoRAInitialization.Method = .lora, dora: Bool = false) -> TrainingJobOptions {
         var o = TrainingJobOptions(registry: root, adapter: "shop", data: data)
+        o.initialization = initialization
+        o.dora = dora
         o.config = TinyChat.config(steps: 6)
         o.config.weightDecay = 0.01  // decoupled decay must not touch the frozen term
         o.evalFraction = 0
@@ -45,9 +48,9 @@ import Training
         let bundle = try TinyChat.get()
         let dir = try TinyChat.tempDir()
         let data = try TinyChat.write(TinyChat.facts, in: dir, name: "facts.jsonl")
-        let start = TrainingJobOptions.Start.new(rank: 2, alpha: 4, targets: [.q, .k, .down], rsLoRA: false, initialization: .pissa)
+        let start = TrainingJobOptions.Start.new(rank: 2, alpha: 4, targets: [.q, .k, .down], rsLoRA: false)
 
-        let whole = try TrainingJob(bundle: bundle, options: Self.options(dir + "/whole", data: data, start: start)).run()
+        let whole = try TrainingJob(bundle: bundle, options: Self.options(dir + "/whole", data: data, start: start, initialization: .pissa)).run()
         let m = try #require(whole.manifest)
         let hp = try #require(Dictionary(m.stats, uniquingKeysWith: { a, _ in a })["hyperparameters"])
         #expect(hp["rank"] == .int(4) && hp["init_lora_weights"] == .string("pissa") && hp["use_dora"] == .bool(false))
@@ -60,7 +63,7 @@ import Training
         #expect(loaded.modules.count == 2 * 3 && loaded.modules.allSatisfy { $0.module.rank == 4 && !$0.module.isDoRA })
 
         // Interrupted after step 3 with a checkpoint, then resumed: the same run.
-        var o = Self.options(dir + "/split", data: data, start: start)
+        var o = Self.options(dir + "/split", data: data, start: start, initialization: .pissa)
         o.checkpoint = dir + "/ckpt"
         o.saveOnInterrupt = true
         let cancel = TrainingCancellation()
@@ -80,7 +83,7 @@ import Training
         let bundle = try TinyChat.get()
         let dir = try TinyChat.tempDir(), root = dir + "/registry"
         let data = try TinyChat.write(TinyChat.facts, in: dir, name: "facts.jsonl")
-        let o = Self.options(root, data: data, start: .new(rank: 2, alpha: 4, targets: [.q, .v], rsLoRA: false, dora: true))
+        let o = Self.options(root, data: data, start: .new(rank: 2, alpha: 4, targets: [.q, .v], rsLoRA: false), dora: true)
         let outcome = try TrainingJob(bundle: bundle, options: o).run()
         #expect(outcome.result.trainLossAfter < outcome.result.trainLossBefore)
         let loaded = try Self.expectPublishedMatchesTrained(outcome, root: root, bundle: bundle)
@@ -93,12 +96,15 @@ import Training
         #expect(outcome.result.parameters.modules.map(\.magnitude) != start.modules.map(\.magnitude))
     }
 
-    @Test func pissaWithDoRAIsRefusedBeforeTraining() throws {
+    @Test func pissaWithDoRAOrOnAnExistingVersionIsRefused() throws {
         let bundle = try TinyChat.get()
         let dir = try TinyChat.tempDir(), root = dir + "/registry"
         let data = try TinyChat.write(TinyChat.facts, in: dir, name: "facts.jsonl")
-        let o = Self.options(root, data: data, start: .new(rank: 2, alpha: 4, targets: [.q], rsLoRA: false, initialization: .pissa, dora: true))
+        let o = Self.options(root, data: data, start: .new(rank: 2, alpha: 4, targets: [.q], rsLoRA: false), initialization: .pissa, dora: true)
         #expect(throws: TrainingError.self) { _ = try TrainingJob(bundle: bundle, options: o).run() }
+        // A version trained further keeps its kind: asking for PiSSA or DoRA there is refused up front.
+        let further = Self.options(root, data: data, start: .from(version: nil), dora: true)
+        #expect(throws: TrainingError.self) { _ = try TrainingJob(bundle: bundle, options: further) }
         #expect(!FileManager.default.fileExists(atPath: root))
     }
 }
