@@ -1,1 +1,9 @@
 #include <cblas.h>
+
+/* LAPACK's symmetric eigensolver for a chosen range of eigenpairs (MRRR), which libopenblas exports
+   (Fortran calling convention: every argument by reference, the character arguments' hidden lengths
+   last). Used for PiSSA's initialisation (Kernels' topSingularTriplets). */
+void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a, const int *lda,
+             const double *vl, const double *vu, const int *il, const int *iu, const double *abstol, int *m,
+             double *w, double *z, const int *ldz, int *isuppz, double *work, const int *lwork, int *iwork,
+             const int *liwork, int *info, size_t jobz_len, size_t range_len, size_t uplo_len);

@@ -372,29 +372,3 @@ public struct Trainer {
         return out
     }
 }
-
-extension LoRAParameters {
-    /// A new adapter as PEFT starts one: A Kaiming-uniform from SplitMix64(seed), B zero, on
-    /// `targets` of every layer, scale alpha/r (rsLoRA: alpha/√r).
-    public static func new(model: LlamaModel, rank: Int, alpha: Double, targets: [LoRATarget], rsLoRA: Bool = false,
-                           seed: UInt64) throws(TrainingError) -> LoRAParameters {
-        guard rank >= 1 else { throw .badSetting(name: "--rank", value: "\(rank)", expected: "at least 1") }
-        guard alpha > 0, alpha.isFinite else { throw .badSetting(name: "--alpha", value: "\(alpha)", expected: "a positive number") }
-        guard !targets.isEmpty else { throw .badSetting(name: "--targets", value: "none", expected: "at least one projection") }
-        let scale = Float(rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank))
-        var rng = SplitMix64(seed: seed ^ 0x4C6F_5241_496E_6974)
-        var modules: [Module] = []
-        for layer in 0..<model.config.layerCount {
-            for target in LoRATarget.allCases where targets.contains(target) {
-                let w = model.weights.layers[layer].matrix(target)
-                guard rank <= min(w.rows, w.cols) else {
-                    throw .badSetting(name: "--rank", value: "\(rank)", expected: "at most \(min(w.rows, w.cols)) for \(target.rawValue)")
-                }
-                modules.append(Module(layer: layer, target: target, rank: rank, inFeatures: w.cols, outFeatures: w.rows, scale: scale,
-                                      a: LoRAInitialization.loraA(rank: rank, inFeatures: w.cols, rng: &rng),
-                                      b: LoRAInitialization.loraB(outFeatures: w.rows, rank: rank)))
-            }
-        }
-        return LoRAParameters(layerCount: model.config.layerCount, modules: modules)
-    }
-}

@@ -6,6 +6,11 @@
 // `.ifBetter` only when its eval loss beats its parent's on the same eval rows. A failed or
 // cancelled run publishes nothing (a cancelled one can leave a checkpoint to resume from).
 //
+// A new adapter starts as PEFT's (A Kaiming-uniform, B zero), or with PiSSA (from the base's SVD, with
+// a frozen term so that the shared base stays as it is; LoRAParameters.swift) and is then published as
+// the equivalent rank-2r plain LoRA; `dora` adds DoRA's magnitude vector. Resuming a PiSSA run takes
+// the trainable values from the checkpoint and recomputes the frozen term from the base.
+//
 // The published files are a PEFT directory (LoRAParameters → LoRAAdapter → exportPEFT, f32) written
 // to a temporary directory first; Registry.publish copies, hashes, validates (LoRAAdapter.load
 // against the base) and renames it into place, and the temporary directory is removed.
@@ -22,7 +27,7 @@ public struct TrainingJobOptions: Sendable {
     public enum Start: Sendable, Equatable {
         /// A registry version of the adapter (nil: the active one), with its rank and targets.
         case from(version: Int?)
-        /// A new adapter on `targets` of every layer.
+        /// A new adapter on `targets` of every layer (started as `initialization` and `dora` say).
         case new(rank: Int, alpha: Double, targets: [LoRATarget], rsLoRA: Bool)
     }
     public enum Activation: Sendable, Equatable { case never, always, ifBetter }
@@ -36,6 +41,10 @@ public struct TrainingJobOptions: Sendable {
     public var maxSequence: Int = 512
     public var skipBad: Bool = false
     public var start: Start = .from(version: nil)
+    /// How a `.new` adapter starts: PEFT's default or PiSSA (published as the rank-2r plain LoRA).
+    public var initialization: LoRAInitialization.Method = .lora
+    /// A `.new` adapter with DoRA's magnitude vector.
+    public var dora = false
     public var config = TrainerConfig()
     /// Evaluate every N steps; nil: once per epoch (this replaces `config.evalEvery`).
     public var evalEvery: Int? = nil
@@ -80,6 +89,10 @@ public final class TrainingJob {
             throw TrainingError.badSetting(name: "--activate-if-better", value: "without eval rows",
                                            expected: "--eval FILE or --eval-fraction above 0")
         }
+        if case .from = options.start, options.initialization != .lora || options.dora {
+            throw TrainingError.badSetting(name: "--init/--dora", value: "with a version trained further",
+                                           expected: "a new adapter (--new); a version keeps its own kind")
+        }
         guard AdapterName.isValid(options.adapter) else {
             throw TrainingError.badSetting(name: "--adapter", value: options.adapter, expected: "a name matching \(AdapterName.rule)")
         }
@@ -113,7 +126,7 @@ public final class TrainingJob {
         switch options.start {
         case .new(let rank, let alpha, let targets, let rs):
             return (nil, try LoRAParameters.new(model: bundle.model, rank: rank, alpha: alpha, targets: targets, rsLoRA: rs,
-                                                seed: config.seed))
+                                                initialization: options.initialization, dora: options.dora, seed: config.seed))
         case .from(let version):
             guard let registry else {
                 throw TrainingError.badSetting(name: "--adapters", value: options.registry, expected: "an existing registry to train \(options.adapter) from")
@@ -133,10 +146,14 @@ public final class TrainingJob {
         let existing = try? Registry(root: options.registry)
         let start = try startingPoint(existing)
         let trainer = try Trainer(model: bundle.model, train: trainExamples, eval: evalExamples, config: config)
-        let key = trainer.checkpointKey(data: dataset.sha256 + (evalDataset.map { " " + $0.sha256 } ?? "") + " \(options.start)")
+        let key = trainer.checkpointKey(data: dataset.sha256 + (evalDataset.map { " " + $0.sha256 } ?? "") + " \(options.start)"
+                                            + " \(options.initialization.rawValue) dora=\(options.dora)")
         var state: TrainerState
         if let resume = options.resume {
             state = try trainer.loadCheckpoint(from: resume, key: key)
+            // A checkpoint holds the trainable values; PiSSA's frozen terms are the start's again.
+            state.parameters = try state.parameters.withFrozenTerms(of: start.parameters)
+            state.best = try state.best.withFrozenTerms(of: start.parameters)
         } else {
             state = try trainer.start(from: start.parameters)
         }
@@ -203,11 +220,14 @@ public final class TrainingJob {
 
     func startJSON(_ p: LoRAParameters) -> [(String, JSONValue)] {
         let targets = LoRATarget.allCases.filter { t in p.modules.contains { $0.target == t } }
-        var out: [(String, JSONValue)] = [("rank", .int(p.modules.map(\.rank).max() ?? 0)),
+        // The published rank: a PiSSA module is exported as its rank-2r plain LoRA.
+        var out: [(String, JSONValue)] = [("rank", .int(p.modules.map(\.effectiveRank).max() ?? 0)),
                                           ("targets", .array(targets.map { .string($0.rawValue) })),
                                           ("max_seq", .int(options.maxSequence))]
         switch options.start {
-        case .new(_, let alpha, _, let rs): out += [("alpha", .double(alpha)), ("rslora", .bool(rs)), ("init", .string("new"))]
+        case .new(_, let alpha, _, let rs):
+            out += [("alpha", .double(alpha)), ("rslora", .bool(rs)), ("init", .string("new")),
+                    ("init_lora_weights", .string(options.initialization.rawValue)), ("use_dora", .bool(options.dora))]
         case .from(let v): out.append(("init", .string(v.map { "v\($0)" } ?? "active")))
         }
         return out

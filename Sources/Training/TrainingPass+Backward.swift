@@ -126,6 +126,20 @@ extension TrainingPass {
                                     sgemm(m: T, n: nIn, k: r, dU.baseAddress!, lda: r, A.baseAddress!, ldb: nIn, beta: 1,
                                           dX.baseAddress!, ldc: nIn)
                                 }
+                                // PiSSA's frozen term −s·B0·A0 (LoRAParameters.swift) has no gradient of its own but
+                                // its share of dX: dX −= (s · dY · B0) · A0, reusing dU.
+                                if let f = m.frozen {
+                                    f.b.withUnsafeBufferPointer { B0 in
+                                        sgemm(m: T, n: r, k: nOut, alpha: m.scale, dY.baseAddress!, lda: nOut, B0.baseAddress!, ldb: r,
+                                              dU.baseAddress!, ldc: r)
+                                    }
+                                    f.a.withUnsafeBufferPointer { A0 in
+                                        dx.withUnsafeMutableBufferPointer { dX in
+                                            sgemm(m: T, n: nIn, k: r, alpha: -1, dU.baseAddress!, lda: r, A0.baseAddress!, ldb: nIn,
+                                                  beta: 1, dX.baseAddress!, ldc: nIn)
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

@@ -22,7 +22,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a LoRA adapter on chat JSONL and publish it as the adapter's next version.",
         discussion: """
-            New adapters: --new --rank R --alpha A --targets LIST|all (all: the seven projections). \
+            New adapters: --new --rank R --alpha A --targets LIST|all (all: the seven projections), \
+            optionally --init pissa and --dora. \
             Otherwise training continues the active version (or --from vN) with its rank and targets. \
             The result is published (source: trained) but activated only with --activate, or with \
             --activate-if-better when its eval loss beats its parent's. Bad data, a failed run or \
@@ -42,6 +43,10 @@ struct Train: ParsableCommand {
     @Option(help: "New adapter's lora_alpha.") var alpha: Double = 16
     @Option(help: ArgumentHelp("New adapter's projections: q_proj,k_proj,... or all.", valueName: "list|all")) var targets: String = "all"
     @Flag(help: "New adapter with rsLoRA scaling (alpha/√r).") var rslora = false
+    @Option(name: .customLong("init"), help: ArgumentHelp(
+        "New adapter's initialisation: lora (A Kaiming-uniform, B zero) or pissa (A, B from the base's top-r singular vectors; published as a rank-2r plain LoRA).",
+        valueName: "lora|pissa")) var initialization: String = "lora"
+    @Flag(help: "New adapter with DoRA (a trained magnitude per output row, starting at the base's row norms).") var dora = false
     @Option(help: "Passes over the data (default 3).") var epochs: Int?
     @Option(help: "A step budget instead of epochs.") var steps: Int?
     @Option(help: "Learning rate.") var lr: Double = 2e-4
@@ -74,6 +79,15 @@ struct Train: ParsableCommand {
         if TrainerConfig.Schedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be cosine, linear or constant") }
         if saveOnInterrupt && checkpoint == nil && resume == nil { throw ValidationError("--save-on-interrupt needs --checkpoint DIR") }
         if !(0..<1).contains(evalFraction) { throw ValidationError("--eval-fraction must be in [0, 1)") }
+        guard LoRAInitialization.Method(rawValue: initialization) != nil else {
+            throw ValidationError("--init '\(initialization)' is not one of \(LoRAInitialization.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if initialization == "pissa" && dora {
+            throw ValidationError("--init pissa and --dora exclude each other (PiSSA's start with DoRA is not checked against PEFT here)")
+        }
+        if !new && (initialization != "lora" || dora) {
+            throw ValidationError("--init and --dora shape a new adapter: add --new (a version trained further keeps its own kind)")
+        }
         _ = try parsedTargets()
     }
 
@@ -97,6 +111,8 @@ struct Train: ParsableCommand {
         o.skipBad = skipBad
         o.start = new ? .new(rank: rank, alpha: alpha, targets: try parsedTargets(), rsLoRA: rslora)
                       : .from(version: from.flatMap(AdapterReference.parseVersion))
+        o.initialization = LoRAInitialization.Method(rawValue: initialization)!
+        o.dora = dora
         var c = TrainerConfig()
         if let epochs { c.epochs = epochs }
         c.steps = steps
