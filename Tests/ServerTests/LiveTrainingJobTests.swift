@@ -174,13 +174,7 @@ import Glibc
         let id = try Self.submit(first, "killme", Self.longJob)["id"]!.stringValue!
         try Self.waitForStep(first, id)
         #expect(first.stop(SIGKILL) == 128 + SIGKILL)
-        // A second daemon on the same registry.
-        let second = try Self.smolDaemon(beforeStart: { dir in
-            let config = dir.appendingPathComponent("lorad.toml")
-            let own = dir.appendingPathComponent("adapters").path
-            let toml = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "dir = \"\(own)\"", with: "dir = \"\(registry)\"")
-            try toml.write(to: config, atomically: true, encoding: .utf8)
-        })
+        let second = try Self.smolDaemon(registry: registry)
         let job = try second.get("/v1/jobs/\(id)")
         #expect(job.status == 200 && job.json?["status"]?.stringValue == "failed", "\(job.text)")
         #expect(job.json?["error"]?["code"]?.stringValue == "daemon_restarted")
@@ -189,6 +183,29 @@ import Glibc
         let entries = try FileManager.default.contentsOfDirectory(atPath: registry).sorted()
         #expect(entries == [".jobs"], "\(entries)")
         #expect(second.logText.contains("job \(id) (killme) failed: the daemon restarted"))
+    }
+
+    /// A second daemon on `registry` (another daemon's adapters directory).
+    static func smolDaemon(registry: String) throws -> LiveDaemon {
+        try smolDaemon(beforeStart: { dir in
+            let config = dir.appendingPathComponent("lorad.toml")
+            let own = dir.appendingPathComponent("adapters").path
+            let toml = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "dir = \"\(own)\"", with: "dir = \"\(registry)\"")
+            try toml.write(to: config, atomically: true, encoding: .utf8)
+        })
+    }
+
+    @Test func sigtermStopsTheRunningJobAndRecordsIt() throws {
+        let first = try Self.smolDaemon()
+        let registry = first.dir.appendingPathComponent("adapters").path
+        let id = try Self.submit(first, "stopme", Self.longJob)["id"]!.stringValue!
+        try Self.waitForStep(first, id)
+        // The drain stops the job after its current step; the daemon exits cleanly.
+        #expect(first.stop(SIGTERM, timeout: 120) == 0, "\(first.logText)")
+        let second = try Self.smolDaemon(registry: registry)
+        let job = try second.get("/v1/jobs/\(id)")
+        #expect(job.json?["status"]?.stringValue == "failed" && job.json?["error"]?["code"]?.stringValue == "daemon_stopped", "\(job.text)")
+        #expect(try second.get("/v1/adapters/stopme").status == 404)
     }
 
     @Test func badRequestsAre400sAndQueueNothing() throws {

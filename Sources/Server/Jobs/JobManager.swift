@@ -54,6 +54,9 @@ final class JobManager {
     private var watchers: [String: [JobEventStream]] = [:]
     private var draining = false
 
+    /// The trainer's last result, also kept here for `shutdown`, which runs after the loop (and so
+    /// the inbox) has stopped.
+    private let lastResult = Mutex<(id: String, result: Unchecked<Result<TrainingJobOutcome, Error>>)?>(nil)
     let jobsQueue = DispatchQueue(label: "lorad.jobs")
     private let trainerQueue = DispatchQueue(label: "lorad.trainer")
     private let inbox: JobInbox
@@ -179,6 +182,7 @@ final class JobManager {
                 }
             }
             let sendable = Unchecked(result)
+            me.value.lastResult.withLock { $0 = (id, sendable) }
             inbox.post { me.value.finished(id, sendable.value) }
         }
     }
@@ -346,11 +350,21 @@ final class JobManager {
     func shutdown() {
         running?.cancellation.cancel()
         trainerQueue.sync {}
-        if let id = running?.id, var r = records[id], !r.status.isTerminal {
-            r.status = .failed
+        // The job that ran last, if the loop did not see its end: a version it published before
+        // the flag was seen is recorded (the next start serves it), else it failed.
+        for id in order where records[id]?.status == .running {
+            var r = records[id]!
             r.finishedAt = Date().timeIntervalSince1970
-            r.errorCode = "daemon_stopped"
-            r.errorMessage = "the daemon stopped before the job finished; nothing was published"
+            if let (last, result) = lastResult.withLock({ $0 }), last == id, case .success(let outcome) = result.value,
+               let manifest = outcome.manifest {
+                r.status = .succeeded
+                r.resultVersion = manifest.version
+                r.activated = outcome.activated
+            } else {
+                r.status = .failed
+                r.errorCode = "daemon_stopped"
+                r.errorMessage = "the daemon stopped before the job finished; nothing was published"
+            }
             records[id] = r
             persist(id)
         }
