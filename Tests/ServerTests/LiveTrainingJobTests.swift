@@ -242,6 +242,29 @@ import Glibc
         #expect(try d.metric("lorad_training_jobs{state=\"queued\"}") == 0)
     }
 
+    @Test func theQueueIsBoundedByTrainingMaxQueued() throws {
+        let d = try LiveDaemon(beforeStart: { dir in
+            let config = dir.appendingPathComponent("lorad.toml")
+            try (try String(contentsOf: config, encoding: .utf8) + "\n[training]\nmax_queued = 1\n").write(to: config, atomically: true, encoding: .utf8)
+        })
+        // Long enough (on the tiny model) to still run while the others are submitted.
+        let body: [(String, JSONValue)] = [("examples", .array(Self.facts)),
+                                           ("hyperparameters", .object([("epochs", .int(1000)), ("batch_size", .int(1)), ("rank", .int(2))]))]
+        let running = try Self.submit(d, "q-one", body)["id"]!.stringValue!
+        try Self.waitForStep(d, running)
+        let queued = try Self.submit(d, "q-two", body)
+        #expect(queued["status"]?.stringValue == "queued")
+        let refused = try d.post("/v1/adapters/q-three/train", .object(body))
+        #expect(refused.status == 429 && refused.head.header("Retry-After") != nil, "\(refused.text)")
+        #expect(refused.json?["error"]?["message"]?.stringValue?.contains("training.max_queued is 1") == true, "\(refused.text)")
+        // A queued job cancels at once; then there is room again.
+        #expect(try d.send("DELETE", "/v1/jobs/\(queued["id"]!.stringValue!)").json?["status"]?.stringValue == "cancelled")
+        let again = try Self.submit(d, "q-three", body)
+        #expect(try d.get("/v1/jobs").json?["data"]?.arrayValue?.count == 3)
+        for id in [running, again["id"]!.stringValue!] { _ = try d.send("DELETE", "/v1/jobs/\(id)") }
+        #expect(try Self.follow(d, running).job?["status"]?.stringValue == "cancelled")
+    }
+
     static func hash(_ token: String) -> String { SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined() }
 
     @Test func tenantsTrainOnlyTheirOwnAdaptersAndSeeOnlyTheirOwnJobs() throws {
