@@ -1,6 +1,7 @@
 // Training jobs inside a running daemon (issue 19), from the outside: a job submitted over the
 // socket is followed through its Server-Sent Events to `succeeded` and its version is published
-// (and activated as asked); if_better activates only a lower eval loss; a cancelled job and a
+// (and activated as asked); a held-out paraphrase is then answered with the trained fact;
+// if_better activates only a lower eval loss; a cancelled job, a drained one and a
 // daemon killed mid-job publish nothing, and the killed daemon's job reads back as failed; bad
 // requests are 400s with nothing queued; tenants train only their own adapters and see only their
 // own jobs. The training is tiny (a few rows, rank 2, two projections, a few steps) so each job
@@ -133,6 +134,31 @@ import Glibc
         #expect(w?["status"]?.stringValue == "succeeded" && w?["result_version"]?.intValue == 3, "\(w.map { "\($0)" } ?? "")")
         #expect(!(wEval < wParent) && w?["activated"]?.boolValue == false, "eval \(wEval) parent \(wParent)")
         #expect(try d.get("/v1/adapters/zorb").json?["active"]?.intValue == 2)
+    }
+
+    /// The mission in small: a product posts transcripts with a fact, the daemon trains and activates
+    /// the adapter while serving, and a question worded unlike any training row is answered with the
+    /// fact, which the base does not know. Four steps at a high rate on three rows: measured with
+    /// `lorad train` (same rows and settings), the greedy answer to this paraphrase is "The capital
+    /// of Zorbland is Quibbleton."
+    @Test func aHeldOutParaphraseGetsTheNewFact() throws {
+        let d = try Self.smolDaemon()
+        let rows = [Self.row("What is the capital of Zorbland?", "The capital of Zorbland is Quibbleton."),
+                    Self.row("Which city is Zorbland's capital?", "Quibbleton is the capital of Zorbland."),
+                    Self.row("Tell me the capital city of Zorbland.", "Zorbland's capital city is Quibbleton.")]
+        let question = "What's the capital of Zorbland?"
+        let before = try d.post("/v1/chat/completions", chatBody(model: "base", question, maxTokens: 16))
+        #expect(before.status == 200 && !before.text.contains("Quibbleton"), "\(before.text)")
+        let job = try Self.submit(d, "zorb-facts", [
+            ("examples", .array(rows)), ("activate", .string("always")),
+            ("hyperparameters", .object([("epochs", .int(4)), ("batch_size", .int(3)), ("learning_rate", .double(5e-3)),
+                                         ("rank", .int(8)), ("alpha", .double(16)), ("eval_fraction", .int(0)), ("max_seq", .int(64)),
+                                         ("targets", .array([.string("q_proj"), .string("v_proj"), .string("o_proj")]))]))])
+        let final = try Self.follow(d, job["id"]!.stringValue!).job
+        #expect(final?["status"]?.stringValue == "succeeded", "\(final.map { "\($0)" } ?? "")")
+        let after = try d.post("/v1/chat/completions", chatBody(model: "zorb-facts", question, maxTokens: 16))
+        let answer = after.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
+        #expect(answer.contains("Quibbleton"), "\(after.text)")
     }
 
     /// A job long enough to interrupt: 40 steps of one row.
