@@ -75,7 +75,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Llama", "Sampling", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls", "JSON",
+            "CLibUV", "HTTP", "Engine", "Kernels", "Training", "Llama", "Sampling", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls", "JSON",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

@@ -1,7 +1,9 @@
 // ComputePool: parallelFor gives the same results as a serial loop, survives many quick calls in a
 // row, works with one thread, hands out thread ids that are never used by two bodies at once, and
-// degrades to a serial loop (instead of deadlocking) when called from inside one of its own bodies.
+// degrades to a serial loop (instead of deadlocking) when called from inside one of its own bodies;
+// a background caller yields the pool to other callers for 50 ms after their last call.
 
+import Foundation
 import Kernels
 import Synchronization
 import Testing
@@ -72,6 +74,34 @@ import Testing
             pool.parallelFor(10) { j in total.wrappingAdd(j, ordering: .relaxed) }
         }
         #expect(total.load(ordering: .relaxed) == 4 * 45)
+    }
+
+    /// The background caller (the daemon's trainer) runs its calls serially on its own thread while
+    /// another thread has used the pool within the last 50 ms, and on the whole pool once it has not.
+    @Test func theBackgroundCallerYieldsToOthers() {
+        let pool = ComputePool(threads: 2)
+        /// The thread ids that ran `count` items of ~0.5 ms each (long enough for the worker to join).
+        func ids(_ count: Int) -> Set<Int> {
+            let seen = Mutex<Set<Int>>([])
+            pool.parallelFor(count) { _, thread in
+                let start = ContinuousClock.now
+                while ContinuousClock.now - start < .microseconds(500) {}
+                seen.withLock { _ = $0.insert(thread) }
+            }
+            return seen.withLock { $0 }
+        }
+        pool.runInBackground {
+            // No other caller yet: the whole pool.
+            #expect(ids(200).contains(1))
+            // Another thread calls now: the next call runs serially, as thread 0 on this one.
+            let other = Thread { pool.parallelFor(8) { _ in } }
+            other.start()
+            while !other.isFinished { Thread.sleep(forTimeInterval: 0.001) }
+            #expect(ids(8) == [0])
+            // 50 ms later the pool is the background caller's again.
+            Thread.sleep(forTimeInterval: 0.12)
+            #expect(ids(200).contains(1))
+        }
     }
 
     @Test func poolIsReleased() {

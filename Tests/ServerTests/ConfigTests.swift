@@ -89,6 +89,8 @@ import Testing
             uids = [0, 1000]
             token_sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
             max_upload_bytes = "1GiB"
+            [training]
+            max_queued = 2
             [log]
             level = "debug"
             """
@@ -133,6 +135,7 @@ import Testing
         e.engine.prefillFirst = false
         e.engine.prefixCache = false
         e.engine.maxTokensDefault = 128
+        e.training.maxQueued = 2
         e.log.level = .debug
         #expect(c == e)
         // Every key of the table was exercised: each differs from its default.
@@ -246,7 +249,7 @@ import Testing
         #expect(error.problems.allSatisfy {
             if case .unknownKey(_, _, nil) = $0 { true } else { false }
         })
-        #expect(error.description.contains("unknown key auth (known sections at the top level: model, adapters, server, engine, admin, log)"))
+        #expect(error.description.contains("unknown key auth (known sections at the top level: model, adapters, server, engine, admin, training, log)"))
     }
 
     @Test func everyProblemIsReportedAtOnce() throws {

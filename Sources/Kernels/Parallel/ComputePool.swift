@@ -21,6 +21,14 @@
 // A `parallelFor` issued while the pool is busy (a nested call from inside a body, or a second thread)
 // runs serially on its own thread instead of waiting, so nesting cannot deadlock.
 //
+// Background work (the daemon's trainer thread, `runInBackground`): at most one thread at a time is
+// the pool's background caller. Every other caller stamps the time of its call; while a stamp is
+// younger than `backgroundYield` (50 ms), the background caller's calls run serially on its own
+// thread instead of taking the pool. So serving preempts training between two of the trainer's
+// parallel calls: an engine step finds the pool free, or held by at most one training call (which
+// it does not wait for: it runs serially meanwhile), and the trainer keeps one core of its own
+// until the engine has been idle for 50 ms, when it takes the whole pool again.
+//
 // OpenBLAS threads (the decision, copied to docs/architecture.md): OpenBLAS is put in single-thread
 // mode once (`openblas_set_num_threads(1)`, in `ComputePool.init`) and `cblas_sgemm` is only ever
 // called from pool chunks on disjoint tiles of output rows. So the process has exactly one set of
@@ -79,6 +87,16 @@ public final class ComputePool: Sendable {
     deinit {
         core.shutDown()
         for t in threads { pthread_join(t.id, nil) }
+    }
+
+    /// Runs `body` on the calling thread as the pool's background caller (see the header): its
+    /// parallel calls yield the pool to every other caller. One background caller at a time.
+    public func runInBackground<T>(_ body: () throws -> T) rethrows -> T {
+        let me = UInt(pthread_self())
+        precondition(core.background.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing).exchanged,
+                     "ComputePool.runInBackground: another thread is the background caller")
+        defer { core.background.store(0, ordering: .releasing) }
+        return try body()
     }
 
     /// Number of online CPUs.
@@ -152,6 +170,10 @@ private final class PoolCore: @unchecked Sendable {
     let exited = Atomic<Int>(0)
     let shuttingDown = Atomic<Bool>(false)
     let busy = Atomic<Bool>(false)
+    /// The background caller's pthread id (0: none), and the last other call's monotonic time (ns).
+    let background = Atomic<UInt>(0)
+    let lastForeground = Atomic<UInt64>(0)
+    static let backgroundYield: UInt64 = 50_000_000
     var body: ((Int, Int) -> Void)?
     var count = 0
     var workers = 0
@@ -186,7 +208,17 @@ private final class PoolCore: @unchecked Sendable {
 
     func parallelFor(_ count: Int, _ body: (Int, Int) -> Void) {
         if count <= 0 { return }
-        if count == 1 || workers == 0
+        var yields = false
+        let bg = background.load(ordering: .relaxed)
+        if bg != 0 {
+            let now = PoolCore.monotonicNanoseconds()
+            if bg == UInt(pthread_self()) {
+                yields = now &- lastForeground.load(ordering: .relaxed) < PoolCore.backgroundYield
+            } else {
+                lastForeground.store(now, ordering: .relaxed)
+            }
+        }
+        if count == 1 || workers == 0 || yields
             || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
             for i in 0..<count { body(i, 0) }
             return
@@ -218,6 +250,13 @@ private final class PoolCore: @unchecked Sendable {
             self.body = nil
         }
         busy.store(false, ordering: .releasing)
+    }
+
+    /// CLOCK_MONOTONIC_COARSE: a few nanoseconds to read, millisecond resolution (enough for a 50 ms window).
+    static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     static let closed: UInt64 = 1 << 31

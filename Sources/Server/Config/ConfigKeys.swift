@@ -61,7 +61,7 @@ struct ConfigKey {
 
 extension ConfigKey {
     /// Sections in the order the example file presents them.
-    static let sections = ["model", "adapters", "server", "engine", "admin", "log"]
+    static let sections = ["model", "adapters", "server", "engine", "admin", "training", "log"]
 
     /// Every key. Ranges are wide enough for any sane deployment and narrow enough to catch a
     /// unit mistake (bytes for MiB, milliseconds for seconds).
@@ -111,6 +111,8 @@ extension ConfigKey {
             ConfigKey("admin", "uids", .live, \.admin.uids, .integers(0...Int(UInt32.max))),
             ConfigKey("admin", "token_sha256", .live, \.admin.tokenSHA256, .sha256Hex),
             ConfigKey("admin", "max_upload_bytes", .live, \.admin.maxUploadBytes, .byteSize(1 << 10...1 << 32)),
+
+            ConfigKey("training", "max_queued", .live, \.training.maxQueued, .integer(0...10_000)),
 
             ConfigKey("log", "level", .live, \.log.level,
                       .choice(Logger.Level.allCases.map { ($0.rawValue, $0) })),

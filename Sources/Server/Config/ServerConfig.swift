@@ -16,6 +16,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var admin = AdminSection()
     /// [[tenants]]: who may use the API once any is configured (TenantConfig.swift).
     public var tenants: [TenantConfig] = []
+    public var training = TrainingSection()
     public var log = LogSection()
 
     public init() {}
@@ -139,6 +140,15 @@ public struct ServerConfig: Sendable, Equatable {
         /// the context is full. 512, because a small model left to run at temperature 1 can fill a
         /// 4096-token context with noise (OpenAI and vLLM cap by the context, llama-server by n_predict).
         public var maxTokensDefault = 512
+
+        public init() {}
+    }
+
+    /// [training]: training jobs run inside the daemon (POST /v1/adapters/NAME/train,
+    /// /v1/fine_tuning/jobs).
+    public struct TrainingSection: Sendable, Equatable {
+        /// Jobs waiting behind the running one; past it, a new job gets 429.
+        public var maxQueued = 8
 
         public init() {}
     }

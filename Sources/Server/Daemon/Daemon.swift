@@ -41,6 +41,8 @@ package final class Daemon {
     }
     private(set) var router: Router!
     private var endpoints: Endpoints!
+    /// Training jobs (Jobs/): their queue and the trainer thread.
+    private var jobs: JobManager!
     let baseInfo: BaseModelInfo
     var httpLimits: HTTPLimits {
         HTTPLimits(maxHeaderBytes: config.server.maxHeaderBytes, maxBodyBytes: config.server.maxBodyBytes,
@@ -136,6 +138,14 @@ package final class Daemon {
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
             log: { [unowned self] line in log(.notice, line) },
             maxUploadBytes: { [unowned self] in config.admin.maxUploadBytes }))
+        jobs = try JobManager(context: JobManager.Context(
+            root: { [unowned self] in self.config.adapters.dir },
+            importRoots: { [unowned self] in self.config.adapters.importRoots },
+            maxQueued: { [unowned self] in self.config.training.maxQueued },
+            bundle: bundle, metrics: metrics,
+            rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
+            log: { [unowned self] line in log(.notice, line) }), loop: loop, work: work)
+        endpoints.registerJobs(on: router, jobs, maxUploadBytes: { [unowned self] in config.admin.maxUploadBytes })
         router.authorize = { [unowned self] request, route in authorize(request, route) }
         adopt(catalog)
         reportCatalog()
@@ -235,7 +245,8 @@ package final class Daemon {
         _ = notifier?.ready(status: "serving \(catalog.entries.count) adapter(s) on \(where_)")
         mergeConfigured()
         loop.run()
-        // Drained (or stopped): close whatever is left.
+        // Drained (or stopped): close whatever is left. The trainer stops after its step first.
+        jobs.shutdown()
         engine.shutdown()
         loop.closeAll()
         log(.notice, "lorad stopped")
@@ -323,6 +334,7 @@ package final class Daemon {
         for l in listeners { l.close() }
         listeners.removeAll()
         engine.beginDrain()
+        jobs.beginDrain()
         // Connections that are not answering anything have nothing to finish.
         for c in connections.all where !c.busy { c.abort() }
         let t = try? UVTimer(loop: loop)
@@ -514,15 +526,16 @@ extension Daemon {
                 return refuse(Self.unauthorized("send the admin token, or call from a uid in admin.uids"), .noToken, caller)
             }
             return .success(caller)
-        case .admin, .publish:
+        case .admin, .publish, .publishers:
             if case .admin = caller { return .success(caller) }
             if route.access == .publish, case .tenant(let t) = caller, t.mayPublish,
                let name = r.parameters["name"], t.mayUse(adapter: name) {
                 return .success(caller)
             }
+            if route.access == .publishers, case .tenant(let t) = caller, t.mayPublish { return .success(caller) }
             switch caller {
             case .tenant(let t):
-                return refuse(Self.forbidden("tenant \(t.name) may not \(route.access == .publish && t.mayPublish ? "publish this adapter" : "use the admin API")"),
+                return refuse(Self.forbidden("tenant \(t.name) may not \(route.access == .publish && t.mayPublish ? "publish this adapter" : route.access == .publishers ? "train adapters (may_publish is off)" : "use the admin API")"),
                               .forbidden, caller)
             default:
                 if uid == nil {

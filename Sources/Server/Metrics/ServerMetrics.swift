@@ -83,6 +83,16 @@ public final class ServerMetrics: Sendable {
         static var itl: MetricNameDescriptor {
             lorad("inter_token_latency", "seconds", "Time between consecutive generated tokens of one sequence.")
         }
+        static var itlTraining: MetricNameDescriptor {
+            lorad("inter_token_latency_while_training", "seconds",
+                  "Time between consecutive generated tokens of one sequence, counted only while a training job runs.")
+        }
+        static var trainingJobs: MetricNameDescriptor {
+            lorad("training_jobs", "", "Training jobs the daemon knows, by state (queued, running, succeeded, failed, cancelled).")
+        }
+        static var trainingTokensPerSecond: MetricNameDescriptor {
+            lorad("training_tokens_per_second", "", "Tokens (forward and backward) per second of the running training job; 0 when none runs.")
+        }
         static var batch: MetricNameDescriptor { lorad("batch_size", "", "Sequences in each batched forward pass.") }
         static var queue: MetricNameDescriptor { lorad("queue_depth", "", "Requests waiting for a batch slot.") }
         static var live: MetricNameDescriptor { lorad("live_sequences", "", "Sequences in the running batch.") }
@@ -138,6 +148,10 @@ public final class ServerMetrics: Sendable {
     }
 
     private let interTokenLatencyHistogram: ValueHistogram
+    private let interTokenLatencyTrainingHistogram: ValueHistogram
+    private let trainingTokensGauge: Gauge
+    /// A training job runs (the job manager sets it): ITL is then recorded in the training family too.
+    private let trainingActive = Atomic<Bool>(false)
     private let batchSizeHistogram: ValueHistogram
     private let queueDepthGauge: Gauge
     private let liveSequencesGauge: Gauge
@@ -161,6 +175,8 @@ public final class ServerMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         interTokenLatencyHistogram = registry.makeValueHistogram(descriptor: Family.itl, buckets: Self.itlBuckets)
+        interTokenLatencyTrainingHistogram = registry.makeValueHistogram(descriptor: Family.itlTraining, buckets: Self.itlBuckets)
+        trainingTokensGauge = registry.makeGauge(descriptor: Family.trainingTokensPerSecond)
         batchSizeHistogram = registry.makeValueHistogram(descriptor: Family.batch, buckets: Self.batchBuckets)
         queueDepthGauge = registry.makeGauge(descriptor: Family.queue)
         liveSequencesGauge = registry.makeGauge(descriptor: Family.live)
@@ -253,6 +269,22 @@ public final class ServerMetrics: Sendable {
 
     public func interTokenLatency(seconds: Double) {
         interTokenLatencyHistogram.record(seconds)
+        if trainingActive.load(ordering: .relaxed) { interTokenLatencyTrainingHistogram.record(seconds) }
+    }
+
+    // MARK: - Training jobs
+
+    public func setTrainingActive(_ active: Bool) {
+        trainingActive.store(active, ordering: .relaxed)
+    }
+
+    public func setTrainingTokensPerSecond(_ rate: Double) {
+        trainingTokensGauge.set(rate)
+    }
+
+    /// Jobs in `state` (a JobStatus word: five values, so the family stays small).
+    public func setTrainingJobs(state: String, count: Int) {
+        registry.makeGauge(descriptor: Family.trainingJobs, labels: [("state", Self.label(state))]).set(Int64(count))
     }
 
     // MARK: - Engine state

@@ -40,7 +40,7 @@ struct Route {
     let pattern: String
     /// Who may call it: `authorize` decides from this.
     let access: RouteAccess
-    var admin: Bool { access == .admin || access == .publish }
+    var admin: Bool { access == .admin || access == .publish || access == .publishers }
     /// The body limit for callers `authorize` admits, instead of the server's; nil: the server's.
     let maxBodyBytes: BodyLimit?
     let handler: (RoutedRequest) -> Void
@@ -90,7 +90,7 @@ final class Router {
              _ handler: @escaping (RoutedRequest) -> Void) {
         // An open route with a larger limit would let any client make the daemon buffer that much:
         // only routes behind `authorize`'s admin or publish check may have one.
-        precondition(maxBodyBytes == nil || access == .admin || access == .publish,
+        precondition(maxBodyBytes == nil || access == .admin || access == .publish || access == .publishers,
                      "\(method) \(pattern): only admin routes may take more than server.max_body_bytes")
         routes.append(Route(method: method, pattern: pattern, access: access, maxBodyBytes: maxBodyBytes, handler: handler))
     }

@@ -57,6 +57,9 @@ enum RouteAccess: Equatable {
     /// Publishing one adapter (`{name}` in the path): admin, or a tenant with `may_publish` whose
     /// patterns cover the name.
     case publish
+    /// Training jobs and their files (the adapter is in the body, or the route lists jobs): admin, or
+    /// a tenant with `may_publish`; the handler checks the adapter and shows a tenant its own jobs.
+    case publishers
 }
 
 /// The configured tokens, hashed.
