@@ -1,7 +1,9 @@
 // One training step's math for a LoRA adapter on the frozen base: the forward pass with saved
 // activations, the cross-entropy loss, and the backward pass to every module's A and B.
 //
-// The forward pass is the inference forward itself (LlamaModel.forward, f32 activations by default),
+// The forward pass is the inference forward itself (LlamaModel.forward(batch:), f32 activations by
+// default; every example segment of every row one batch item with a fresh cache, so positions restart
+// at 0 and attention stays inside each example, while the projections run over all tokens at once),
 // run with an observer that keeps the named intermediates the backward pass needs (embd, q/k after RoPE,
 // v, kqv_out, ffn_inp, ffn_gate, ffn_up, l_out; the norms' outputs are recomputed, with the same
 // rmsNorm, when needed): one implementation of every layer, so what is trained is exactly what is served. The LM head and the loss run here, over chunks
@@ -18,9 +20,9 @@
 //
 // Numerics: the loss is that of the model's numerics (f32, the default, is what the tests check); under
 // q8 or llama.cpp numerics the backward pass treats the activations' rounding as the identity (a
-// straight-through gradient). Memory: one sequence's activations at a time, 4·(3E + 2·qDim + 2·kvDim +
-// 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers), plus two
-// tokens × tokens attention buffers per pool thread during the backward pass.
+// straight-through gradient). Memory: the activations of the whole batch at once, 4·(3E + 2·qDim +
+// 2·kvDim + 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers),
+// plus two rows of weights per pool thread for the attention backward kernel.
 
 import Foundation
 import Kernels
