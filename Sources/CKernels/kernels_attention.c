@@ -65,6 +65,66 @@ void lorad_portable_attention(const float *q, int64_t heads, const float *k, con
     }
 }
 
+// ---------------------------------------------------------------- backward (training)
+//
+// Row by row, as FlashAttention-2's backward does but with a row's weights recomputed whole: for each
+// head and query row i, its scores over keys 0...i, the softmax, dp_j = do_i·v_j, ds_j, then dq_i, and
+// dk_j, dv_j accumulated in place. No T × T buffer and no work above the diagonal; K, V, dK and dV of
+// one segment's KV head (n × head_dim each) stay in L2.
+
+int64_t lorad_attention_backward_scratch_floats(int64_t n, int64_t head_dim) {
+    (void)head_dim;
+    return 2 * (n > 0 ? n : 0);
+}
+
+void lorad_portable_attention_backward(const float *q, const float *dout, int64_t q_stride, int64_t heads,
+                                       const float *k, const float *v, int64_t kv_stride, int64_t n, int64_t head_dim,
+                                       float scale, float *scratch, float *dq, float *dk, float *dv) {
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t c = 0; c < head_dim; c++) dk[j * kv_stride + c] = dv[j * kv_stride + c] = 0;
+    float *p = scratch, *dp = scratch + n;
+    for (int64_t h = 0; h < heads; h++) {
+        for (int64_t i = 0; i < n; i++) {
+            const float *qi = q + i * q_stride + h * head_dim, *doi = dout + i * q_stride + h * head_dim;
+            float *dqi = dq + i * q_stride + h * head_dim;
+            float m = -INFINITY;
+            for (int64_t j = 0; j <= i; j++) {
+                const float *kj = k + j * kv_stride, *vj = v + j * kv_stride;
+                float s = 0, d = 0;
+                for (int64_t c = 0; c < head_dim; c++) {
+                    s += qi[c] * kj[c];
+                    d += doi[c] * vj[c];
+                }
+                p[j] = s * scale;
+                dp[j] = d;
+                m = p[j] > m ? p[j] : m;
+            }
+            float sum = 0;
+            for (int64_t j = 0; j <= i; j++) {
+                p[j] = expf(p[j] - m);
+                sum += p[j];
+            }
+            const float inv = 1 / sum;
+            float dot = 0;
+            for (int64_t j = 0; j <= i; j++) {
+                p[j] *= inv;
+                dot += p[j] * dp[j];
+            }
+            for (int64_t c = 0; c < head_dim; c++) dqi[c] = 0;
+            for (int64_t j = 0; j <= i; j++) {
+                const float ds = p[j] * (dp[j] - dot) * scale;
+                const float *kj = k + j * kv_stride;
+                float *dkj = dk + j * kv_stride, *dvj = dv + j * kv_stride;
+                for (int64_t c = 0; c < head_dim; c++) {
+                    dqi[c] += ds * kj[c];
+                    dkj[c] += ds * qi[c];
+                    dvj[c] += p[j] * doi[c];
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- AVX2
 
 #if defined(__x86_64__)
@@ -263,10 +323,78 @@ void lorad_avx2_attention(const float *q, int64_t heads, const float *k, const f
     }
 }
 
+/// d[j·ds ..] += a_j · x for j in 0..<n (head_dim hd, a multiple of 8): x (8·A floats, A ≤ 8) in
+/// registers, one row of d loaded and stored per j.
+ALWAYS_INLINE void axpy_rows(const float *a, const float *x, int64_t n, int A, float *d, int64_t ds) {
+    __m256 xv[8];
+    for (int c = 0; c < A; c++) xv[c] = _mm256_loadu_ps(x + 8 * c);
+    for (int64_t j = 0; j < n; j++) {
+        const __m256 aj = _mm256_broadcast_ss(a + j);
+        float *dj = d + j * ds;
+        for (int c = 0; c < A; c++) _mm256_storeu_ps(dj + 8 * c, _mm256_fmadd_ps(aj, xv[c], _mm256_loadu_ps(dj + 8 * c)));
+    }
+}
+
+/// One head of the backward pass (see lorad_avx2_attention_backward), head_dim hd (a multiple of 8,
+/// a constant where inlined).
+ALWAYS_INLINE void backward_head(const float *q, const float *dout, int64_t qs, const float *k, const float *v, int64_t ks,
+                                 int64_t n, int64_t hd, float scale, float *p, float *dp, float *dq, float *dk, float *dv) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int64_t i = 0; i < n; i++) {
+        const float *qi = q + i * qs, *doi = dout + i * qs;
+        float *dqi = dq + i * qs;
+        const int64_t m = i + 1;
+        scores(qi, k, ks, m, hd, 1, scale, p, m);
+        softmax(p, m, 0);
+        scores(doi, v, ks, m, hd, 1, 1, dp, m);
+        __m256 dot8 = _mm256_setzero_ps();
+        int64_t j = 0;
+        for (; j + 8 <= m; j += 8) dot8 = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(dp + j), dot8);
+        float dot = hsum8(dot8);
+        for (; j < m; j++) dot += p[j] * dp[j];
+        // dp becomes scale · ds.
+        const __m256 dotv = _mm256_set1_ps(dot);
+        for (j = 0; j + 8 <= m; j += 8)
+            _mm256_storeu_ps(dp + j, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(p + j),
+                                                                 _mm256_sub_ps(_mm256_loadu_ps(dp + j), dotv)), sc));
+        for (; j < m; j++) dp[j] = p[j] * (dp[j] - dot) * scale;
+        pv(dp, k, ks, m, hd, dqi);
+        for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+            const int A = (int)((hd - c0 < 64 ? hd - c0 : 64) / 8);
+            axpy_rows(dp, qi + c0, m, A, dk + c0, ks);
+            axpy_rows(p, doi + c0, m, A, dv + c0, ks);
+        }
+    }
+}
+
+void lorad_avx2_attention_backward(const float *q, const float *dout, int64_t q_stride, int64_t heads, const float *k,
+                                   const float *v, int64_t kv_stride, int64_t n, int64_t head_dim, float scale,
+                                   float *scratch, float *dq, float *dk, float *dv) {
+    if (head_dim % 8 != 0) {
+        lorad_portable_attention_backward(q, dout, q_stride, heads, k, v, kv_stride, n, head_dim, scale, scratch, dq, dk, dv);
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        memset(dk + j * kv_stride, 0, (size_t)head_dim * sizeof(float));
+        memset(dv + j * kv_stride, 0, (size_t)head_dim * sizeof(float));
+    }
+    float *p = scratch, *dp = scratch + n;
+    for (int64_t h = 0; h < heads; h++) {
+        const int64_t o = h * head_dim;
+        if (head_dim == 64) backward_head(q + o, dout + o, q_stride, k, v, kv_stride, n, 64, scale, p, dp, dq + o, dk, dv);
+        else backward_head(q + o, dout + o, q_stride, k, v, kv_stride, n, head_dim, scale, p, dp, dq + o, dk, dv);
+    }
+}
+
 #pragma clang attribute pop
 #else
 void lorad_avx2_attention(const float *q, int64_t heads, const float *k, const float *v, int64_t kv_stride,
                           int64_t n, int64_t head_dim, float scale, int round_f16, float *scratch, float *out) {
     lorad_portable_attention(q, heads, k, v, kv_stride, n, head_dim, scale, round_f16, scratch, out);
+}
+void lorad_avx2_attention_backward(const float *q, const float *dout, int64_t q_stride, int64_t heads, const float *k,
+                                   const float *v, int64_t kv_stride, int64_t n, int64_t head_dim, float scale,
+                                   float *scratch, float *dq, float *dk, float *dv) {
+    lorad_portable_attention_backward(q, dout, q_stride, heads, k, v, kv_stride, n, head_dim, scale, scratch, dq, dk, dv);
 }
 #endif

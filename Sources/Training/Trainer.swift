@@ -6,8 +6,9 @@
 // after that many evaluations without a new best, and the parameters returned are the best ones seen,
 // not the last (DESIGN.md §6b).
 //
-// Rows are trained unpacked: the backward pass has no segment-restricted attention yet, so each row
-// is one example (TrainingSequence(tokens:lossMask:)). The order of micro-batches is a function of
+// Rows are one example each, or with `pack` several short examples packed into rows of at most that
+// many tokens (TrainingRow.packed, attention and positions kept inside each example); a micro-batch's
+// rows run as one batched forward and backward pass (TrainingPass). The order of micro-batches is a function of
 // (seed, epoch) alone (TrainingBatches), and a step takes `gradientAccumulation` of them in a row,
 // running over into the next epoch; so the whole state of a run is the parameters, AdamW's state, the
 // step and the position (epoch, micro-batch), which a checkpoint holds (Trainer+Checkpoint.swift). A
@@ -57,6 +58,8 @@ public struct TrainerConfig: Sendable, Equatable {
     public var evalEvery: Int = 0
     /// Stop after this many evaluations without a new best eval loss (nil: never stop early).
     public var patience: Int? = nil
+    /// Pack short training examples into rows of at most this many tokens (nil: one example per row).
+    public var pack: Int? = nil
 
     public init() {}
 
@@ -75,6 +78,7 @@ public struct TrainerConfig: Sendable, Equatable {
         guard loraPlusRatio > 0, loraPlusRatio.isFinite else { throw bad("--lora-plus", loraPlusRatio, "a positive ratio (1: off)") }
         guard evalEvery >= 0 else { throw bad("--eval-every", evalEvery, "0 or more steps") }
         if let patience, patience < 1 { throw bad("--patience", patience, "at least 1 evaluation") }
+        if let pack, pack < 2 { throw bad("--pack", pack, "rows of at least 2 tokens") }
     }
 
     /// The hyperparameters as the manifest records them.
@@ -88,6 +92,7 @@ public struct TrainerConfig: Sendable, Equatable {
         if let steps { out.append(("steps", .int(steps))) }
         if let maxGradNorm { out.append(("max_grad_norm", .double(maxGradNorm))) }
         if let patience { out.append(("patience", .int(patience))) }
+        if let pack { out.append(("pack", .int(pack))) }
         return out
     }
 
@@ -167,21 +172,30 @@ public struct Trainer {
     public let eval: [TrainingSequence]
     public var pass: TrainingPass
 
-    /// `train` and `eval` are examples as loaded (TrainingDataset), each trained as one row.
+    /// `train` and `eval` are examples as loaded (TrainingDataset): each trained as one row, or packed
+    /// into rows of `config.pack` tokens. The eval rows stay one example each (the loss pass batches
+    /// them anyway, and packing changes no loss).
     public init(model: LlamaModel, train: [TrainingExample], eval: [TrainingExample], config: TrainerConfig) throws(TrainingError) {
         try config.check()
         guard !train.isEmpty else { throw .badSetting(name: "training data", value: "0 examples", expected: "at least one example") }
         self.model = model
         self.config = config
-        self.train = TrainingRow.unpacked(train).map(Self.sequence)
+        if let pack = config.pack {
+            if let long = train.first(where: { $0.tokens.count > pack }) {
+                throw .badSetting(name: "--pack", value: "\(pack) tokens",
+                                  expected: "at least the longest example (line \(long.line): \(long.tokens.count) tokens; hint: --max-seq)")
+            }
+            self.train = TrainingRow.packed(train, maxSequence: pack).map(Self.sequence)
+        } else {
+            self.train = TrainingRow.unpacked(train).map(Self.sequence)
+        }
         self.eval = TrainingRow.unpacked(eval).map(Self.sequence)
         pass = TrainingPass(model: model)
     }
 
-    /// A row of one example as the backward pass takes it (packed rows are not trainable yet).
+    /// A row as the training pass takes it: its examples are its segments.
     static func sequence(_ row: TrainingRow) -> TrainingSequence {
-        precondition(row.segments.count == 1, "packed rows need segment-restricted attention in the backward pass")
-        return TrainingSequence(tokens: row.tokens, lossMask: row.mask)
+        TrainingSequence(tokens: row.tokens, lossMask: row.mask, segments: row.segments)
     }
 
     /// Micro-batches in one epoch.

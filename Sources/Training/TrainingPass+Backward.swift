@@ -4,9 +4,11 @@
 // projection passes dX = dY·W back (Kernels' matmulTransposed on the stored weights) and only the LoRA
 // modules collect gradients.
 //
-// Attention: the forward pass keeps no softmax weights (T² per head); they are recomputed here per
-// KV head group with sgemm, S = scale·Q·Kᵀ, causal softmax, then the standard identities
-// dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+// Attention: the forward pass keeps no softmax weights (T² per head); Kernels' attentionBackward
+// recomputes them row by row for each segment and KV head group (a C kernel: scores, causal softmax,
+// then dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q,
+// nothing above the diagonal). Attention never crosses a segment's rows, so a packed row's examples
+// stay apart, as in the forward pass (one batch item each).
 
 import Foundation
 import Kernels
@@ -14,11 +16,15 @@ import Llama
 import LoRA
 
 extension TrainingPass {
-    func backward(_ saved: Saved, _ seq: TrainingSequence, _ dOut: [Float], _ p: LoRAParameters,
+    func backward(_ saved: Saved, _ layout: BatchLayout, _ dOut: [Float], _ p: LoRAParameters,
                   _ adapter: LoRAAdapter, _ grads: inout LoRAGradients) {
         let c = model.config
-        let T = seq.tokens.count, E = c.embeddingLength, F = c.feedForwardLength
-        let rope = RopeTable(config: c, start: 0, count: T)
+        let T = layout.tokenCount, E = c.embeddingLength, F = c.feedForwardLength
+        // Positions restart at 0 in every segment, so one table for the longest covers them all.
+        let rope = RopeTable(config: c, start: 0, count: layout.longest)
+        func unrotate(_ x: inout [Float], heads: Int) {
+            for s in layout.spans { rope.applyTransposed(&x, from: s.lowerBound, heads: heads, headDim: c.headDim, tokens: s.count) }
+        }
         var dX = dOut
         for l in (0..<c.layerCount).reversed() {
             let s = saved.layers[l]
@@ -45,9 +51,9 @@ extension TrainingPass {
             // Attention: ffn_inp = x + Wo·attention(rope(Wq·h1), rope(Wk·h1), Wv·h1), h1 = rmsnorm(x).
             var dAttn = [Float](repeating: 0, count: T * c.qDim)
             linearBackward(w.wo, x: s.attn, dy: dX, tokens: T, into: &dAttn, layer: l, target: .o, p, adapter, &grads) { s.attnOut }
-            var (dq, dk, dv) = attentionBackward(q: s.q, k: s.k, v: s.v, dOut: dAttn, tokens: T)
-            rope.applyTransposed(&dq, from: 0, heads: c.headCount, headDim: c.headDim, tokens: T)
-            rope.applyTransposed(&dk, from: 0, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
+            var (dq, dk, dv) = attentionBackward(q: s.q, k: s.k, v: s.v, dOut: dAttn, spans: layout.spans)
+            unrotate(&dq, heads: c.headCount)
+            unrotate(&dk, heads: c.kvHeadCount)
             dH = [Float](repeating: 0, count: T * E)
             var attnNorm = [Float](repeating: 0, count: T * E)
             rmsNorm(s.input, w.attnNorm, into: &attnNorm, tokens: T, eps: c.rmsEpsilon)
@@ -55,12 +61,12 @@ extension TrainingPass {
             // is its inverse).
             linearBackward(w.wq, x: attnNorm, dy: dq, tokens: T, into: &dH, layer: l, target: .q, p, adapter, &grads) {
                 var q = s.q
-                rope.applyTransposed(&q, from: 0, heads: c.headCount, headDim: c.headDim, tokens: T)
+                unrotate(&q, heads: c.headCount)
                 return q
             }
             linearBackward(w.wk, x: attnNorm, dy: dk, tokens: T, into: &dH, layer: l, target: .k, p, adapter, &grads) {
                 var k = s.k
-                rope.applyTransposed(&k, from: 0, heads: c.kvHeadCount, headDim: c.headDim, tokens: T)
+                unrotate(&k, heads: c.kvHeadCount)
                 return k
             }
             linearBackward(w.wv, x: attnNorm, dy: dv, tokens: T, into: &dH, layer: l, target: .v, p, adapter, &grads) { s.v }
@@ -149,17 +155,21 @@ extension TrainingPass {
     }
 
     /// Gradients of causal GQA attention with respect to q (after RoPE, tokens × qDim), k (after RoPE)
-    /// and v (tokens × kvDim), given the gradient of its output (tokens × qDim). One job per KV head:
-    /// it owns that head's columns of dK and dV and its query heads' columns of dQ.
-    func attentionBackward(q: [Float], k: [Float], v: [Float], dOut: [Float], tokens T: Int)
+    /// and v (tokens × kvDim), given the gradient of its output (tokens × qDim); attention runs inside
+    /// each of `spans` (a segment's rows). One job per segment and KV head: it owns that head's columns
+    /// of the segment's rows of dK and dV and its query heads' columns of dQ.
+    func attentionBackward(q: [Float], k: [Float], v: [Float], dOut: [Float], spans: [Range<Int>])
         -> (dq: [Float], dk: [Float], dv: [Float]) {
         let c = model.config
+        let T = spans.last?.upperBound ?? 0
         let hd = c.headDim, Q = c.qDim, KV = c.kvDim, group = c.headCount / c.kvHeadCount
         let scale = 1 / sqrtf(Float(hd))
         var dq = [Float](repeating: 0, count: T * Q)
         var dk = [Float](repeating: 0, count: T * KV), dv = dk
+        let longest = spans.map(\.count).max() ?? 0
         let threads = model.pool.threadCount
-        var scratch = [Float](repeating: 0, count: threads * 2 * T * T)
+        let scratchCount = attentionBackwardScratchCount(count: longest, headDim: hd)
+        var scratch = [Float](repeating: 0, count: threads * scratchCount)
         q.withUnsafeBufferPointer { qb in
         k.withUnsafeBufferPointer { kb in
         v.withUnsafeBufferPointer { vb in
@@ -168,41 +178,16 @@ extension TrainingPass {
         dk.withUnsafeMutableBufferPointer { dkb in
         dv.withUnsafeMutableBufferPointer { dvb in
         scratch.withUnsafeMutableBufferPointer { sb in
-            model.pool.parallelFor(c.kvHeadCount) { g, thread in
-                let P = sb.baseAddress! + thread * 2 * T * T, dP = P + T * T
-                let kg = kb.baseAddress! + g * hd, vg = vb.baseAddress! + g * hd
-                let dkg = dkb.baseAddress! + g * hd, dvg = dvb.baseAddress! + g * hd
-                for h in (g * group)..<((g + 1) * group) {
-                    let qh = qb.baseAddress! + h * hd, doh = ob.baseAddress! + h * hd, dqh = dqb.baseAddress! + h * hd
-                    // S = scale · Q_h · K_gᵀ, then the causal softmax in place.
-                    sgemm(transB: true, m: T, n: T, k: hd, alpha: scale, qh, lda: Q, kg, ldb: KV, P, ldc: T)
-                    for i in 0..<T {
-                        let row = P + i * T
-                        var mx = -Float.infinity
-                        for j in 0...i { mx = max(mx, row[j]) }
-                        var sum: Float = 0
-                        for j in 0...i {
-                            row[j] = expf(row[j] - mx)
-                            sum += row[j]
-                        }
-                        let inv = 1 / sum
-                        for j in 0...i { row[j] *= inv }
-                        for j in (i + 1)..<T { row[j] = 0 }
-                    }
-                    // dV_g += Pᵀ · dO_h;  dP = dO_h · V_gᵀ
-                    sgemm(transA: true, m: T, n: hd, k: T, P, lda: T, doh, ldb: Q, beta: 1, dvg, ldc: KV)
-                    sgemm(transB: true, m: T, n: T, k: hd, doh, lda: Q, vg, ldb: KV, dP, ldc: T)
-                    // dS = P ⊙ (dP − rowsum(P ⊙ dP)), into dP (zero above the diagonal, as P is).
-                    for i in 0..<T {
-                        let pr = P + i * T, dr = dP + i * T
-                        var dot: Float = 0
-                        for j in 0...i { dot += pr[j] * dr[j] }
-                        for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
-                    }
-                    // dQ_h = scale · dS · K_g;  dK_g += scale · dSᵀ · Q_h
-                    sgemm(m: T, n: hd, k: T, alpha: scale, dP, lda: T, kg, ldb: KV, dqh, ldc: Q)
-                    sgemm(transA: true, m: T, n: hd, k: T, alpha: scale, dP, lda: T, qh, ldb: Q, beta: 1, dkg, ldc: KV)
-                }
+            model.pool.parallelFor(spans.count * c.kvHeadCount) { job, thread in
+                let span = spans[job / c.kvHeadCount], g = job % c.kvHeadCount
+                let r0 = span.lowerBound
+                Kernels.attentionBackward(q: qb.baseAddress! + r0 * Q + g * group * hd, dOut: ob.baseAddress! + r0 * Q + g * group * hd,
+                                          qStride: Q, heads: group,
+                                          keys: kb.baseAddress! + r0 * KV + g * hd, values: vb.baseAddress! + r0 * KV + g * hd,
+                                          kvStride: KV, count: span.count, headDim: hd, scale: scale,
+                                          scratch: sb.baseAddress! + thread * scratchCount,
+                                          dq: dqb.baseAddress! + r0 * Q + g * group * hd,
+                                          dk: dkb.baseAddress! + r0 * KV + g * hd, dv: dvb.baseAddress! + r0 * KV + g * hd)
             }
         }
         }

@@ -1,7 +1,9 @@
 // One training step's math for a LoRA adapter on the frozen base: the forward pass with saved
 // activations, the cross-entropy loss, and the backward pass to every module's A and B.
 //
-// The forward pass is the inference forward itself (LlamaModel.forward, f32 activations by default),
+// The forward pass is the inference forward itself (LlamaModel.forward(batch:), f32 activations by
+// default; every example segment of every row one batch item with a fresh cache, so positions restart
+// at 0 and attention stays inside each example, while the projections run over all tokens at once),
 // run with an observer that keeps the named intermediates the backward pass needs (embd, q/k after RoPE,
 // v, kqv_out, ffn_inp, ffn_gate, ffn_up, l_out; the norms' outputs are recomputed, with the same
 // rmsNorm, when needed): one implementation of every layer, so what is trained is exactly what is served. The LM head and the loss run here, over chunks
@@ -18,29 +20,40 @@
 //
 // Numerics: the loss is that of the model's numerics (f32, the default, is what the tests check); under
 // q8 or llama.cpp numerics the backward pass treats the activations' rounding as the identity (a
-// straight-through gradient). Memory: one sequence's activations at a time, 4·(3E + 2·qDim + 2·kvDim +
-// 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers), plus two
-// tokens × tokens attention buffers per pool thread during the backward pass.
+// straight-through gradient). Memory: the activations of the whole batch at once, 4·(3E + 2·qDim +
+// 2·kvDim + 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers),
+// plus two rows of weights per pool thread for the attention backward kernel.
 
 import Foundation
 import Kernels
 import Llama
 import LoRA
 
-/// One training sequence: its token ids and which of them the loss scores.
+/// One training row: its token ids, which of them the loss scores, and the examples packed in it.
 public struct TrainingSequence: Sendable {
     public var tokens: [Int32]
-    /// lossMask[t]: token t is a target, predicted at position t − 1 (lossMask[0] never counts).
-    /// Same length as `tokens`.
+    /// lossMask[t]: token t is a target, predicted at position t − 1 (a segment's first token never
+    /// counts). Same length as `tokens`.
     public var lossMask: [Bool]
+    /// Each example's token range, in order, covering `tokens`: attention stays inside a segment and
+    /// positions restart at 0 in each, so a packed row computes what its examples compute alone. One
+    /// segment (the whole row) when not packed.
+    public var segments: [Range<Int>]
 
-    public init(tokens: [Int32], lossMask: [Bool]) {
+    public init(tokens: [Int32], lossMask: [Bool], segments: [Range<Int>]? = nil) {
         self.tokens = tokens
         self.lossMask = lossMask
+        self.segments = segments ?? [0..<tokens.count]
     }
 
     /// How many tokens the loss scores.
-    public var targetCount: Int { lossMask.indices.dropFirst().filter { lossMask[$0] }.count }
+    public var targetCount: Int {
+        var n = 0
+        for s in segments where s.count > 1 {
+            for t in (s.lowerBound + 1)..<s.upperBound where t < lossMask.count && lossMask[t] { n += 1 }
+        }
+        return n
+    }
 }
 
 /// What one forward + backward pass returns.
@@ -57,38 +70,53 @@ public struct TrainingPass: Sendable {
     public let model: LlamaModel
     /// Target rows whose logits are computed at once (rows × vocabulary floats, twice, in memory).
     public var logitRows: Int
+    /// Tokens the forward-only loss runs in one batched pass (its activations are not kept, so this
+    /// only bounds the forward's own buffers).
+    public var lossTokens: Int
 
-    public init(model: LlamaModel, logitRows: Int = 64) {
+    public init(model: LlamaModel, logitRows: Int = 64, lossTokens: Int = 1024) {
         self.model = model
         self.logitRows = max(1, logitRows)
+        self.lossTokens = max(1, lossTokens)
     }
 
-    /// The mean loss of `batch` with `parameters` (forward only).
+    /// The mean loss of `batch` with `parameters` (forward only). Rows run together, up to
+    /// `lossTokens` tokens per forward pass.
     public func loss(_ parameters: LoRAParameters, batch: [TrainingSequence]) throws -> Double {
         let total = try validate(parameters, batch)
         let adapter = try parameters.adapter(name: "training", model: model, contentDigest: "training")
         var sum = 0.0
-        for seq in batch where seq.targetCount > 0 {
-            let saved = try forward(seq, adapter: adapter)
+        var group: [TrainingSequence] = [], tokens = 0
+        func flush() throws {
+            guard !group.isEmpty else { return }
+            let layout = BatchLayout(group)
+            let saved = try forward(layout, adapter: adapter, keepActivations: false)
             var unused: [Float] = []
-            sum += head(saved.final, seq, gradientScale: nil, into: &unused)
+            sum += head(saved.final, layout, gradientScale: nil, into: &unused)
+            group = []
+            tokens = 0
         }
+        for seq in batch where seq.targetCount > 0 {
+            if tokens + seq.tokens.count > lossTokens { try flush() }
+            group.append(seq)
+            tokens += seq.tokens.count
+        }
+        try flush()
         return sum / Double(total)
     }
 
-    /// The mean loss of `batch` and its gradients with respect to every module's A and B. Sequences run
-    /// one at a time (the activations of one sequence are held at once).
+    /// The mean loss of `batch` and its gradients with respect to every module's A and B. The rows run
+    /// as one batched forward and backward pass (every projection over all rows' tokens at once,
+    /// attention within each segment), so the activations of the whole batch are held at once.
     public func lossAndGradients(_ parameters: LoRAParameters, batch: [TrainingSequence]) throws -> LossAndGradients {
         let total = try validate(parameters, batch)
         let adapter = try parameters.adapter(name: "training", model: model, contentDigest: "training")
         var grads = LoRAGradients(zerosLike: parameters)
-        var sum = 0.0
-        for seq in batch where seq.targetCount > 0 {
-            let saved = try forward(seq, adapter: adapter)
-            var dX = [Float](repeating: 0, count: seq.tokens.count * model.config.embeddingLength)
-            sum += head(saved.final, seq, gradientScale: 1 / Float(total), into: &dX)
-            backward(saved, seq, dX, parameters, adapter, &grads)
-        }
+        let layout = BatchLayout(batch.filter { $0.targetCount > 0 })
+        let saved = try forward(layout, adapter: adapter, keepActivations: true)
+        var dX = [Float](repeating: 0, count: layout.tokenCount * model.config.embeddingLength)
+        let sum = head(saved.final, layout, gradientScale: 1 / Float(total), into: &dX)
+        backward(saved, layout, dX, parameters, adapter, &grads)
         return LossAndGradients(loss: sum / Double(total), targetCount: total, gradients: grads)
     }
 
@@ -114,6 +142,18 @@ public struct TrainingPass: Sendable {
                 throw TrainingError.badSetting(name: "sequence \(i) loss mask", value: "\(seq.lossMask.count) entries",
                                                expected: "one per token (\(seq.tokens.count))")
             }
+            var next = 0
+            for s in seq.segments {
+                guard s.lowerBound == next, !s.isEmpty else {
+                    throw TrainingError.badSetting(name: "sequence \(i) segments", value: "\(seq.segments)",
+                                                   expected: "non-empty ranges that follow each other from 0")
+                }
+                next = s.upperBound
+            }
+            guard next == seq.tokens.count else {
+                throw TrainingError.badSetting(name: "sequence \(i) segments", value: "\(seq.segments)",
+                                               expected: "ranges covering its \(seq.tokens.count) tokens")
+            }
             for t in seq.tokens where t < 0 || Int(t) >= c.vocabularySize {
                 throw TrainingError.badSetting(name: "sequence \(i) token", value: "\(t)", expected: "0..<\(c.vocabularySize)")
             }
@@ -126,6 +166,34 @@ public struct TrainingPass: Sendable {
     }
 
     // MARK: Forward
+
+    /// A batch's rows laid end to end: every segment of every row is one item of the batched forward
+    /// (its own cache, positions from 0), at rows `spans[i]` of the N-token activations.
+    struct BatchLayout {
+        /// Each segment's tokens.
+        var segments: [[Int32]] = []
+        /// Each segment's rows in the batch's activations.
+        var spans: [Range<Int>] = []
+        /// The scored rows: row r's logits predict `token`.
+        var targets: [(row: Int, token: Int32)] = []
+        var tokenCount = 0
+
+        init(_ batch: [TrainingSequence]) {
+            for seq in batch {
+                for s in seq.segments {
+                    segments.append(Array(seq.tokens[s]))
+                    spans.append((tokenCount + s.lowerBound)..<(tokenCount + s.upperBound))
+                    for t in s.dropLast() where seq.lossMask[t + 1] {
+                        targets.append((tokenCount + t, seq.tokens[t + 1]))
+                    }
+                }
+                tokenCount += seq.tokens.count
+            }
+        }
+
+        /// The longest segment.
+        var longest: Int { spans.map(\.count).max() ?? 0 }
+    }
 
     /// One layer's saved activations, each tokens × width.
     struct SavedLayer {
@@ -145,14 +213,21 @@ public struct TrainingPass: Sendable {
         var layers: [SavedLayer]
         /// The last block's output (before the final norm), tokens × E.
         var final: [Float] = []
+        /// Whether to keep every layer's activations (for a backward pass), or only `final`.
+        let keepActivations: Bool
         /// Whether to keep the o and down projections' outputs (a DoRA module's magnitude gradient needs them).
         let keepOutputs: Bool
-        init(layers: Int, keepOutputs: Bool) {
+        init(layers: Int, keepActivations: Bool, keepOutputs: Bool) {
             self.layers = Array(repeating: SavedLayer(), count: layers)
-            self.keepOutputs = keepOutputs
+            self.keepActivations = keepActivations
+            self.keepOutputs = keepOutputs && keepActivations
         }
 
         func record(_ name: String, _ l: Int, _ v: UnsafeBufferPointer<Float>) {
+            guard keepActivations else {
+                if name == "l_out" && l + 1 == layers.count { final = Array(v) }
+                return
+            }
             switch name {
             case "embd": layers[0].input = Array(v)
             case "q": layers[l].q = Array(v)
@@ -171,38 +246,41 @@ public struct TrainingPass: Sendable {
         }
     }
 
-    /// The inference forward over one sequence (a fresh cache, no logits), keeping its activations.
-    func forward(_ seq: TrainingSequence, adapter: LoRAAdapter) throws -> Saved {
-        let saved = Saved(layers: model.config.layerCount, keepOutputs: adapter.isDoRA)
-        let cache = model.makeCache(contextLimit: seq.tokens.count)
-        _ = try model.forward(seq.tokens, cache: cache, logits: .none, adapters: [AdapterUse(adapter)]) { name, layer, values in
+    /// The inference forward over every segment of the batch at once (one item each, a fresh cache,
+    /// no logits), keeping the activations the backward pass needs (or only the last block's output).
+    func forward(_ layout: BatchLayout, adapter: LoRAAdapter, keepActivations: Bool) throws -> Saved {
+        let saved = Saved(layers: model.config.layerCount, keepActivations: keepActivations, keepOutputs: adapter.isDoRA)
+        let items = layout.segments.map {
+            BatchItem(tokens: $0, cache: model.makeCache(contextLimit: $0.count), logits: .none, adapters: [AdapterUse(adapter)])
+        }
+        _ = try model.forward(batch: items) { name, layer, values in
             saved.record(name, layer, values)
         }
         return saved
     }
 
-    /// The summed loss of the sequence's targets from the last block's output; with a `gradientScale`,
+    /// The summed loss of the batch's targets from the last block's output; with a `gradientScale`,
     /// also adds d(gradientScale · summed loss)/d(last block output) into `dX` (tokens × E; untouched
     /// otherwise). Target rows run `logitRows` at a time.
-    func head(_ final: [Float], _ seq: TrainingSequence, gradientScale: Float?, into dX: inout [Float]) -> Double {
+    func head(_ final: [Float], _ layout: BatchLayout, gradientScale: Float?, into dX: inout [Float]) -> Double {
         let c = model.config, E = c.embeddingLength, V = c.vocabularySize
-        let rows = (0..<(seq.tokens.count - 1)).filter { seq.lossMask[$0 + 1] }
+        let targets = layout.targets
         var sum = 0.0
         var start = 0
-        while start < rows.count {
-            let chunk = Array(rows[start..<min(rows.count, start + logitRows)])
+        while start < targets.count {
+            let chunk = targets[start..<min(targets.count, start + logitRows)]
             start += chunk.count
             let n = chunk.count
             var selected = [Float](repeating: 0, count: n * E)
-            for (j, r) in chunk.enumerated() {
-                for e in 0..<E { selected[j * E + e] = final[r * E + e] }
+            for (j, t) in chunk.enumerated() {
+                for e in 0..<E { selected[j * E + e] = final[t.row * E + e] }
             }
             var normed = [Float](repeating: 0, count: n * E)
             rmsNorm(selected, model.weights.outputNorm, into: &normed, tokens: n, eps: c.rmsEpsilon)
             var logits = [Float](repeating: 0, count: n * V)
             model.mm(model.weights.output, normed, n, &logits)
-            for (j, r) in chunk.enumerated() {
-                let target = Int(seq.tokens[r + 1])
+            for (j, t) in chunk.enumerated() {
+                let target = Int(t.token)
                 let lse = logSumExp(logits, from: j * V, count: V)
                 sum += lse - Double(logits[j * V + target])
                 if let g = gradientScale {
@@ -219,8 +297,8 @@ public struct TrainingPass: Sendable {
             }
             var dSelected = [Float](repeating: 0, count: n * E)
             rmsNormBackward(selected, model.weights.outputNorm, dNormed, into: &dSelected, tokens: n, eps: c.rmsEpsilon)
-            for (j, r) in chunk.enumerated() {
-                for e in 0..<E { dX[r * E + e] += dSelected[j * E + e] }
+            for (j, t) in chunk.enumerated() {
+                for e in 0..<E { dX[t.row * E + e] += dSelected[j * E + e] }
             }
         }
         return sum

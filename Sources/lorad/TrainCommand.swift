@@ -53,6 +53,7 @@ struct Train: ParsableCommand {
     @Option(help: "Rows per micro-batch.") var batch: Int = 1
     @Option(help: "Micro-batches per optimiser step.") var gradAccum: Int = 1
     @Option(help: "Longest example in tokens (longer ones are cut, with a warning).") var maxSeq: Int = 512
+    @Flag(help: "Pack short examples into rows of at most --max-seq tokens (attention stays inside each example).") var pack = false
     @Option(help: "Seed of the initialisation, the split and the data order.") var seed: UInt64 = 0
     @Option(help: "Warmup steps.") var warmup: Int = 0
     @Option(help: ArgumentHelp("Learning-rate schedule after warmup.", valueName: "cosine|linear|constant")) var schedule: String = "cosine"
@@ -126,6 +127,7 @@ struct Train: ParsableCommand {
         c.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil
         c.loraPlusRatio = loraPlus
         c.patience = patience
+        c.pack = pack ? maxSeq : nil
         o.config = c
         o.activation = activate ? .always : activateIfBetter ? .ifBetter : .never
         o.checkpoint = checkpoint

@@ -1,9 +1,11 @@
-// matmulTransposed (tiles of decoded weight rows, sgemm, per-run accumulators) against
-// matmulTransposedReference (double sums over `decodeRow`), for F32, F16, Q8_0 and Q4_1 weights, the
-// stored layout and the 8-row repacked one, on 1 and 2 threads, with and without accumulation.
+// matmulTransposed (column strips of decoded 256-row chunks and sgemm; from the repacked copy, row
+// tiles and per-run accumulators) against matmulTransposedReference (double sums over `decodeRow`),
+// for F32, F16, Q8_0 and Q4_1 weights, the stored layout and the 8-row repacked one, on 1 and 2
+// threads, with and without accumulation.
 //
-// Shapes are awkward: 67 and 131 rows (not multiples of the 64-row tile, so the last tile is short),
-// 1, 3 and 5 blocks per row, 1, 5 and 17 tokens, and a dY row stride wider than the row count.
+// Shapes are awkward: 67, 131 and 300 rows (not multiples of the 64-row tile or the 256-row chunk, so
+// the last is short), 1, 3, 5 and 9 blocks per row (one strip, strips of unequal width, four strips),
+// 1, 5 and 17 tokens, and a dY row stride wider than the row count.
 
 import Kernels
 import Testing
@@ -13,8 +15,8 @@ import Testing
 
     @Test(arguments: types) func matchesReference(type: TensorType) throws {
         var rng = SplitMix64(seed: 17)
-        for rows in [67, 131] {
-            for blocks in [1, 3, 5] {
+        for rows in [67, 131, 300] {
+            for blocks in [1, 3, 5, 9] {
                 let cols = type.blockSize == 1 ? blocks * 11 : blocks * type.blockSize
                 var bytes: [UInt8] = []
                 for _ in 0..<rows { bytes += try ReferenceDotTests.randomRow(type, count: cols, rng: &rng) }

@@ -128,6 +128,29 @@ enum TinyChat {
         #expect(rest.trainLossAfter.bitPattern == whole.trainLossAfter.bitPattern)
     }
 
+    /// With every example in one micro-batch, packing changes only how the rows are laid out: the
+    /// losses of a packed run equal those of an unpacked one to f32 rounding.
+    @Test func aPackedRunTrainsWhatAnUnpackedOneDoes() throws {
+        let bundle = try TinyChat.get()
+        let examples = try TinyChat.examples(TinyChat.facts)
+        var config = TinyChat.config(steps: 3)
+        config.batchSize = examples.count
+        let start = try LoRAParameters.new(model: bundle.model, rank: 2, alpha: 4, targets: LoRATarget.allCases, seed: 3)
+        let plain = try Trainer(model: bundle.model, train: examples, eval: [], config: config)
+        config.pack = 256
+        let packed = try Trainer(model: bundle.model, train: examples, eval: [], config: config)
+        #expect(packed.train.count < examples.count && packed.train.contains { $0.segments.count > 1 })
+        #expect(packed.train.reduce(0) { $0 + $1.targetCount } == plain.train.reduce(0) { $0 + $1.targetCount })
+        let a = try plain.run(try plain.start(from: start)), b = try packed.run(try packed.start(from: start))
+        // Products over other row counts round differently (f32, ~1e-7 relative); AdamW's first steps
+        // move each parameter by ~lr whatever the gradient's size, so the curves stay within ~1e-6.
+        for (x, y) in zip(a.losses, b.losses) { #expect(abs(x - y) <= 1e-5 * x, "\(a.losses) vs \(b.losses)") }
+        #expect(a.losses.count == 3 && b.losses.count == 3)
+        var short = config
+        short.pack = examples.map(\.tokens.count).max()! - 1
+        #expect(throws: TrainingError.self) { try Trainer(model: bundle.model, train: examples, eval: [], config: short) }
+    }
+
     @Test func earlyStoppingKeepsTheBestParameters() throws {
         let bundle = try TinyChat.get()
         var config = TinyChat.config(steps: 40, lr: 2e-2)

@@ -13,6 +13,13 @@ extern "C" {
 /// 1 when the CPU (and the OS, for the YMM state) supports AVX2, FMA and F16C, else 0.
 int lorad_cpu_has_avx2_fma_f16c(void);
 
+/// Before the first BLAS call: when a DYNAMIC_ARCH OpenBLAS older than the CPU fell back to its
+/// Prescott (SSE3) kernels and OPENBLAS_CORETYPE is unset, selects its Haswell or SkylakeX kernels as
+/// CPUID allows (openblas_core.c). Returns 1 if it switched.
+int lorad_openblas_prefer_native_core(void);
+/// OpenBLAS's kernel family ("SkylakeX", "Haswell", "Prescott", ...).
+const char *lorad_openblas_corename(void);
+
 /// A spin-wait hint (x86 PAUSE); a no-op elsewhere.
 static inline void lorad_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -137,8 +137,18 @@ public final class ComputePool: Sendable {
     /// The default pool: one thread per core.
     public static var shared: ComputePool { shared(threads: coreCount) }
 
-    /// Puts OpenBLAS in single-thread mode, once (see the header comment).
-    static let singleThreadBLAS: Void = { openblas_set_num_threads(1) }()
+    /// Puts OpenBLAS in single-thread mode, once (see the header comment), after making it run the
+    /// kernels of this CPU's generation when it fell back to old ones (CKernels' openblas_core.c).
+    static let singleThreadBLAS: Void = {
+        _ = lorad_openblas_prefer_native_core()
+        openblas_set_num_threads(1)
+    }()
+
+    /// The kernel family OpenBLAS runs (e.g. "SkylakeX"), once any pool or sgemm product has set it up.
+    public static var openBLASCore: String {
+        _ = singleThreadBLAS
+        return String(cString: lorad_openblas_corename())
+    }
 
     /// OpenBLAS's current thread count (1 once any pool or sgemm matmul has run).
     public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }

@@ -1,13 +1,16 @@
 // The transposed product on stored (possibly quantized) weights, for backpropagation through a frozen
 // base: dX[t][i] (+)= Σ_r dY[t][r] · W[r][i], i.e. dX = dY·W (X = tokens × cols, dY = tokens × rows).
 //
-// No f32 copy of the matrix is ever made: a thread decodes a tile of weight rows (64 at a time, as the
-// forward sgemm path does) into a scratch buffer and accumulates its contribution with one
-// `cblas_sgemm`. Tiles of different rows all write every column of dX, so the tiles are cut into a
-// fixed number of runs (two per pool thread), each summed in order into its own tokens × cols
-// accumulator, and the accumulators are added at the end in run order: the result does not depend on
-// which thread ran what, so a training step is reproducible bit for bit. `matmulTransposedReference` is the plain double-precision version the
-// tests compare it with.
+// No f32 copy of the matrix is ever made. The columns of dX are cut into strips of whole quantization
+// blocks (at most 128 columns, a multiple of the pool's threads in number); a job owns one strip: it
+// decodes that strip of 256 weight rows at a time into a scratch buffer (≤ 160 KB, in L2) and adds
+// dY[:, rows]·Wf into its columns of dX with one `cblas_sgemm` (inner dimension 256, so each dX element
+// is loaded and stored once per 256 multiply-adds). Every output element is summed over the same
+// chunks in the same order whichever thread runs its strip, so a training step is reproducible bit for
+// bit, with no per-thread accumulators to add up. A matrix with an 8-row repacked copy (q8 numerics)
+// decodes whole rows from it instead (64-row tiles cut into fixed runs, each summed into its own
+// accumulator, added in run order). `matmulTransposedReference` is the plain double-precision version
+// the tests compare it with.
 
 internal import CKernels
 internal import COpenBLAS
@@ -21,17 +24,60 @@ public func matmulTransposed(_ w: WeightMatrix, _ dy: UnsafePointer<Float>, toke
     precondition(w.type.isComputable, "matmulTransposed: \(w.type) is not computable; the caller should have checked")
     _ = ComputePool.singleThreadBLAS
     let ys = dyStride ?? w.rows
-    let n = tokens * w.cols
-    if !accumulate { dx.update(repeating: 0, count: n) }
+    if !accumulate { dx.update(repeating: 0, count: tokens * w.cols) }
     guard tokens > 0, w.rows > 0 else { return }
+    if let p = w.repacked {
+        matmulTransposedRepacked(w, p, dy, tokens: tokens, dyStride: ys, dx, pool: pool)
+        return
+    }
     let type = w.type.computableKernelType
     let path = kernels.usable
+    let nthreads = pool?.threadCount ?? 1
+    let blockSize = w.type.blockSize, blockBytes = w.type.blockBytes
+    let blocks = w.cols / blockSize
+    // Strips of whole blocks, at most ~128 columns, their count a multiple of the threads (so the
+    // strips share out evenly) where there are enough blocks.
+    let maxBlocks = max(1, 128 / blockSize)
+    let strips = min(blocks, nthreads * max(1, (blocks + nthreads * maxBlocks - 1) / (nthreads * maxBlocks)))
+    let widest = (blocks + strips - 1) / strips * blockSize
+    let chunk = 256
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * chunk * widest)
+    defer { scratch.deallocate() }
+    let body: (Int, Int) -> Void = { strip, thread in
+        let b0 = strip * blocks / strips, b1 = (strip + 1) * blocks / strips
+        let c0 = b0 * blockSize, width = (b1 - b0) * blockSize
+        let wf = scratch + thread * chunk * widest
+        var r0 = 0
+        while r0 < w.rows {
+            let rows = min(chunk, w.rows - r0)
+            for r in 0..<rows {
+                let src = w.row(r0 + r) + b0 * blockBytes
+                if path == .avx2 {
+                    _ = lorad_avx2_dequantize(type, src, Int64(width), wf + r * width)
+                } else {
+                    _ = lorad_portable_dequantize(type, src, Int64(width), wf + r * width)
+                }
+            }
+            // dX[:, c0 ..< c0+width] (T × width, ld cols) += dY[:, r0 ..< r0+rows] (T × rows, ld ys) · Wf (rows × width).
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(width), Int32(rows),
+                        1, dy + r0, Int32(ys), wf, Int32(width), 1, dx + c0, Int32(w.cols))
+            r0 += rows
+        }
+    }
+    if let pool { pool.parallelFor(strips, body) } else { for s in 0..<strips { body(s, 0) } }
+}
+
+/// dX += dY·W from the 8-row repacked copy, which decodes whole rows: 64-row tiles in a fixed number of
+/// runs (two per pool thread), each summed in order into its own tokens × cols accumulator (run 0 into
+/// dX), the accumulators added at the end in run order.
+private func matmulTransposedRepacked(_ w: WeightMatrix, _ p: RepackedWeights, _ dy: UnsafePointer<Float>, tokens: Int,
+                                      dyStride ys: Int, _ dx: UnsafeMutablePointer<Float>, pool: ComputePool?) {
+    let n = tokens * w.cols
     let nthreads = pool?.threadCount ?? 1
     let tile = 64
     let tiles = (w.rows + tile - 1) / tile
     let per = tile * w.cols
     let runs = min(tiles, 2 * nthreads), perRun = (tiles + runs - 1) / runs
-    // Per thread a decoded tile; per run after the first a tokens × cols accumulator (run 0 adds into dX).
     let buffer = UnsafeMutablePointer<Float>.allocate(capacity: nthreads * per + (runs - 1) * n)
     defer { buffer.deallocate() }
     let accumulators = buffer + nthreads * per
@@ -42,14 +88,7 @@ public func matmulTransposed(_ w: WeightMatrix, _ dy: UnsafePointer<Float>, toke
         // min on both ends: with few tiles the last runs can be empty (5 tiles, 4 runs of 2).
         for i in min(tiles, run * perRun)..<min(tiles, (run + 1) * perRun) {
             let r0 = i * tile, rows = min(w.rows, r0 + tile) - r0
-            if let p = w.repacked {
-                p.dequantize(rows: r0, r0 + rows, into: wf)
-            } else if path == .avx2 {
-                _ = lorad_avx2_dequantize(type, w.row(r0), Int64(rows * w.cols), wf)
-            } else {
-                _ = lorad_portable_dequantize(type, w.row(r0), Int64(rows * w.cols), wf)
-            }
-            // acc (T × cols) += dY[:, r0 ..< r0+rows] (T × rows, ld ys) · Wf (rows × cols).
+            p.dequantize(rows: r0, r0 + rows, into: wf)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(w.cols), Int32(rows),
                         1, dy + r0, Int32(ys), wf, Int32(w.cols), 1, acc, Int32(w.cols))
         }
