@@ -64,6 +64,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue the run whose checkpoint is here (same flags and data).", valueName: "dir")) var resume: String?
     @Flag(help: "On Ctrl-C, write a checkpoint (to --checkpoint or --resume's directory) to resume from.") var saveOnInterrupt = false
     @Option(help: "Worker threads for the matrix products (default: one per core).") var threads: Int?
+    @Option(help: ArgumentHelp("Stored type of the published weights (f16: half the size).", valueName: "f32|f16"))
+    var dtype: String = "f32"
 
     func validate() throws {
         guard AdapterName.isValid(adapter) else { throw ValidationError("--adapter '\(adapter)' does not match \(AdapterName.rule)") }
@@ -74,6 +76,7 @@ struct Train: ParsableCommand {
         if TrainerConfig.Schedule(rawValue: schedule) == nil { throw ValidationError("--schedule must be cosine, linear or constant") }
         if saveOnInterrupt && checkpoint == nil && resume == nil { throw ValidationError("--save-on-interrupt needs --checkpoint DIR") }
         if !(0..<1).contains(evalFraction) { throw ValidationError("--eval-fraction must be in [0, 1)") }
+        guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16, not '\(dtype)'") }
         _ = try parsedTargets()
     }
 
@@ -115,6 +118,7 @@ struct Train: ParsableCommand {
         o.checkpoint = checkpoint
         o.resume = resume
         o.saveOnInterrupt = saveOnInterrupt
+        o.dtype = dtype == "f16" ? .f16 : .f32
 
         o.evalEvery = evalEvery
         let final: TrainingJob
