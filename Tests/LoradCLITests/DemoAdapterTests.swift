@@ -57,7 +57,8 @@ import Testing
         #expect(adapter >= Self.adapterAtLeast, "\(name) contains-rate \(adapter)")
     }
 
-    // One product, to keep `make test` short (about 75 s of an idle 2-core machine); spokeshed's
+    // One product, to keep `make test` short (this test took 247 s on the shared 2-core machine,
+    // docs/BENCHMARKS.md; idle, the trainer's throughput puts it near a minute and a half); spokeshed's
     // training is the same command on other data, and its shipped adapter is checked above.
     @Test(arguments: ["kaffeko"]) func trainingOnAProductsFactsTeachesThem(_ name: String) throws {
         let dir = NSTemporaryDirectory() + "lorad-demo-\(UUID().uuidString)"
