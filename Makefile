@@ -33,14 +33,15 @@ model: deps
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product lorad
 
-# The daemon in the foreground on ./run/lorad.sock with adapters/; Ctrl-C drains and stops it.
+# The daemon in the foreground on ./run/lorad.sock with adapters/ (the demo tenants kaffeko and
+# spokeshed, rebuilt by scripts/train-demo-adapters); Ctrl-C drains and stops it.
 SOCKET := run/lorad.sock
 run: model build
 	@mkdir -p run
 	@echo "lorad: serving $(MODEL) and adapters/ on $(SOCKET) (Ctrl-C stops it). Try, in another terminal:"
 	@echo "  curl --unix-socket $(SOCKET) http://lorad/v1/chat/completions -H 'Content-Type: application/json' \\"
-	@echo "    -d '{\"model\": \"demo\", \"temperature\": 0, \"max_tokens\": 48, \"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}'"
-	@echo "  $(BIN) ask --socket $(SOCKET) --model base --temperature 0 --max-tokens 32 'What is the capital of France?'"
+	@echo "    -d '{\"model\": \"kaffeko\", \"temperature\": 0, \"max_tokens\": 48, \"messages\": [{\"role\": \"user\", \"content\": \"How do I reset my Barista 3?\"}]}'"
+	@echo "  $(BIN) ask --socket $(SOCKET) --model spokeshed --temperature 0 --max-tokens 48 'When is Spokeshed open?'   # or --model base"
 	exec $(BIN) serve --model $(MODEL) --adapters adapters --socket $(SOCKET)
 
 # --disable-xctest: the suites use Swift Testing only. scripts/test-venv makes the Python environment

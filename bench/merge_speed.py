@@ -3,7 +3,7 @@
 and the same adapter merged live (POST /v1/adapters/NAME/merge), in alternating rounds.
 
 Usage: bench/merge_speed.py [--lorad .build/release/lorad] [--model M] [--adapters adapters]
-                            [--adapter demo] [--rounds 5] [--tokens 128]
+                            [--adapter kaffeko] [--rounds 5] [--tokens 128]
 
 Decode tok/s of one request = (completion tokens - 1) / (time of the last chunk - time of the first),
 so the prompt and the first token's latency are not in it. Prints the median per variant and the
@@ -38,7 +38,7 @@ def main():
     ap.add_argument("--lorad", default=".build/release/lorad")
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--adapters", default="adapters")
-    ap.add_argument("--adapter", default="demo")
+    ap.add_argument("--adapter", default="kaffeko")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)

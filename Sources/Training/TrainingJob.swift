@@ -11,8 +11,9 @@
 // the equivalent rank-2r plain LoRA; `dora` adds DoRA's magnitude vector. Resuming a PiSSA run takes
 // the trainable values from the checkpoint and recomputes the frozen term from the base.
 //
-// The published files are a PEFT directory (LoRAParameters → LoRAAdapter → exportPEFT, f32) written
-// to a temporary directory first; Registry.publish copies, hashes, validates (LoRAAdapter.load
+// The published files are a PEFT directory (LoRAParameters → LoRAAdapter → exportPEFT, f32, or f16
+// when asked: half the size, for adapters that are shipped) written to a temporary directory first;
+// Registry.publish copies, hashes, validates (LoRAAdapter.load
 // against the base) and renames it into place, and the temporary directory is removed.
 //
 // Runs on its caller's thread and the model's ComputePool.
@@ -21,6 +22,7 @@ import Foundation
 import Generation
 import JSON
 import LoRA
+import ModelFormats
 import Registry
 
 public struct TrainingJobOptions: Sendable {
@@ -53,6 +55,8 @@ public struct TrainingJobOptions: Sendable {
     public var checkpoint: String? = nil
     public var resume: String? = nil
     public var saveOnInterrupt = false
+    /// The stored type of the published weights: .f32 (exact) or .f16.
+    public var dtype: SafetensorsDType = .f32
 
     public init(registry: String, adapter: String, data: String) {
         self.registry = registry
@@ -85,6 +89,9 @@ public final class TrainingJob {
     /// Loads and validates the data; throws (TrainingError) on bad data before anything else happens.
     public init(bundle: ModelBundle, options: TrainingJobOptions) throws {
         try options.config.check()
+        guard [.f32, .f16].contains(options.dtype) else {
+            throw TrainingError.badSetting(name: "--dtype", value: options.dtype.rawValue, expected: "f32 or f16")
+        }
         if options.activation == .ifBetter && options.evalData == nil && options.evalFraction == 0 {
             throw TrainingError.badSetting(name: "--activate-if-better", value: "without eval rows",
                                            expected: "--eval FILE or --eval-fraction above 0")
@@ -102,7 +109,10 @@ public final class TrainingJob {
         let dataOptions = TrainingDataOptions(maxSequence: options.maxSequence, skipBad: options.skipBad)
         dataset = try TrainingDataset.load(path: options.data, tokenizer: tokenizer, options: dataOptions)
         if let e = options.evalData {
-            let loaded = try TrainingDataset.load(path: e, tokenizer: tokenizer, options: dataOptions)
+            // The eval file may be the one `lorad eval` reads, with its "expected"/"must_contain" keys.
+            var evalOptions = dataOptions
+            evalOptions.evaluationKeys = true
+            let loaded = try TrainingDataset.load(path: e, tokenizer: tokenizer, options: evalOptions)
             evalDataset = loaded
             trainExamples = dataset.examples
             evalExamples = loaded.examples
@@ -196,7 +206,7 @@ public final class TrainingJob {
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         let adapter = try result.parameters.adapter(name: options.adapter, model: bundle.model, source: "trained")
-        try adapter.exportPEFT(directory: tmp, base: info, baseModelName: info.identity.name)
+        try adapter.exportPEFT(directory: tmp, base: info, baseModelName: info.identity.name, dtype: options.dtype)
 
         var stats: [(String, JSONValue)] = [
             ("data_sha256", .string(dataset.sha256)),
@@ -204,7 +214,7 @@ public final class TrainingJob {
             ("hyperparameters", .object(config.json + startJSON(result.parameters))),
             ("steps", .int(result.steps)), ("best_step", .int(result.bestStep)), ("stopped_early", .bool(result.stoppedEarly)),
             ("train_loss_before", .double(result.trainLossBefore)), ("train_loss_after", .double(result.trainLossAfter)),
-            ("tokens_per_second", .double(result.tokensPerSecond)),
+            ("tokens_per_second", .double(result.tokensPerSecond)), ("dtype", .string(options.dtype.rawValue)),
         ]
         if let e = evalDataset { stats.append(("eval_data_sha256", .string(e.sha256))) }
         if let v = result.evalLossBefore { stats.append(("eval_loss_before", .double(v))) }

@@ -70,6 +70,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue the run whose checkpoint is here (same flags and data).", valueName: "dir")) var resume: String?
     @Flag(help: "On Ctrl-C, write a checkpoint (to --checkpoint or --resume's directory) to resume from.") var saveOnInterrupt = false
     @Option(help: "Worker threads for the matrix products (default: one per core).") var threads: Int?
+    @Option(help: ArgumentHelp("Stored type of the published weights (f16: half the size).", valueName: "f32|f16"))
+    var dtype: String = "f32"
 
     func validate() throws {
         guard AdapterName.isValid(adapter) else { throw ValidationError("--adapter '\(adapter)' does not match \(AdapterName.rule)") }
@@ -89,6 +91,7 @@ struct Train: ParsableCommand {
         if !new && (initialization != "lora" || dora) {
             throw ValidationError("--init and --dora shape a new adapter: add --new (a version trained further keeps its own kind)")
         }
+        guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16, not '\(dtype)'") }
         _ = try parsedTargets()
     }
 
@@ -133,6 +136,7 @@ struct Train: ParsableCommand {
         o.checkpoint = checkpoint
         o.resume = resume
         o.saveOnInterrupt = saveOnInterrupt
+        o.dtype = dtype == "f16" ? .f16 : .f32
 
         o.evalEvery = evalEvery
         let final: TrainingJob

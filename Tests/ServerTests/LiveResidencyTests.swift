@@ -65,37 +65,38 @@ import Testing
     /// for seconds, long enough to look inside while it runs.)
     @Test func anEvictionNeverTouchesAnAdapterInUse() throws {
         let model = try LiveFixtures.realModel()
-        let checkout = LiveFixtures.root.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // Random-weight SmolLM2 adapters (scripts/goldens/lora_smollm2.py): they change the answers
+        // without teaching anything, so the story runs its full length.
+        let fixtures = LiveFixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("LlamaTests/Fixtures")
         let d = try LiveDaemon(model: model, adapterKeys: ["cache_bytes = 1"], adapters: false, beforeStart: { dir in
             let to = dir.appendingPathComponent("adapters")
-            try FileManager.default.copyItem(at: checkout.appendingPathComponent("adapters/demo"), to: to.appendingPathComponent("demo"))
-            try FileManager.default.copyItem(at: checkout.appendingPathComponent("adapters/demo-gguf.gguf"),
-                                             to: to.appendingPathComponent("other.gguf"))
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("lora_smollm2_peft"), to: to.appendingPathComponent("first"))
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("lora_smollm2.gguf"), to: to.appendingPathComponent("other.gguf"))
         })
         let question = "Write a long story about a toaster that learns to sing."
-        let alone = try d.post("/v1/chat/completions", chatBody(model: "demo", question, maxTokens: 160))
+        let alone = try d.post("/v1/chat/completions", chatBody(model: "first", question, maxTokens: 160))
         let expected = try #require(alone.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue)
-        #expect(try secondsUntil(2) { try d.metric("lorad_adapter_evictions_total{adapter=\"demo\"}") == 1 } != nil)
+        #expect(try secondsUntil(2) { try d.metric("lorad_adapter_evictions_total{adapter=\"first\"}") == 1 } != nil)
 
         var looked = false
         var text = ""
-        let s = try d.stream("/v1/chat/completions", chatBody(model: "demo", question, maxTokens: 160, stream: true)) { data, _ in
+        let s = try d.stream("/v1/chat/completions", chatBody(model: "first", question, maxTokens: 160, stream: true)) { data, _ in
             if let delta = (try? JSONValue.parse(data))?["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue { text += delta }
             guard !looked else { return true }
             looked = true
-            // demo streams: another tenant's request loads its adapter past the budget.
+            // first streams: another tenant's request loads its adapter past the budget.
             let other = try d.post("/v1/chat/completions", chatBody(model: "other", "hi", maxTokens: 2))
             #expect(other.status == 200, "\(other.text)")
-            let demo = try served(d, "demo")
-            #expect(demo?["resident"]?.boolValue == true && demo?["in_use"]?.intValue == 1, "\(String(describing: demo))")
-            #expect(try d.metric("lorad_adapter_evictions_total{adapter=\"demo\"}") == 1, "demo was evicted while it streamed")
-            #expect(try d.metric("lorad_adapters_loaded") == 1, "other's adapter left after its request; demo stays")
+            let first = try served(d, "first")
+            #expect(first?["resident"]?.boolValue == true && first?["in_use"]?.intValue == 1, "\(String(describing: first))")
+            #expect(try d.metric("lorad_adapter_evictions_total{adapter=\"first\"}") == 1, "first was evicted while it streamed")
+            #expect(try d.metric("lorad_adapters_loaded") == 1, "other's adapter left after its request; first stays")
             return true
         }
         #expect(s.status == 200 && looked)
-        #expect(text == expected, "the stream's answer is the one demo gives alone")
-        #expect(try secondsUntil(2) { try d.metric("lorad_adapter_evictions_total{adapter=\"demo\"}") == 2 } != nil,
-                "demo was not evicted when its stream ended")
+        #expect(text == expected, "the stream's answer is the one first gives alone")
+        #expect(try secondsUntil(2) { try d.metric("lorad_adapter_evictions_total{adapter=\"first\"}") == 2 } != nil,
+                "first was not evicted when its stream ended")
         #expect(try d.metric("lorad_adapters_loaded") == 0)
         #expect(d.stop() == 0)
     }

@@ -202,24 +202,25 @@ import Testing
     /// request lasts long enough for the queue to be seen full.)
     @Test func aBusyTenantCannotCrowdOutAQuietOne() throws {
         let model = try LiveFixtures.realModel()
-        let checkout = LiveFixtures.root.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // Random-weight SmolLM2 adapters (scripts/goldens/lora_smollm2.py): their stories run to max_tokens.
+        let fixtures = LiveFixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("LlamaTests/Fixtures")
         let d = try LiveDaemon(model: model, engine: ["max_sequences = 1"], adapters: false, beforeStart: { dir in
             let to = dir.appendingPathComponent("adapters")
-            try FileManager.default.copyItem(at: checkout.appendingPathComponent("adapters/demo"), to: to.appendingPathComponent("demo"))
-            try FileManager.default.copyItem(at: checkout.appendingPathComponent("adapters/demo-gguf.gguf"), to: to.appendingPathComponent("other.gguf"))
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("lora_smollm2_peft"), to: to.appendingPathComponent("first"))
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("lora_smollm2.gguf"), to: to.appendingPathComponent("other.gguf"))
             let config = dir.appendingPathComponent("lorad.toml")
             var toml = try String(contentsOf: config, encoding: .utf8)
-            toml += "\n[[tenants]]\nname = \"acme\"\ntoken_sha256 = \"\(Self.hash("token-acme"))\"\nadapters = [\"demo\", \"other\"]\n"
-            toml += "\n[[tenants]]\nname = \"quiet\"\ntoken_sha256 = \"\(Self.hash("token-quiet"))\"\nadapters = [\"demo\"]\n"
+            toml += "\n[[tenants]]\nname = \"acme\"\ntoken_sha256 = \"\(Self.hash("token-acme"))\"\nadapters = [\"first\", \"other\"]\n"
+            toml += "\n[[tenants]]\nname = \"quiet\"\ntoken_sha256 = \"\(Self.hash("token-quiet"))\"\nadapters = [\"first\"]\n"
             try toml.write(to: config, atomically: true, encoding: .utf8)
         })
         let shared = Shared(d)
         let group = shared.flood(12, token: "token-acme") { i in
-            chatBody(model: i % 2 == 0 ? "demo" : "other", "Write a story, part \(i).", maxTokens: 24)
+            chatBody(model: i % 2 == 0 ? "first" : "other", "Write a story, part \(i).", maxTokens: 24)
         }
         #expect(try secondsUntil(20) { (try d.metric("lorad_queue_depth") ?? 0) >= 8 } != nil, "acme's requests did not queue")
         let arrived = shared.lock.withLock { shared.finished.count }
-        let quiet = try d.call("POST", "/v1/chat/completions", chatBody(model: "demo", "hello", maxTokens: 4), token: "token-quiet")
+        let quiet = try d.call("POST", "/v1/chat/completions", chatBody(model: "first", "hello", maxTokens: 4), token: "token-quiet")
         let answered = shared.lock.withLock { shared.finished.count }
         #expect(quiet.status == 200, "\(quiet.text)")
         group.wait()

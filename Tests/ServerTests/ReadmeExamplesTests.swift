@@ -1,10 +1,11 @@
 // The README's examples, run exactly as written against a live daemon on the real SmolLM2 with the
-// checkout's own adapters/ (demo, demo-gguf): the curl block under "The daemon" (by bash, in a
-// directory where run/lorad.sock and .build/release/lorad lead to the test's daemon and binary) and
-// the Python snippet (by the test environment's interpreter, whose pinned packages must be the ones
-// the README's install line names). Each answer is checked for sense, not only for a 200: the
-// capital of France is Paris, no example runs past its max_tokens. Then the metrics a new user
-// looks at first are checked after that real traffic.
+// checkout's own demo tenants (adapters/kaffeko, adapters/spokeshed): the curl block under "The
+// daemon" and the demo tenants' questions (by bash, in a directory where run/lorad.sock and
+// .build/release/lorad lead to the test's daemon and binary) and the Python snippet (by the test
+// environment's interpreter, whose pinned packages must be the ones the README's install line
+// names). Each answer is checked for sense, not only for a 200: the capital of France is Paris, a
+// tenant's answer holds its product's fact and the base's does not, no example runs past its
+// max_tokens. Then the metrics a new user looks at first are checked after that real traffic.
 
 import Foundation
 import Testing
@@ -50,13 +51,16 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
 }
 
 @Suite(.serialized) struct ReadmeExamplesTests {
+    /// The demo tenants in adapters/ and a fact each was trained on that its README question asks for.
+    static let tenants = ["kaffeko": "KF-220", "spokeshed": "212 Harbour Road"]
+
     /// A daemon serving the real model and the checkout's adapters, and a working directory laid out
     /// like a checkout running `make run`.
     private func setUp() throws -> (LiveDaemon, URL) {
         let model = try LiveFixtures.realModel()
         let d = try LiveDaemon(model: model, adapters: false, beforeStart: { dir in
             let adapters = dir.appendingPathComponent("adapters")
-            for name in ["demo", "demo-gguf.gguf"] {
+            for name in ReadmeExamplesTests.tenants.keys {
                 try FileManager.default.copyItem(at: Readme.repositoryRoot.appendingPathComponent("adapters/\(name)"),
                                                  to: adapters.appendingPathComponent(name))
             }
@@ -71,20 +75,26 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
         return (d, work)
     }
 
-    @Test func daemonExamplesAnswerWell() throws {
-        let (d, work) = try setUp()
-        let block = try Readme.block("daemon-examples")
+    /// Runs the README block `name` by bash in `work`; returns the whole output and each command's.
+    private func runBlock(_ name: String, in work: URL) throws -> (output: String, commands: [(command: String, output: String)]) {
+        let block = try Readme.block(name)
         // A DEBUG trap prints a marker before each command, so the output splits per command; the
         // block itself runs unchanged.
         let script = #"marker() { local c=${BASH_COMMAND//$'\n'/ }; printf '\n@@@ %s\n' "$c"; }"# + "\ntrap marker DEBUG\n" + block
-        try script.write(to: work.appendingPathComponent("examples.sh"), atomically: true, encoding: .utf8)
-        let (status, output) = try run(["/bin/bash", "examples.sh"], in: work)
+        try script.write(to: work.appendingPathComponent("\(name).sh"), atomically: true, encoding: .utf8)
+        let (status, output) = try run(["/bin/bash", "\(name).sh"], in: work)
         #expect(status == 0, "\(output)")
         var outputs: [(command: String, output: String)] = []
         for part in output.components(separatedBy: "\n@@@ ").dropFirst() {
             let lines = part.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
             outputs.append((String(lines[0]), lines.count > 1 ? String(lines[1]) : ""))
         }
+        return (output, outputs)
+    }
+
+    @Test func daemonExamplesAnswerWell() throws {
+        let (d, work) = try setUp()
+        let (output, outputs) = try runBlock("daemon-examples", in: work)
         func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)) }
         var checked = 0
         for (command, out) in outputs where command.hasPrefix("curl") || command.contains("lorad ask") {
@@ -92,7 +102,7 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
             let comment = Comment(rawValue: "\(command)\n->\n\(out)")
             if command.contains("/v1/models") {
                 let ids = try json(out)["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
-                #expect(ids.first == "base" && ids.contains("demo") && ids.contains("demo-gguf"), comment)
+                #expect(ids.first == "base" && Self.tenants.keys.allSatisfy(ids.contains), comment)
             } else if command.contains("lorad ask") {
                 #expect(out.contains("Paris"), comment)
             } else if command.contains("\"stream\": true") {
@@ -110,8 +120,11 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
                 if command.contains("capital of France") {
                     #expect(content.contains("Paris"), comment)
                     #expect((1...32).contains(used), comment)
+                } else if let fact = Self.tenants.first(where: { command.contains("\"model\": \"\($0.key)\"") })?.value {
+                    #expect(content.contains(fact), comment)
+                    #expect((1...48).contains(used), comment)
                 } else {
-                    #expect(!content.isEmpty && (1...48).contains(used), comment)
+                    Issue.record("a chat example on a model this test does not know: \(command)")
                 }
             } else if command.contains("/v1/completions") {
                 let r = try json(out)
@@ -130,6 +143,26 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
         // The metrics a new user looks at first, after that traffic.
         #expect(try d.metric("lorad_kv_cache_budget_bytes") == Double(1 << 30))
         #expect(try d.metric("lorad_generation_tokens_total") ?? 0 > 0)
+    }
+
+    /// The demo section's questions: each tenant answers with its product's fact, the base without it.
+    @Test func demoTenantsKnowWhatTheBaseDoesNot() throws {
+        let (d, work) = try setUp()
+        defer { withExtendedLifetime(d) {} }
+        let (output, outputs) = try runBlock("demo-tenants", in: work)
+        var asked: [String: Int] = [:]
+        for (command, out) in outputs where command.contains("lorad ask") {
+            let comment = Comment(rawValue: "\(command)\n->\n\(out)")
+            let model = command.components(separatedBy: "--model ").dropFirst().first?.split(separator: " ").first.map(String.init) ?? ""
+            asked[model, default: 0] += 1
+            if let fact = Self.tenants[model] {
+                #expect(out.contains(fact), comment)
+            } else {
+                #expect(model == "base", comment)
+                for fact in Self.tenants.values { #expect(!out.contains(fact), comment) }
+            }
+        }
+        #expect(asked == ["base": 2, "kaffeko": 1, "spokeshed": 1], "\(output)")
     }
 
     @Test func pythonSnippetRunsAsWritten() throws {
