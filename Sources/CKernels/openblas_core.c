@@ -1,7 +1,8 @@
 // Which kernels OpenBLAS runs. A DYNAMIC_ARCH OpenBLAS (Debian's) picks its kernels from CPUID when it
 // loads, and a release older than the CPU falls back to its oldest x86-64 kernels: 0.3.21 (Debian 12)
-// runs Zen 5 (AMD family 0x1A) on "Prescott", SSE3 code that made the trainer's sgemm-bound steps
-// ~3.5x slower on the reference machine than the same library's SkylakeX (AVX-512) kernels. So,
+// runs Zen 5 (AMD family 0x1A) and Intel's family 6 model 207 (both seen on these machines) on
+// "Prescott", SSE3 code that made the trainer's sgemm-bound steps ~3.5-4x slower than the same
+// library's SkylakeX (AVX-512) kernels. So,
 // before the first BLAS call, if nobody chose a core (OPENBLAS_CORETYPE unset) and OpenBLAS fell back
 // to Prescott on a CPU whose AVX2/FMA (and AVX-512 F/DQ/BW/VL, with the OS saving ZMM state) CPUID
 // shows, we set OPENBLAS_CORETYPE to Haswell or SkylakeX and re-run OpenBLAS's dynamic initialisation,

@@ -314,8 +314,9 @@ public final class Engine: @unchecked Sendable {
     /// One batched forward pass over every runnable sequence, then sampling and events.
     ///
     /// Prompts of keys with fewer live sequences are prefilled first. And the first sequence of a key
-    /// (nothing else of its key live: a quiet tenant's request) gets a step of its own for its
-    /// prefill, without the decode rows, at most every other step: its first token then costs
+    /// (nothing else of its key live: a quiet tenant's request), when its request asks for it
+    /// (`prefillFirst`), gets a step of its own for its prefill, without the decode rows, at most
+    /// every other step: its first token then costs
     /// about one idle prefill after the step in flight, instead of a prefill stretched by every
     /// other key's decode rows, while their decoders wait at most one step in two.
     private func step() {
@@ -324,7 +325,7 @@ public final class Engine: @unchecked Sendable {
         var liveOfKey: [String: Int] = [:]
         for s in live { liveOfKey[s.request.queueKey, default: 0] += 1 }
         let decoding = live.filter { !$0.isPrefilling && !$0.paused && $0.pending != nil }
-        let firstOfKey = live.filter { $0.isPrefilling && liveOfKey[$0.request.queueKey] == 1 }
+        let firstOfKey = live.filter { $0.request.prefillFirst && $0.isPrefilling && liveOfKey[$0.request.queueKey] == 1 }
         let prefillOnly = config.prefillFirst && !lastStepPrefillOnly && !firstOfKey.isEmpty && !decoding.isEmpty
         lastStepPrefillOnly = prefillOnly
         if !prefillOnly {

@@ -16,9 +16,9 @@ public struct EngineConfig: Sendable, Equatable {
     /// Prompt tokens prefilled per step over all new sequences (chunked prefill): a long prompt is
     /// spread over several steps so the decoding sequences keep getting a token each step.
     public var prefillChunk = 256
-    /// A key's first sequence (nothing else of its key running) is prefilled in a step without the
-    /// decode rows, at most every other step, so a quiet tenant's first token is not stretched by a
-    /// busy one's batch (Engine.step).
+    /// A key's first sequence (nothing else of its key running), if its request has `prefillFirst`,
+    /// is prefilled in a step without the decode rows, at most every other step, so a quiet tenant's
+    /// first token is not stretched by a busy one's batch (Engine.step).
     public var prefillFirst = true
     /// Keep the KV of finished prompts and reuse the longest matching prefix.
     public var prefixCache = true

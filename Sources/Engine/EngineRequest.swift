@@ -30,6 +30,10 @@ public struct EngineRequest: Sendable {
     public var maxQueued = 0
     /// Cached prefixes are reused only between requests of one partition (the server: the tenant).
     public var cachePartition = ""
+    /// When its key has nothing else live, its prefill may take a step without the decode rows
+    /// (EngineConfig.prefillFirst; the server sets it for tenants' requests, so a quiet tenant's first
+    /// token is not stretched by a busy one's batch, while keys that are only adapter names share steps).
+    public var prefillFirst = false
 
     public init(queueKey: String, adapters: [AdapterUse] = [], merged: MergedAdapter? = nil, prompt: [Int32],
                 sampling: SamplingParameters, promptLogprobs: Bool = false) {

@@ -133,7 +133,7 @@ import Llama
 /// its first token. Without the rule they get one per chunk (three); with a prefill step every step,
 /// none.
 @Suite struct EnginePrefillFirstTests {
-    func tokensBetweenAdmissionAndFirstToken(prefillFirst: Bool) throws -> [Int] {
+    func tokensBetweenAdmissionAndFirstToken(prefillFirst: Bool, asksForIt: Bool = true) throws -> [Int] {
         let t = try TinyFixtures.get()
         var config = EngineConfig()
         config.prefillChunk = 16
@@ -150,7 +150,9 @@ import Llama
         }
         let prompt = Array(t.tokenizer.encode(String(repeating: "a quiet cat ", count: 20)).prefix(40))
         #expect(prompt.count == 40)
-        let quiet = try d.engine.submit(EngineRequest(queueKey: "quiet", prompt: prompt, sampling: greedy(maxTokens: 1)))
+        var request = EngineRequest(queueKey: "quiet", prompt: prompt, sampling: greedy(maxTokens: 1))
+        request.prefillFirst = asksForIt
+        let quiet = try d.engine.submit(request)
         var admitted = false, first = false
         var between = [busy[0]: 0, busy[1]: 0]
         d.collect([quiet]) { id, event in
@@ -168,5 +170,7 @@ import Llama
     @Test func aQuietKeysPrefillRunsAloneEveryOtherStep() throws {
         #expect(try tokensBetweenAdmissionAndFirstToken(prefillFirst: true) == [1, 1])
         #expect(try tokensBetweenAdmissionAndFirstToken(prefillFirst: false) == [3, 3])
+        // A request that does not ask for it (the server's without tenants) shares its steps.
+        #expect(try tokensBetweenAdmissionAndFirstToken(prefillFirst: true, asksForIt: false) == [3, 3])
     }
 }

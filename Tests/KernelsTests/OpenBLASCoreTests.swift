@@ -1,5 +1,5 @@
 // OpenBLAS runs kernels of this CPU's generation: a DYNAMIC_ARCH OpenBLAS older than the CPU falls
-// back to its SSE3 "Prescott" kernels (Debian 12's 0.3.21 on Zen 5), which ComputePool's set-up
+// back to its SSE3 "Prescott" kernels (Debian 12's 0.3.21 on Zen 5 or Intel family 6 model 207), which ComputePool's set-up
 // replaces by Haswell or SkylakeX ones (CKernels' openblas_core.c) unless OPENBLAS_CORETYPE chose.
 
 import Foundation

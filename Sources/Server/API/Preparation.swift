@@ -232,6 +232,8 @@ extension Endpoints {
             submission.maxQueued = t.maxQueued
             // Nor do they share cached prefixes: a hit shows (cached_tokens, a faster first token).
             submission.cachePartition = t.name
+            // A tenant with nothing else running gets its prefill in a step of its own (engine.prefill_first).
+            submission.prefillFirst = true
             if let seconds = tokenBuckets.wait(t.name, perMinute: t.tokensPerMinute) {
                 metrics.rejected(reason: "tenant_token_rate")
                 var e = OpenAIError(status: 429, message: "tenant \(t.name) has used its tokens_per_minute (\(t.tokensPerMinute)); retry in \(seconds) s",
