@@ -124,7 +124,10 @@ public final class TrainingJob {
         }
         var c = options.config
         let perStep = c.batchSize * c.gradientAccumulation
-        c.evalEvery = options.evalEvery ?? max(1, (trainExamples.count + perStep - 1) / perStep)
+        // Once per epoch by default: an epoch is its rows, fewer than the examples when they are packed.
+        let examples = trainExamples
+        let rows = c.pack.map { TrainingRow.packed(examples, maxSequence: $0).count } ?? examples.count
+        c.evalEvery = options.evalEvery ?? max(1, (rows + perStep - 1) / perStep)
         config = c
     }
 

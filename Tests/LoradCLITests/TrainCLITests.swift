@@ -1,6 +1,7 @@
 // `lorad train` and `lorad eval` as an operator runs them, on the tiny chat model (Tests/Fixtures/
 // tiny_chat): a run publishes v1 and eval puts it beside the base; Ctrl-C (SIGINT) mid-run publishes
-// nothing and, with --save-on-interrupt, leaves a checkpoint.
+// nothing and, with --save-on-interrupt, leaves a checkpoint; a full file system at publish leaves the
+// registry as it was.
 
 import Foundation
 import JSON
@@ -83,6 +84,35 @@ import Testing
         #expect(seen.text.contains("interrupted after step") && seen.text.contains("nothing published"), "\(seen.text)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
         #expect(FileManager.default.fileExists(atPath: dir + "/ckpt/state.json"))
+    }
+
+    /// A registry whose file system is full when the trained version is published: the error says so,
+    /// the active version and the registry's entries stay as they were, nothing half-written is left.
+    @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root (CI runs as root)"))
+    func aFullFileSystemAtPublishKeepsTheRegistryAsItWas() throws {
+        let (dir, _, data) = try Self.setUp()
+        let mount = dir + "/small"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        #expect(try CLI.execute("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount], environment: nil).status == 0)
+        defer {
+            _ = try? CLI.execute("/bin/umount", [mount], environment: nil)
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let root = mount + "/registry"
+        func train() throws -> CLIResult {
+            try CLI.run(["train", "--model", Self.tinyModel, "--adapters", root, "--adapter", "shop", "--data", data,
+                         "--new", "--rank", "2", "--alpha", "4", "--targets", "q_proj,v_proj", "--steps", "2", "--threads", "1", "--activate"])
+        }
+        var r = try train()
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let before = try RegistryCLITests.show("shop", root: root)
+        // Fill what is left (dd stops at ENOSPC), then train the next version.
+        _ = try CLI.execute("/bin/dd", ["if=/dev/zero", "of=\(mount)/filler", "bs=4096"], environment: nil)
+        r = try train()
+        #expect(r.status == 1 && r.stderr.contains("No space left on device"), "\(r.stdout)\(r.stderr)")
+        #expect(try RegistryCLITests.show("shop", root: root) == before)
+        let left = try FileManager.default.contentsOfDirectory(atPath: root + "/shop").sorted()
+        #expect(left == [".lock", "current", "v1"], "\(left)")
     }
 }
 

@@ -181,6 +181,23 @@ enum TinyChat {
         return o
     }
 
+    /// By default a run evaluates once per epoch, and an epoch is its rows: packed, fewer than the
+    /// examples.
+    @Test func theDefaultEvaluationIsOncePerEpochOfRowsPackedOrNot() throws {
+        let bundle = try TinyChat.get()
+        let dir = try TinyChat.tempDir()
+        let data = try TinyChat.write(TinyChat.facts, in: dir, name: "facts.jsonl")
+        var o = Self.options(dir + "/registry", data: data, eval: data)
+        o.evalEvery = nil
+        let plain = try TrainingJob(bundle: bundle, options: o)
+        #expect(plain.config.evalEvery == plain.trainExamples.count)
+        o.config.pack = 256
+        let packed = try TrainingJob(bundle: bundle, options: o)
+        let rows = TrainingRow.packed(packed.trainExamples, maxSequence: 256).count
+        #expect(rows < packed.trainExamples.count, "the facts pack into fewer rows")
+        #expect(packed.config.evalEvery == rows)
+    }
+
     @Test func aPublishedVersionRecordsItsFiguresAndLoadsBackWithTheSameLogits() throws {
         let bundle = try TinyChat.get()
         let dir = try TinyChat.tempDir(), root = dir + "/registry"
