@@ -91,6 +91,7 @@ import Testing
             max_upload_bytes = "1GiB"
             [training]
             max_queued = 2
+            max_share = 0.25
             [log]
             level = "debug"
             """
@@ -136,6 +137,7 @@ import Testing
         e.engine.prefixCache = false
         e.engine.maxTokensDefault = 128
         e.training.maxQueued = 2
+        e.training.maxShare = 0.25
         e.log.level = .debug
         #expect(c == e)
         // Every key of the table was exercised: each differs from its default.

@@ -21,14 +21,21 @@
 // A `parallelFor` issued while the pool is busy (a nested call from inside a body, or a second thread)
 // runs serially on its own thread instead of waiting, so nesting cannot deadlock.
 //
-// Background work (the daemon's trainer thread, `runInBackground`): at most one thread at a time is
-// the pool's background caller. Every other caller stamps the time of its call; while a stamp is
-// younger than `backgroundYield` (50 ms), the background caller's calls run serially on its own
-// thread instead of taking the pool. So serving preempts training between two of the trainer's
-// parallel calls: an engine step finds the pool free, or held by at most one training call (which
-// it does not wait for: it runs serially meanwhile), and the trainer keeps one core of its own
-// until the engine has been idle for 50 ms, when it takes the whole pool again.
-//
+// Background work (the daemon's trainer thread, `runInBackground(share:)`): at most one thread at a
+// time is the pool's background caller. Every other caller (the engine thread: foreground) stamps
+// the time of its call; while a stamp is younger than `backgroundYield` (50 ms) serving is busy, and
+// the two split the cores instead of taking turns on the whole pool:
+//   - the background caller's calls run serially on its own thread, so it holds one core, and only
+//     for a fraction d = min(1, share × threads) of the time (a credit that grows at rate d and
+//     is spent while it holds; when it runs out, the background caller sleeps in its next call);
+//   - while it holds its core, foreground calls let one worker fewer join them (on 2 threads they
+//     run serially on the caller), so no core runs two compute threads. Oversubscribing instead (the
+//     trainer's thread beside the pool's) stalls every foreground call on its descheduled worker:
+//     measured on 2 cores, serving's inter-token latency got worse than on one thread alone.
+// Once serving has been idle for 50 ms the background caller takes the whole pool again; a
+// foreground call that finds it held runs serially on its caller meanwhile (it never waits).
+// share 0: the background caller runs only while serving is idle.
+
 // OpenBLAS threads (the decision, copied to docs/architecture.md): OpenBLAS is put in single-thread
 // mode once (`openblas_set_num_threads(1)`, in `ComputePool.init`) and `cblas_sgemm` is only ever
 // called from pool chunks on disjoint tiles of output rows. So the process has exactly one set of
@@ -89,14 +96,27 @@ public final class ComputePool: Sendable {
         for t in threads { pthread_join(t.id, nil) }
     }
 
-    /// Runs `body` on the calling thread as the pool's background caller (see the header): its
-    /// parallel calls yield the pool to every other caller. One background caller at a time.
-    public func runInBackground<T>(_ body: () throws -> T) rethrows -> T {
+    /// Runs `body` on the calling thread as the pool's background caller (see the header): while
+    /// other callers are busy it holds one core for at most `share` of the pool's compute
+    /// (`setBackgroundShare` changes it meanwhile), and the whole pool once they are idle. One
+    /// background caller at a time.
+    public func runInBackground<T>(share: Double, _ body: () throws -> T) rethrows -> T {
         let me = UInt(pthread_self())
         precondition(core.background.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing).exchanged,
                      "ComputePool.runInBackground: another thread is the background caller")
-        defer { core.background.store(0, ordering: .releasing) }
+        setBackgroundShare(share)
+        core.beginBackground()
+        defer {
+            core.backgroundHolds.store(false, ordering: .releasing)
+            core.background.store(0, ordering: .releasing)
+        }
         return try body()
+    }
+
+    /// The share of the pool's compute (0...1) the background caller may hold while others are busy.
+    public func setBackgroundShare(_ share: Double) {
+        let d = share.isFinite ? min(1, max(0, share * Double(threadCount))) : 1
+        core.backgroundDuty.store(d.bitPattern, ordering: .relaxed)
     }
 
     /// Number of online CPUs.
@@ -184,9 +204,26 @@ private final class PoolCore: @unchecked Sendable {
     let background = Atomic<UInt>(0)
     let lastForeground = Atomic<UInt64>(0)
     static let backgroundYield: UInt64 = 50_000_000
+    /// Whether the background caller holds its core now (foreground calls then take one worker
+    /// fewer), and the fraction of the time it may (a Double's bits).
+    let backgroundHolds = Atomic<Bool>(false)
+    let backgroundDuty = Atomic<UInt64>(1.0.bitPattern)
+    /// The background caller's credit (ns it may still hold) and when it was last counted: read
+    /// and written only by the background caller's thread.
+    var backgroundCredit: Int64 = 0
+    var backgroundCounted: UInt64 = 0
+    var backgroundWasShared = false
+    /// Most credit saved while serving is busy, so the background caller holds its core for at most
+    /// burst / (1 - duty) in one go. Short: with 10 ms (holds of ~20 ms between sleeps as long) a
+    /// share of 0.25 on 2 cores gave serving a p99 inter-token latency of 3.9x its value without
+    /// training, with 2 ms 1.7x, for about the same training rate (docs/BENCHMARKS.md).
+    static let backgroundBurst: Int64 = 2_000_000
     var body: ((Int, Int) -> Void)?
     var count = 0
     var workers = 0
+    /// Workers that may join the current job (set before the job opens; atomic because a worker
+    /// late for an earlier job may read it while the next caller sets it).
+    let maxEntered = Atomic<Int>(0)
     let mutex: UnsafeMutablePointer<pthread_mutex_t>
     let cond: UnsafeMutablePointer<pthread_cond_t>
 
@@ -218,21 +255,24 @@ private final class PoolCore: @unchecked Sendable {
 
     func parallelFor(_ count: Int, _ body: (Int, Int) -> Void) {
         if count <= 0 { return }
-        var yields = false
+        var serial = false
+        var joiners = workers
         let bg = background.load(ordering: .relaxed)
         if bg != 0 {
             let now = PoolCore.monotonicNanoseconds()
             if bg == UInt(pthread_self()) {
-                yields = now &- lastForeground.load(ordering: .relaxed) < PoolCore.backgroundYield
+                serial = shareWithForeground(now: now)
             } else {
                 lastForeground.store(now, ordering: .relaxed)
+                if backgroundHolds.load(ordering: .acquiring) { joiners -= 1 }
             }
         }
-        if count == 1 || workers == 0 || yields
+        if count == 1 || joiners <= 0 || serial
             || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
             for i in 0..<count { body(i, 0) }
             return
         }
+        maxEntered.store(joiners, ordering: .relaxed)
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             self.count = count
@@ -262,10 +302,74 @@ private final class PoolCore: @unchecked Sendable {
         busy.store(false, ordering: .releasing)
     }
 
-    /// CLOCK_MONOTONIC_COARSE: a few nanoseconds to read, millisecond resolution (enough for a 50 ms window).
+    /// Whether another caller used the pool within `backgroundYield` of `now` (signed: a stamp made
+    /// after `now` was read is later than it, not 584 years earlier).
+    func foregroundIsBusy(at now: UInt64) -> Bool {
+        Int64(bitPattern: now &- lastForeground.load(ordering: .relaxed)) < Int64(PoolCore.backgroundYield)
+    }
+
+    /// Resets the background caller's accounting (on its thread, before it becomes the caller).
+    func beginBackground() {
+        backgroundCredit = PoolCore.backgroundBurst
+        backgroundCounted = PoolCore.monotonicNanoseconds()
+        backgroundWasShared = false
+    }
+
+    /// The background caller's side of sharing (see the header), at each of its calls: whether it
+    /// runs this one serially, after waiting for credit if serving is busy and it has none.
+    func shareWithForeground(now: UInt64) -> Bool {
+        let busyServing = foregroundIsBusy(at: now)
+        guard busyServing else {
+            // The whole pool: not counted against the share.
+            backgroundHolds.store(false, ordering: .releasing)
+            backgroundCredit = PoolCore.backgroundBurst
+            backgroundCounted = now
+            backgroundWasShared = false
+            return false
+        }
+        var duty = Double(bitPattern: backgroundDuty.load(ordering: .relaxed))
+        let elapsed = Int64(clamping: now &- backgroundCounted)
+        backgroundCounted = now
+        if backgroundWasShared {
+            // Held for `elapsed` while earning duty × elapsed.
+            backgroundCredit -= elapsed - Int64(Double(elapsed) * duty)
+        }
+        backgroundCredit = min(backgroundCredit, PoolCore.backgroundBurst)
+        backgroundWasShared = true
+        if duty >= 1 || (duty > 0 && backgroundCredit > 0) {
+            backgroundHolds.store(true, ordering: .releasing)
+            return true
+        }
+        // Out of credit: give the core back until it has earned a burst's worth (or serving idles).
+        backgroundHolds.store(false, ordering: .releasing)
+        while true {
+            let need = PoolCore.backgroundBurst - backgroundCredit
+            let d = max(duty, 1e-3)
+            let wait = min(Int64(Double(need) / d), 20_000_000)
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(wait))
+            nanosleep(&ts, nil)
+            let t = PoolCore.monotonicNanoseconds()
+            duty = Double(bitPattern: backgroundDuty.load(ordering: .relaxed))
+            backgroundCredit += Int64(Double(Int64(clamping: t &- backgroundCounted)) * duty)
+            backgroundCounted = t
+            if !foregroundIsBusy(at: t) {
+                backgroundCredit = PoolCore.backgroundBurst
+                backgroundWasShared = false
+                return false
+            }
+            if duty >= 1 || (duty > 0 && backgroundCredit >= PoolCore.backgroundBurst) {
+                backgroundCredit = PoolCore.backgroundBurst
+                backgroundHolds.store(true, ordering: .releasing)
+                return true
+            }
+        }
+    }
+
+    /// CLOCK_MONOTONIC (a vDSO read, tens of nanoseconds): the background caller's share is counted
+    /// in slices of milliseconds, finer than the coarse clock's ticks.
     static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
@@ -276,7 +380,9 @@ private final class PoolCore: @unchecked Sendable {
     func enter(_ g: UInt64) -> Bool {
         var v = entry.load(ordering: .relaxed)
         while true {
-            if v >> 32 != g & 0xFFFF_FFFF || v & PoolCore.closed != 0 { return false }
+            if v >> 32 != g & 0xFFFF_FFFF || v & PoolCore.closed != 0 || Int(v & PoolCore.countMask) >= maxEntered.load(ordering: .relaxed) {
+                return false
+            }
             let (done, now) = entry.compareExchange(expected: v, desired: v + 1, ordering: .acquiring)
             if done { return true }
             v = now

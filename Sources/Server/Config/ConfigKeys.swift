@@ -113,6 +113,7 @@ extension ConfigKey {
             ConfigKey("admin", "max_upload_bytes", .live, \.admin.maxUploadBytes, .byteSize(1 << 10...1 << 32)),
 
             ConfigKey("training", "max_queued", .live, \.training.maxQueued, .integer(0...10_000)),
+            ConfigKey("training", "max_share", .live, \.training.maxShare, .fraction),
 
             ConfigKey("log", "level", .live, \.log.level,
                       .choice(Logger.Level.allCases.map { ($0.rawValue, $0) })),
@@ -198,6 +199,19 @@ extension ConfigDecoder where T == Int {
         }
     }
 
+}
+
+extension ConfigDecoder where T == Double {
+    /// A number from 0 to 1 (an integer 0 or 1 too).
+    static var fraction: ConfigDecoder<Double> {
+        ConfigDecoder<Double> { value in
+            switch value {
+            case .integer(let i) where i == 0 || i == 1: return .success(Double(i))
+            case .float(let d) where d >= 0 && d <= 1: return .success(d)
+            default: return .failure(ConfigMismatch(expected: "a number from 0 to 1"))
+            }
+        }
+    }
 }
 
 extension ConfigDecoder where T == Bool {

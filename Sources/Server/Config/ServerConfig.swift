@@ -149,6 +149,9 @@ public struct ServerConfig: Sendable, Equatable {
     public struct TrainingSection: Sendable, Equatable {
         /// Jobs waiting behind the running one; past it, a new job gets 429.
         public var maxQueued = 8
+        /// The share of the compute pool a job may hold while serving is busy (ComputePool's
+        /// background caller): 0.5 on 2 threads is one core; 0 trains only while serving idles.
+        public var maxShare = 0.5
 
         public init() {}
     }

@@ -142,6 +142,7 @@ package final class Daemon {
             root: { [unowned self] in self.config.adapters.dir },
             importRoots: { [unowned self] in self.config.adapters.importRoots },
             maxQueued: { [unowned self] in self.config.training.maxQueued },
+            maxShare: { [unowned self] in self.config.training.maxShare },
             bundle: bundle, metrics: metrics,
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
             log: { [unowned self] line in log(.notice, line) }), loop: loop, work: work)

@@ -32,6 +32,8 @@ final class JobManager {
         let importRoots: () -> [String]
         /// `training.max_queued` in effect.
         let maxQueued: () -> Int
+        /// `training.max_share` in effect (read at each step, so a reload applies to a running job).
+        let maxShare: () -> Double
         let bundle: ModelBundle
         let metrics: ServerMetrics
         /// Rescans the registry, then calls back (loop thread).
@@ -171,12 +173,12 @@ final class JobManager {
         persist(id)
         updateMetrics()
         context.metrics.setTrainingActive(true)
-        let inbox = self.inbox, pool = context.bundle.model.pool
+        let inbox = self.inbox, pool = context.bundle.model.pool, share = context.maxShare()
         // The manager is the loop's; the trainer only hands it closures that the loop runs.
         let me = Unchecked(self)
         trainerQueue.async {
-            // The trainer's products yield the pool to serving (ComputePool.runInBackground).
-            let result: Result<TrainingJobOutcome, Error> = pool.runInBackground {
+            // The trainer shares the pool with serving (ComputePool.runInBackground).
+            let result: Result<TrainingJobOutcome, Error> = pool.runInBackground(share: share) {
                 Result {
                     try prepared.job.run(cancellation: cancellation) { p in inbox.post { me.value.progress(id, p) } }
                 }
@@ -189,6 +191,7 @@ final class JobManager {
 
     private func progress(_ id: String, _ p: TrainingProgress) {
         guard var r = records[id], r.status == .running else { return }
+        context.bundle.model.pool.setBackgroundShare(context.maxShare())
         r.step = p.step
         r.totalSteps = p.totalSteps
         r.epoch = p.epoch
