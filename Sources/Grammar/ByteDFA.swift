@@ -18,6 +18,9 @@ public struct ByteDFA: Sendable {
     public let classCount: Int
     /// Row-major: `transitions[state * classCount + class]`.
     let transitions: [UInt32]
+    /// The same table with every target already multiplied by `classCount` (the offset of its row),
+    /// so a walk over many bytes saves a multiply per byte, as Rust regex-automata's dense DFAs do.
+    let premultiplied: [UInt32]
     let accepting: [Bool]
     /// The start state (0 when the pattern matches nothing).
     public let start: UInt32
@@ -114,6 +117,7 @@ public struct ByteDFA: Sendable {
         self.classOf = classOf
         self.classCount = classCount
         self.transitions = table
+        self.premultiplied = table.map { $0 * UInt32(classCount) }
         self.accepting = accepts
         self.start = start == 0 ? 0 : newID[Int(start)]
     }

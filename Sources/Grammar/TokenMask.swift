@@ -11,6 +11,12 @@ public struct TokenMask: Equatable, Sendable {
         words = [UInt64](repeating: 0, count: (count + 63) / 64)
     }
 
+    init(count: Int, words: [UInt64]) {
+        precondition(words.count == (count + 63) / 64, "a mask of \(count) ids has \((count + 63) / 64) words")
+        self.count = count
+        self.words = words
+    }
+
     public func contains(_ id: Int) -> Bool {
         id >= 0 && id < count && words[id >> 6] & (1 << UInt64(id & 63)) != 0
     }
