@@ -58,9 +58,8 @@ public enum RegexParser {
                     throw .unsupported(construct: "'^' anchor inside the pattern", offset: i,
                                        hint: "matching is always of the whole output; remove it, or escape it as \\^")
                 }
-                let atomStart = i
                 var atom = try parseAtom()
-                atom = try parseQuantifiers(atom, atomStart: atomStart)
+                atom = try parseQuantifiers(atom)
                 items.append(atom)
             }
             switch items.count {
@@ -72,7 +71,7 @@ public enum RegexParser {
 
         /// At most one quantifier after an atom, then at most one lazy `?`: `a*?` is lazy (the same
         /// language), `a*+` possessive (a different language, refused), `a**` an error as in Python.
-        mutating func parseQuantifiers(_ atom: RegexNode, atomStart: Int) throws(RegexError) -> RegexNode {
+        mutating func parseQuantifiers(_ atom: RegexNode) throws(RegexError) -> RegexNode {
             func isQuantifier(_ c: Unicode.Scalar?) -> Bool { c == "*" || c == "+" || c == "?" || c == "{" }
             guard isQuantifier(peek) else { return atom }
             let node: RegexNode
