@@ -92,4 +92,15 @@ struct RegexParserTests {
         }
         #expect(throws: Never.self) { try ByteDFA(pattern: "(a|b)*a(a|b){8}", stateLimit: 5000) }
     }
+
+    @Test func nfaSizeLimitIsAClearError() {
+        // 1000 × 1000 copies of '.' (about ten byte-range nodes each) is far past the NFA limit.
+        do {
+            _ = try ByteDFA(pattern: "(.{1000}){1000}")
+            Issue.record("expected tooLarge")
+        } catch {
+            guard case .tooLarge(_, let limit) = error else { Issue.record("expected tooLarge, got \(error)"); return }
+            #expect(limit == 1_000_000)  // ByteNFA.defaultNodeLimit
+        }
+    }
 }

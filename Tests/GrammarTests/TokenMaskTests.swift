@@ -2,7 +2,9 @@
 // on every state of each pattern's DFA and on states reached by random token walks, for a synthetic
 // vocabulary that needs no model and for SmolLM2's real one; and a constrained generation can never
 // get stuck: from every reachable live state some token keeps the DFA alive, or the output may end.
+import Dispatch
 import Grammar
+import Synchronization
 import Testing
 
 struct TokenMaskTests {
@@ -118,5 +120,21 @@ struct TokenMaskTests {
         #expect(lexer.mask(state: state).isEmpty)
         #expect(lexer.advance(lexer.start, token: 8).isDead)
         #expect(lexer.advance(lexer.start, token: 7).isDead)  // too long: 8 digits before the '-'
+    }
+
+    @Test func concurrentCallersShareOneCache() throws {
+        // Threads asking for masks of the same states at once get the same masks as one thread alone.
+        let (trie, _, _) = try SyntheticVocabulary.make()
+        let pattern = #""([^"\\]|\\.)*""#
+        let reference = try RegexLexer(pattern: pattern, trie: trie)
+        let shared = try RegexLexer(pattern: pattern, trie: trie)
+        let states = reachableStates(shared.dfa).map { LexerState(index: $0) }
+        let results = Mutex([[TokenMask]](repeating: [], count: 4))
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            let masks = states.map { shared.mask(state: $0) }
+            results.withLock { $0[worker] = masks }
+        }
+        let expected = states.map { reference.computeMask(state: $0) }
+        for worker in 0..<4 { #expect(results.withLock { $0[worker] } == expected) }
     }
 }
