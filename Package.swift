@@ -40,6 +40,9 @@ let package = Package(
         .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls", "JSON"]),
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
+        // Structured output's lexer layer (issue 20, not wired to the API yet): regex → UTF-8 byte DFA,
+        // the vocabulary's token trie, and per-state token masks. Takes token byte strings, so no deps.
+        .target(name: "Grammar"),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
         .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON", "SystemCalls"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
@@ -108,6 +111,7 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels", "JSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer", "ModelFormats"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "JSON"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "ModelFormats", "Kernels"],
