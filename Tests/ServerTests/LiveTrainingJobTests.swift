@@ -4,7 +4,7 @@
 // if_better activates only a lower eval loss; a cancelled job, a drained one and a
 // daemon killed mid-job publish nothing, and the killed daemon's job reads back as failed; bad
 // requests are 400s with nothing queued; tenants train only their own adapters and see only their
-// own jobs. The training is tiny (a few rows, rank 2, two projections, a few steps) so each job
+// own jobs and uploaded files, and a file a queued or running job uses cannot be deleted. The training is tiny (a few rows, rank 2, two projections, a few steps) so each job
 // takes seconds on SmolLM2.
 
 import Crypto
@@ -293,8 +293,12 @@ import Glibc
 
     static func hash(_ token: String) -> String { SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined() }
 
-    @Test func tenantsTrainOnlyTheirOwnAdaptersAndSeeOnlyTheirOwnJobs() throws {
-        let d = try LiveDaemon(admin: ["uids = []", "token_sha256 = \"\(Self.hash("token-admin"))\""], beforeStart: { dir in
+    /// A daemon with an admin token and three tenants: acme (no may_publish), betaco (beta*) and
+    /// gammaco (gamma*), both with may_publish. The fixture model and adapters, or SmolLM (`smol`)
+    /// and no adapters.
+    static func tenantsDaemon(smol: Bool = false) throws -> LiveDaemon {
+        try LiveDaemon(model: smol ? try LiveFixtures.realModel() : nil, admin: ["uids = []", "token_sha256 = \"\(Self.hash("token-admin"))\""],
+                       adapters: !smol, beforeStart: { dir in
             let config = dir.appendingPathComponent("lorad.toml")
             var toml = try String(contentsOf: config, encoding: .utf8)
             toml += """
@@ -320,6 +324,10 @@ import Glibc
             """
             try toml.write(to: config, atomically: true, encoding: .utf8)
         })
+    }
+
+    @Test func tenantsTrainOnlyTheirOwnAdaptersAndSeeOnlyTheirOwnJobs() throws {
+        let d = try Self.tenantsDaemon()
         let body: [(String, JSONValue)] = [("examples", .array(Self.facts)), ("hyperparameters", Self.hyper()), ("activate", .string("never"))]
         // acme may not publish: 403 on its own adapter's route and on the job list.
         let acme = try d.call("POST", "/v1/adapters/acme-x/train", .object(body), token: "token-acme")
@@ -350,6 +358,124 @@ import Glibc
         let ft = try d.call("POST", "/v1/fine_tuning/jobs", .object([("training_file", .string("file-000000000000000000000000")),
                                                                      ("model", .string("base")), ("suffix", .string("gamma-y"))]), token: "token-beta")
         #expect(ft.status == 403, "\(ft.text)")
+    }
+
+    /// `POST /v1/files` as OpenAI's client sends it (multipart, purpose fine-tune), with a token.
+    static func upload(_ d: LiveDaemon, _ content: [UInt8], filename: String, token: String) throws -> JSONValue {
+        let b = "------------------------lorad0files0test"
+        let body = Array("--\(b)\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n".utf8)
+            + Array("--\(b)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
+            + content + Array("\r\n--\(b)--\r\n".utf8)
+        let c = try DaemonClient(socket: d.socket, timeoutSeconds: 60)
+        try c.send(Array("POST /v1/files HTTP/1.1\r\nHost: lorad\r\nConnection: close\r\nAuthorization: Bearer \(token)\r\nContent-Type: multipart/form-data; boundary=\(b)\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        let h = try c.readHead()
+        let reply = LiveDaemon.Reply(status: h.status, head: h, body: try c.readBody())
+        guard reply.status == 200, let file = reply.json, file["id"]?.stringValue?.hasPrefix("file-") == true else {
+            throw LiveError("upload \(filename): \(reply.status) \(reply.text)")
+        }
+        return file
+    }
+
+    /// OpenAI's Files API: list (newest first, by purpose), retrieve, content and delete; another
+    /// tenant's file answers exactly as a missing one on each, and a file a queued or running job
+    /// trains or evaluates on is refused deletion (409) until that job has ended.
+    @Test func tenantsListReadAndDeleteOnlyTheirOwnFiles() throws {
+        // SmolLM: its steps are slow enough for a job to stay running, and the one behind it queued.
+        let d = try Self.tenantsDaemon(smol: true)
+        let rows = Array((Self.facts.map { $0.serialized() }.joined(separator: "\n") + "\n").utf8)
+        let evalRows = Array((Self.factsEval.map { $0.serialized() }.joined(separator: "\n") + "\n").utf8)
+        let train = try Self.upload(d, rows, filename: "train.jsonl", token: "token-beta")
+        let eval = try Self.upload(d, evalRows, filename: "eval.jsonl", token: "token-beta")
+        let gammas = try Self.upload(d, rows, filename: "gamma.jsonl", token: "token-gamma")
+        let trainID = train["id"]!.stringValue!, evalID = eval["id"]!.stringValue!, gammaID = gammas["id"]!.stringValue!
+        func ids(_ path: String, _ token: String) throws -> [String] {
+            let r = try d.call("GET", path, token: token)
+            #expect(r.status == 200 && r.json?["object"]?.stringValue == "list" && r.json?["has_more"]?.boolValue == false, "\(r.text)")
+            return r.json?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        }
+        // Each tenant lists its own, newest first; an admin lists every file.
+        #expect(try ids("/v1/files", "token-beta") == [evalID, trainID])
+        #expect(try ids("/v1/files?purpose=fine-tune", "token-beta") == [evalID, trainID])
+        #expect(try ids("/v1/files?purpose=assistants", "token-beta") == [])
+        #expect(try ids("/v1/files", "token-gamma") == [gammaID])
+        #expect(try Set(ids("/v1/files", "token-admin")) == [trainID, evalID, gammaID])
+        #expect(try d.call("GET", "/v1/files", token: "token-acme").status == 403)
+        // Retrieve: the object the upload answered; content: the bytes as uploaded.
+        let got = try d.call("GET", "/v1/files/\(evalID)", token: "token-beta")
+        #expect(got.status == 200 && got.json == eval, "\(got.text)")
+        #expect(eval["filename"]?.stringValue == "eval.jsonl" && eval["bytes"]?.intValue == evalRows.count && eval["object"]?.stringValue == "file")
+        let content = try d.call("GET", "/v1/files/\(trainID)/content", token: "token-beta")
+        #expect(content.status == 200 && content.body == rows, "\(content.text)")
+        #expect(content.head.header("Content-Type") == "application/octet-stream")
+        #expect(try d.call("GET", "/v1/files/\(trainID)/content", token: "token-admin").body == rows)
+
+        // Another tenant's file is a missing one: same status, same body with the id swapped.
+        let missingID = "file-000000000000000000000000"
+        for (method, suffix) in [("GET", ""), ("GET", "/content"), ("DELETE", "")] {
+            let other = try d.call(method, "/v1/files/\(trainID)\(suffix)", token: "token-gamma")
+            let missing = try d.call(method, "/v1/files/\(missingID)\(suffix)", token: "token-gamma")
+            #expect(other.status == 404 && missing.status == 404, "\(method) \(suffix): \(other.text)")
+            #expect(other.text.replacingOccurrences(of: trainID, with: "X") == missing.text.replacingOccurrences(of: missingID, with: "X"))
+            #expect(missing.json?["error"]?["code"]?.stringValue == "file_not_found", "\(missing.text)")
+        }
+        // Not an id: the same 404, whatever the path holds.
+        for bad in ["file-ZZZ", "file-..%2F..%2F..%2Fjob.json", "\(trainID)0"] {
+            let r = try d.call("GET", "/v1/files/\(bad)/content", token: "token-beta")
+            #expect(r.status == 404 && r.json?["error"]?["code"]?.stringValue == "file_not_found", "\(bad): \(r.text)")
+        }
+        #expect(try ids("/v1/files", "token-beta") == [evalID, trainID])
+
+        // A running job trains on `train`; a second one, queued behind it, trains on `train` and
+        // evaluates on `eval`. Neither file can be deleted while they have not ended.
+        func fineTune(_ suffix: String, validation: String?, length: (String, JSONValue)) throws -> String {
+            let body: [(String, JSONValue)] = [("training_file", .string(trainID)), ("model", .string("base")), ("suffix", .string(suffix)),
+                                               ("activate", .string("never")),
+                                               ("hyperparameters", .object([length, ("batch_size", .int(1)), ("rank", .int(2)),
+                                                                            ("targets", .array([.string("q_proj")])), ("max_seq", .int(64))]))]
+                + (validation.map { [("validation_file", .string($0))] } ?? [])
+            let r = try d.call("POST", "/v1/fine_tuning/jobs", .object(body), token: "token-beta")
+            guard r.status == 200, let id = r.json?["id"]?.stringValue else { throw LiveError("fine-tune \(suffix): \(r.status) \(r.text)") }
+            return id
+        }
+        let running = try fineTune("beta-long", validation: nil, length: ("steps", .int(100_000)))
+        let started = try secondsUntil(120) { (try d.call("GET", "/v1/jobs/\(running)", token: "token-beta").json?["step"]?.intValue ?? 0) >= 1 }
+        guard started != nil else { throw LiveError("job \(running) never reached a step:\n\(d.logText)") }
+        let queued = try fineTune("beta-next", validation: evalID, length: ("n_epochs", .int(1)))
+        #expect(try d.call("GET", "/v1/jobs/\(queued)", token: "token-beta").json?["status"]?.stringValue == "queued")
+        for (id, jobs) in [(trainID, [running, queued]), (evalID, [queued])] {
+            let r = try d.call("DELETE", "/v1/files/\(id)", token: "token-beta")
+            let runningJob = try d.call("GET", "/v1/jobs/\(running)", token: "token-beta").text
+            #expect(r.status == 409 && r.json?["error"]?["code"]?.stringValue == "file_in_use", "\(r.text)\n\(runningJob)\n\(d.logText)")
+            #expect(r.json?["error"]?["type"]?.stringValue == "invalid_request_error" && r.json?["error"]?["param"]?.stringValue == "id")
+            let message = r.json?["error"]?["message"]?.stringValue ?? ""
+            #expect(jobs.allSatisfy { message.contains($0) }, "\(message)")
+            #expect(try d.call("GET", "/v1/files/\(id)", token: "token-beta").status == 200)
+        }
+        // The other tenant still gets its 404, not the 409.
+        #expect(try d.call("DELETE", "/v1/files/\(evalID)", token: "token-gamma").status == 404)
+
+        // The queued job cancelled (ended): its eval file may go; train is still the running job's.
+        #expect(try d.call("POST", "/v1/fine_tuning/jobs/\(queued)/cancel", token: "token-beta").json?["status"]?.stringValue == "cancelled")
+        let deleted = try d.call("DELETE", "/v1/files/\(evalID)", token: "token-beta")
+        #expect(deleted.status == 200 && deleted.json == .object([("id", .string(evalID)), ("object", .string("file")), ("deleted", .bool(true))]),
+                "\(deleted.text)")
+        for (method, suffix) in [("GET", ""), ("GET", "/content"), ("DELETE", "")] {
+            #expect(try d.call(method, "/v1/files/\(evalID)\(suffix)", token: "token-beta").status == 404)
+        }
+        let stillUsed = try d.call("DELETE", "/v1/files/\(trainID)", token: "token-beta")
+        let runningJob = try d.call("GET", "/v1/jobs/\(running)", token: "token-beta").text
+        #expect(stillUsed.status == 409, "\(stillUsed.text)\n\(runningJob)\n\(d.logText)")
+        #expect(try ids("/v1/files", "token-beta") == [trainID])
+
+        // The running job cancelled and ended: its file may go too.
+        #expect(try d.call("POST", "/v1/fine_tuning/jobs/\(running)/cancel", token: "token-beta").status == 200)
+        #expect(try Self.follow(d, running, token: "token-beta").job?["status"]?.stringValue == "cancelled")
+        #expect(try d.call("DELETE", "/v1/files/\(trainID)", token: "token-beta").json?["deleted"]?.boolValue == true)
+        #expect(try ids("/v1/files", "token-beta") == [])
+        #expect(try ids("/v1/files", "token-gamma") == [gammaID])
+        // Gone from the disk, nothing left aside.
+        let stored = try FileManager.default.contentsOfDirectory(atPath: d.dir.appendingPathComponent("adapters/.jobs/files").path)
+        #expect(stored == [gammaID], "\(stored)")
     }
 
     @Test func theOfficialClientsFineTuningCallsWork() throws {

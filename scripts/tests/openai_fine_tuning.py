@@ -5,7 +5,8 @@ Usage: python openai_fine_tuning.py SOCKET
 Run by Tests/ServerTests/LiveTrainingJobTests.swift against a daemon serving SmolLM2 (served name
 "base") with an empty registry: uploads a JSONL file, creates a job that trains a new adapter from
 the base (model "base", suffix names it), retrieves it until it succeeds, lists jobs and events,
-chats with the result, and cancels a second job. Exits non-zero, saying what failed, on any mismatch.
+chats with the result, and cancels a second job; then, both jobs ended, lists, retrieves, reads and
+deletes the file. Exits non-zero, saying what failed, on any mismatch.
 """
 import json
 import sys
@@ -89,6 +90,26 @@ def main():
         check(False, "a job from the base without a suffix was accepted")
     except Exception as e:  # openai.BadRequestError
         check(getattr(e, "status_code", None) == 400 and "suffix" in str(e), f"no suffix: {e}")
+
+    # The Files API, once every job that used the file has ended.
+    files = client.files.list()
+    check([x.id for x in files.data] == [f.id], f"files.list {files}")
+    check([x.id for x in client.files.list(purpose="fine-tune").data] == [f.id], "files.list(purpose=fine-tune)")
+    check(client.files.list(purpose="assistants").data == [], "files.list(purpose=assistants)")
+    got = client.files.retrieve(f.id)
+    check(got.id == f.id and got.object == "file" and got.bytes == len(data) and got.filename == "zorb.jsonl"
+          and got.purpose == "fine-tune" and got.created_at == f.created_at, f"files.retrieve {got}")
+    content = client.files.content(f.id)
+    check(content.content == data, f"files.content: {len(content.content)} bytes, uploaded {len(data)}")
+    deleted = client.files.delete(f.id)
+    check(deleted.id == f.id and deleted.object == "file" and deleted.deleted is True, f"files.delete {deleted}")
+    check(client.files.list().data == [], "files.list after delete")
+    for call in (client.files.retrieve, client.files.content, client.files.delete):
+        try:
+            call(f.id)
+            check(False, f"{call.__name__} of a deleted file answered")
+        except Exception as e:  # openai.NotFoundError
+            check(getattr(e, "status_code", None) == 404, f"{call.__name__} after delete: {e}")
 
     print(json.dumps({"ok": True, "job": job.id, "model": done.fine_tuned_model}))
 

@@ -6,9 +6,12 @@
 //   DELETE /v1/jobs/{id}               cancel
 //
 // and OpenAI's fine-tuning shape over the same jobs, so the official client works unchanged:
-// `POST /v1/files` (purpose fine-tune, multipart), `POST/GET /v1/fine_tuning/jobs`,
-// `GET /v1/fine_tuning/jobs/{id}`, `POST /v1/fine_tuning/jobs/{id}/cancel`,
-// `GET /v1/fine_tuning/jobs/{id}/events` (a list, newest first, as OpenAI's).
+// `POST /v1/files` (purpose fine-tune, multipart), `GET /v1/files` (newest first, `purpose`
+// filter), `GET /v1/files/{id}`, `GET /v1/files/{id}/content` (the bytes as uploaded),
+// `DELETE /v1/files/{id}` (409 while a queued or running job trains or evaluates on it),
+// `POST/GET /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs/{id}`,
+// `POST /v1/fine_tuning/jobs/{id}/cancel`, `GET /v1/fine_tuning/jobs/{id}/events` (a list, newest
+// first, as OpenAI's). Every file route reads or writes the disk on the jobs queue, never on the loop.
 //
 // Who may: an admin, or a tenant with `may_publish` for adapters its patterns cover (RouteAccess
 // `.publish` where the adapter is in the path, `.publishers` where it is in the body, checked
@@ -60,6 +63,48 @@ extension Endpoints {
                 case .failure(let e): failJob(r, e)
                 }
             })
+        }
+        router.add("GET", "/v1/files", access: .publishers) { [unowned self] r in
+            let (owner, _) = Self.jobOwner(r)
+            let purpose = Self.queryValue("purpose", in: r.http.query)
+            onFiles(r, jobs, { root in
+                let files = JobStore.files(owner: owner, root: root).filter { purpose == nil || $0.purpose == purpose }
+                return .success(.object([("object", .string("list")), ("data", .array(files.map(\.json))), ("has_more", .bool(false))]))
+            }, then: { [unowned self] json in respondJob(r, json) })
+        }
+        router.add("GET", "/v1/files/{id}", access: .publishers) { [unowned self] r in
+            withFile(r, jobs, { file, _, _ in .success(file.json) }, then: { [unowned self] json in respondJob(r, json) })
+        }
+        router.add("GET", "/v1/files/{id}/content", access: .publishers) { [unowned self] r in
+            withFile(r, jobs, { _, path, _ -> Result<[UInt8], OpenAIError> in
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    return .failure(.internal("the file's data could not be read"))
+                }
+                return .success([UInt8](data))
+            }, then: { [unowned self] (bytes: [UInt8]) in
+                var h = HTTPHeaders()
+                h.add("Content-Type", "application/octet-stream")
+                responder.finish(HTTPResponse(status: 200, headers: h, body: bytes), r.http, r.connection, endpoint: r.endpoint,
+                                 tenant: r.caller.tenantLabel, adapter: "", started: r.started)
+            })
+        }
+        router.add("DELETE", "/v1/files/{id}", access: .publishers) { [unowned self] r in
+            let (owner, all) = Self.jobOwner(r)
+            let users = jobs.fileUsers
+            withFile(r, jobs, { file, _, root in
+                // On the jobs queue, where jobs are prepared: every job that uses the file is counted.
+                let using = users.jobs(using: file.id)
+                if !using.isEmpty {
+                    let shown = using.filter { all || $0.owner == owner }.map(\.job)
+                    let which = shown.isEmpty ? "a queued or running job" : "queued or running job \(shown.joined(separator: ", "))"
+                    return .failure(OpenAIError(status: 409, message: "\(file.id) is the training or validation file of \(which); delete it once the job has ended (or cancel the job)",
+                                                type: "invalid_request_error", param: "id", code: "file_in_use"))
+                }
+                do { try JobStore.deleteFile(file.id, root: root) } catch {
+                    return .failure(.internal("the file could not be deleted: \(error)"))
+                }
+                return .success(.object([("id", .string(file.id)), ("object", .string("file")), ("deleted", .bool(true))]))
+            }, then: { [unowned self] json in respondJob(r, json) })
         }
         router.add("POST", "/v1/fine_tuning/jobs", access: .publishers) { [unowned self] r in
             let body = r.http.body, served = servedName
@@ -117,6 +162,48 @@ extension Endpoints {
             return failJob(r, e)
         }
         body(job)
+    }
+
+    /// Runs `body` on the jobs queue with the registry root (the disk is never touched on the loop),
+    /// then `then` with its result, or answers its error.
+    private func onFiles<T>(_ r: RoutedRequest, _ jobs: JobManager, _ body: @escaping @Sendable (_ root: String) -> Result<T, OpenAIError>,
+                            then: @escaping (T) -> Void) {
+        let root = registryAccess?.root() ?? ""
+        work.run(on: jobs.jobsQueue, { body(root) }, then: { [unowned self] result in
+            switch result {
+            case .success(let value): then(value)
+            case .failure(let e): failJob(r, e)
+            }
+        })
+    }
+
+    /// The uploaded file `{id}` names, when the caller may see it, on the jobs queue; one 404 for a
+    /// bad id (answered at once: no path is made of it), a missing file and another tenant's alike.
+    private func withFile<T>(_ r: RoutedRequest, _ jobs: JobManager,
+                             _ body: @escaping @Sendable (JobStore.FileRecord, _ path: String, _ root: String) -> Result<T, OpenAIError>,
+                             then: @escaping (T) -> Void) {
+        let id = r.parameters["id"] ?? ""
+        let (owner, _) = Self.jobOwner(r)
+        guard JobStore.isID(id, prefix: "file-") else { return failJob(r, Self.noFile(id)) }
+        onFiles(r, jobs, { root in
+            guard let (file, path) = JobStore.file(id, owner: owner, root: root) else { return .failure(Self.noFile(id)) }
+            return body(file, path, root)
+        }, then: then)
+    }
+
+    static func noFile(_ id: String) -> OpenAIError {
+        var e = OpenAIError(status: 404, message: "no file \(OpenAIError.excerpt(id))", type: "invalid_request_error", param: "id")
+        e.code = "file_not_found"
+        return e
+    }
+
+    /// A query parameter's decoded value (the first), or nil.
+    static func queryValue(_ name: String, in query: String?) -> String? {
+        for pair in (query ?? "").split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            if kv.count == 2, kv[0] == name { return PercentDecoding.decode(kv[1].replacingOccurrences(of: "+", with: " ")) }
+        }
+        return nil
     }
 
     private func respondJob(_ r: RoutedRequest, _ json: JSONValue) {

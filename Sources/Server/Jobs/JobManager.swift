@@ -7,7 +7,10 @@
 //   flag, the watchers. It never reads or writes a file and never trains.
 // - the jobs queue (`lorad.jobs`, serial) prepares a submitted job (writes its rows, loads and
 //   tokenizes them as the trainer will: bad data is a 400 before anything is queued) and writes
-//   every job.json and event line, in order.
+//   every job.json and event line, in order. Uploaded files are read, listed and deleted there too:
+//   a job's training and validation files are marked in use (`fileUsers`) in the same step that
+//   prepares it, so a deletion, also on that queue, sees every job prepared before it; the mark is
+//   let go on the loop when the job ends.
 // - the trainer thread (`lorad.trainer`, serial, one job at a time) runs `TrainingJob.run` with the
 //   job's `TrainingCancellation`; each step's progress and the end come back to the loop through
 //   `inbox` (a locked list and one uv_async). The run marks itself as the compute pool's background
@@ -60,6 +63,8 @@ final class JobManager {
     /// the inbox) has stopped.
     private let lastResult = Mutex<(id: String, result: Unchecked<Result<TrainingJobOutcome, Error>>)?>(nil)
     let jobsQueue = DispatchQueue(label: "lorad.jobs")
+    /// The uploaded files queued and running jobs read (their training and validation files).
+    let fileUsers = FileUsers()
     private let trainerQueue = DispatchQueue(label: "lorad.trainer")
     private let inbox: JobInbox
 
@@ -111,11 +116,13 @@ final class JobManager {
         }
         preparing += 1
         let id = JobStore.newID(prefix: "ftjob-")
-        let root = context.root(), roots = context.importRoots(), bundle = context.bundle
+        let root = context.root(), roots = context.importRoots(), bundle = context.bundle, users = fileUsers
         work.run(on: jobsQueue, { () -> Result<PreparedJob, OpenAIError> in
             do {
                 let spec = try parse()
-                return .success(try JobPreparation.prepare(spec, id: id, root: root, importRoots: roots, bundle: bundle))
+                let prepared = try JobPreparation.prepare(spec, id: id, root: root, importRoots: roots, bundle: bundle)
+                users.add(prepared.record)
+                return .success(prepared)
             } catch {
                 return .failure(error as? OpenAIError ?? .internal("\(error)"))
             }
@@ -149,6 +156,7 @@ final class JobManager {
             r.status = .cancelled
             r.finishedAt = Date().timeIntervalSince1970
             records[id] = r
+            fileUsers.remove(job: id)
             note(id, "Job cancelled before it started", type: "message", data: .null)
             persist(id)
             updateMetrics()
@@ -261,6 +269,7 @@ final class JobManager {
                 r.status = .succeeded
                 r.finishedAt = Date().timeIntervalSince1970
                 records[id] = r
+                fileUsers.remove(job: id)
                 var data: [(String, JSONValue)] = [("version", .int(manifest.version)), ("activated", .bool(outcome.activated))]
                 if let e = r.evalLoss { data.append(("eval_loss", .double(e))) }
                 if let p = r.parentEvalLoss { data.append(("parent_eval_loss", .double(p))) }
@@ -272,6 +281,7 @@ final class JobManager {
             persist(id)
             return startNext()
         }
+        fileUsers.remove(job: id)
         persist(id)
         updateMetrics()
         endWatchers(id)
@@ -341,6 +351,7 @@ final class JobManager {
             records[id]?.finishedAt = Date().timeIntervalSince1970
             records[id]?.errorCode = "daemon_stopped"
             records[id]?.errorMessage = "the daemon stopped before the job started; nothing was published (submit it again)"
+            fileUsers.remove(job: id)
             note(id, "Job failed: the daemon stopped", type: "message", data: .null, level: "error")
             persist(id)
         }
@@ -373,6 +384,31 @@ final class JobManager {
         }
         jobsQueue.sync {}
         inbox.close()
+    }
+}
+
+/// Which unfinished jobs read each uploaded file: added on the jobs queue when a job is prepared,
+/// removed on the loop when it ends, read on the jobs queue by a deletion.
+final class FileUsers: Sendable {
+    private let users = Mutex<[String: [(job: String, owner: String?)]]>([:])
+
+    func add(_ record: JobRecord) {
+        let files = Set([record.trainingFile, record.validationFile].compactMap { $0 })
+        users.withLock { for f in files { $0[f, default: []].append((record.id, record.owner)) } }
+    }
+
+    func remove(job: String) {
+        users.withLock { all in
+            for (f, list) in all where list.contains(where: { $0.job == job }) {
+                let rest = list.filter { $0.job != job }
+                all[f] = rest.isEmpty ? nil : rest
+            }
+        }
+    }
+
+    /// The unfinished jobs that read `file`, with their owners.
+    func jobs(using file: String) -> [(job: String, owner: String?)] {
+        users.withLock { $0[file] ?? [] }
     }
 }
 

@@ -5,6 +5,10 @@
 //   <root>/.jobs/<job id>/train.jsonl   rows sent in the request (and eval.jsonl), as the trainer reads them
 //   <root>/.jobs/files/<file id>/       an upload (POST /v1/files): file.json and data.jsonl
 //
+// An upload is written data first, file.json last, so a file.json means a complete upload; its
+// deletion renames the directory aside (`.deleted-<file id>`, which no lookup or listing reads)
+// before removing it, so a file is gone at once or not at all.
+//
 // Everything here reads or writes files, so it runs on the jobs queue, never on the loop. At
 // start-up (before any socket exists) `recover` reads every job back; one left `queued` or
 // `running` by a daemon that died is marked `failed` ("daemon restarted"): the registry's publish
@@ -91,6 +95,9 @@ enum JobStore {
         let filename: String
         let purpose: String
         let owner: String?
+        /// When it was stored, to the microsecond (file.json's `stored_at`): what orders a listing,
+        /// which the second-granular `created_at` cannot.
+        let storedAt: Double
 
         var json: JSONValue {
             .object([("id", .string(id)), ("object", .string("file")), ("bytes", .int(bytes)), ("created_at", .int(createdAt)),
@@ -104,10 +111,12 @@ enum JobStore {
         let dir = filesDirectory(root: root) + "/" + id
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try Data(content).write(to: URL(fileURLWithPath: dir + "/data.jsonl"), options: .atomic)
-        let record = FileRecord(id: id, bytes: content.count, createdAt: Int(Date().timeIntervalSince1970), filename: filename,
-                                purpose: purpose, owner: owner)
+        let now = Date().timeIntervalSince1970
+        let record = FileRecord(id: id, bytes: content.count, createdAt: Int(now), filename: filename, purpose: purpose, owner: owner,
+                                storedAt: now)
         var meta = record.json.objectMembers ?? []
         meta.append(("owner", record.owner.map(JSONValue.string) ?? .null))
+        meta.append(("stored_at", .double(now)))
         try Data(JSONValue.object(meta).serialized().utf8).write(to: URL(fileURLWithPath: dir + "/file.json"), options: .atomic)
         return record
     }
@@ -120,8 +129,28 @@ enum JobStore {
         guard let data = FileManager.default.contents(atPath: dir + "/file.json"), let j = try? JSONValue.parse(Array(data)) else { return nil }
         let record = FileRecord(id: id, bytes: j["bytes"]?.intValue ?? 0, createdAt: j["created_at"]?.intValue ?? 0,
                                 filename: j["filename"]?.stringValue ?? "", purpose: j["purpose"]?.stringValue ?? "",
-                                owner: j["owner"]?.stringValue)
+                                owner: j["owner"]?.stringValue, storedAt: j["stored_at"]?.doubleValue ?? Double(j["created_at"]?.intValue ?? 0))
         if let owner, record.owner != owner { return nil }
         return (record, dir + "/data.jsonl")
+    }
+
+    /// The uploaded files `owner` may read (nil: every file), newest first.
+    static func files(owner: String?, root: String) -> [FileRecord] {
+        let base = filesDirectory(root: root)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: base) else { return [] }
+        let found = names.filter { isID($0, prefix: "file-") }.compactMap { file($0, owner: owner, root: root)?.0 }
+        return found.sorted { ($0.storedAt, $0.id) > ($1.storedAt, $1.id) }
+    }
+
+    /// Removes upload `id` (an id `file(_:owner:root:)` found): one rename takes it out of every
+    /// lookup (the deletion is done once it succeeds), then the renamed directory is removed, with
+    /// any that an earlier removal failed to remove.
+    static func deleteFile(_ id: String, root: String) throws {
+        guard isID(id, prefix: "file-") else { return }
+        let base = filesDirectory(root: root)
+        try Posix.rename(base + "/" + id, to: base + "/.deleted-" + id)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix(".deleted-file-") {
+            try? FileManager.default.removeItem(atPath: base + "/" + name)
+        }
     }
 }
