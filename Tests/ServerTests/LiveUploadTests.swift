@@ -204,6 +204,18 @@ import Glibc
         // Past admin.max_upload_bytes: 413 naming it, before the body is sent.
         r = try Self.headOnly(d, "/v1/adapters/up/versions", length: (64 << 10) + 1)
         #expect(r.status == 413 && r.text.contains("admin.max_upload_bytes"), "\(r.text)")
+        // The limit is live: after a SIGHUP that raises it to 128 KiB, the same head is let through
+        // (it then times out waiting for the body it announced: 408, not 413).
+        let config = d.dir.appendingPathComponent("lorad.toml")
+        var toml = try String(contentsOf: config, encoding: .utf8)
+        toml = toml.replacingOccurrences(of: "max_upload_bytes = \"64KiB\"", with: "max_upload_bytes = \"128KiB\"")
+        try toml.write(to: config, atomically: true, encoding: .utf8)
+        kill(d.pid, SIGHUP)
+        #expect(secondsUntil(10) { d.logText.contains("SIGHUP: applied admin.max_upload_bytes") } != nil, "\(d.logText)")
+        r = try Self.headOnly(d, "/v1/adapters/up/versions", length: (64 << 10) + 1)
+        #expect(r.status == 408, "\(r.text)")
+        r = try Self.headOnly(d, "/v1/adapters/up/versions", length: (128 << 10) + 1)
+        #expect(r.status == 413 && r.text.contains("admin.max_upload_bytes"), "\(r.text)")
         // Every other route keeps server.max_body_bytes, admin routes included.
         r = try Self.headOnly(d, "/v1/chat/completions", length: (4 << 10) + 1)
         #expect(r.status == 413 && r.text.contains("server.max_body_bytes"), "\(r.text)")

@@ -137,7 +137,7 @@ package final class Daemon {
             base: baseInfo, loaderQueue: loaderQueue,
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
             log: { [unowned self] line in log(.notice, line) },
-            maxUploadBytes: { [unowned self] in config.admin.maxUploadBytes }))
+            maxUploadBytes: { [unowned self] in self.config.admin.maxUploadBytes }))
         jobs = try JobManager(context: JobManager.Context(
             root: { [unowned self] in self.config.adapters.dir },
             importRoots: { [unowned self] in self.config.adapters.importRoots },
@@ -146,7 +146,7 @@ package final class Daemon {
             bundle: bundle, metrics: metrics,
             rescan: { [unowned self] reason, then in rescanAdapters(reason: reason, then: then) },
             log: { [unowned self] line in log(.notice, line) }), loop: loop, work: work)
-        endpoints.registerJobs(on: router, jobs, maxUploadBytes: { [unowned self] in config.admin.maxUploadBytes })
+        endpoints.registerJobs(on: router, jobs, maxUploadBytes: { [unowned self] in self.config.admin.maxUploadBytes })
         router.authorize = { [unowned self] request, route in authorize(request, route) }
         adopt(catalog)
         reportCatalog()

@@ -57,6 +57,8 @@ final class JobManager {
     private var preparing = 0
     private var running: (id: String, cancellation: TrainingCancellation)?
     private var watchers: [String: [JobEventStream]] = [:]
+    /// When each running job's record was last written for a step (`progress`).
+    private var progressPersisted: [String: ContinuousClock.Instant] = [:]
     private var draining = false
 
     /// The trainer's last result, also kept here for `shutdown`, which runs after the loop (and so
@@ -222,11 +224,18 @@ final class JobManager {
         records[id] = r
         context.metrics.setTrainingTokensPerSecond(p.tokensPerSecond)
         note(id, message, type: "metrics", data: .object(data))
+        // job.json holds every loss so far, so writing it at each step is quadratic in the steps
+        // (a tiny model's millisecond steps put the jobs queue seconds behind, delaying uploads):
+        // a step's record is written at most once a second; state changes are written at once.
+        let now = ContinuousClock.now
+        if let last = progressPersisted[id], now - last < .seconds(1) { return }
+        progressPersisted[id] = now
         persist(id)
     }
 
     private func finished(_ id: String, _ result: Result<TrainingJobOutcome, Error>) {
         running = nil
+        progressPersisted[id] = nil
         context.metrics.setTrainingActive(false)
         context.metrics.setTrainingTokensPerSecond(0)
         guard var r = records[id] else { return startNext() }
