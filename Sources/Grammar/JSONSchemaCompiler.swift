@@ -10,9 +10,9 @@
 //   ones may be left out; nothing else (additionalProperties: false is implied; `true` or a schema
 //   is accepted but no extra property is ever generated, which is still valid). An object schema
 //   without `properties` (and without additionalProperties: false) is any object.
-// - Strings: any scalar but `"` `\` and controls, or an escape (\" \\ \/ \b \f \n \r \t, \uXXXX
-//   outside the surrogates, or a surrogate pair); each counts as one character for min/maxLength,
-//   as JSON Schema counts code points. `pattern` is matched whole (an instance matching it whole
+// - Strings: any scalar but `"` `\` and controls, as UTF-8, or an escape (\" \\ \/ \b \f \n \r \t,
+//   \u00XX for the controls only); each counts as one character for min/maxLength, as JSON Schema
+//   counts code points. `pattern` is matched whole (an instance matching it whole
 //   also matches it unanchored, so outputs validate; unanchored matches inside longer strings are
 //   not generated); its characters are written as JSON would write them (`"` as \", controls escaped).
 // - Integers: exact decimal ranges from minimum/maximum/exclusiveMinimum/exclusiveMaximum.
@@ -134,6 +134,13 @@ struct Compiler {
         case .flexible(let maxRun):
             return .repetition(.set(ScalarSet([0x09...0x0A, 0x0D...0x0D, 0x20...0x20])), min: 0, max: maxRun)
         }
+    }
+
+    /// `open` inner `close` with whitespace inside, when `inner` may be empty too: `[ ]` has one
+    /// run of whitespace, not two, so no run is ever longer than maxRun.
+    func bracketed(_ open: String, _ inner: RegexNode, _ close: String, mayBeEmpty: Bool) -> RegexNode {
+        let filled = ws + inner + ws
+        return lit(open) + (mayBeEmpty ? .alternation([filled, ws]) : filled) + lit(close)
     }
 
     /// A structural character with the whitespace allowed around it.
@@ -303,7 +310,7 @@ struct Compiler {
             if case .object = extra { _ = try compile(extra, pointer: pointer + "/additionalProperties") }
         }
         guard let propertiesValue = member(kvs, "properties") else {
-            if case .bool(false)? = member(kvs, "additionalProperties") { return lit("{") + ws + lit("}") }
+            if case .bool(false)? = member(kvs, "additionalProperties") { return bracketed("{", .set(ScalarSet()), "}", mayBeEmpty: true) }
             if member(kvs, "required") != nil {
                 throw .unsupported(keyword: "required", pointer: pointer + "/required",
                                    hint: "declare the required properties under 'properties'")
@@ -338,12 +345,13 @@ struct Compiler {
             let one = comma + items[i].node
             after[i] = (items[i].required ? one : .repetition(one, min: 0, max: 1)) + after[i + 1]
         }
-        var first: RegexNode = .empty
+        // first(i) without the empty choice; the object may be empty when nothing is required.
+        var first: RegexNode = .set(ScalarSet())
         for i in stride(from: items.count - 1, through: 0, by: -1) {
             let starting = items[i].node + after[i + 1]
             first = items[i].required ? starting : .alternation([starting, first])
         }
-        return lit("{") + ws + first + ws + lit("}")
+        return bracketed("{", first, "}", mayBeEmpty: required.isEmpty)
     }
 
     mutating func compileArray(_ kvs: [(String, JSONValue)], pointer: String) throws(JSONSchemaError) -> RegexNode {
@@ -366,14 +374,9 @@ struct Compiler {
                                pointer: pointer + (minItems > limit ? "/minItems" : "/maxItems"),
                                hint: "counts above \(limit) are not supported")
         }
-        var body: RegexNode
-        if maxItems == 0 {
-            body = .empty
-        } else {
-            body = element + .repetition(punct(",") + element, min: max(minItems - 1, 0), max: maxItems.map { $0 - 1 })
-            if minItems == 0 { body = .repetition(body, min: 0, max: 1) }
-        }
-        return lit("[") + ws + body + ws + lit("]")
+        if maxItems == 0 { return bracketed("[", .set(ScalarSet()), "]", mayBeEmpty: true) }
+        let body = element + .repetition(punct(",") + element, min: max(minItems - 1, 0), max: maxItems.map { $0 - 1 })
+        return bracketed("[", body, "]", mayBeEmpty: minItems == 0)
     }
 
     func count(_ kvs: [(String, JSONValue)], _ key: String, pointer: String) throws(JSONSchemaError) -> Int? {
@@ -412,7 +415,7 @@ struct Compiler {
         if depth > 0 {
             branches.append(anyObject(depth: depth))
             let inner = anyValue(depth: depth - 1)
-            branches.append(lit("[") + ws + .repetition(inner + .repetition(punct(",") + inner, min: 0, max: nil), min: 0, max: 1) + ws + lit("]"))
+            branches.append(bracketed("[", inner + .repetition(punct(",") + inner, min: 0, max: nil), "]", mayBeEmpty: true))
         }
         return .alternation(branches)
     }
@@ -420,7 +423,7 @@ struct Compiler {
     func anyObject(depth: Int) -> RegexNode {
         let inner = anyValue(depth: max(depth - 1, 0))
         let member = stringNode() + punct(":") + inner
-        return lit("{") + ws + .repetition(member + .repetition(punct(",") + member, min: 0, max: nil), min: 0, max: 1) + ws + lit("}")
+        return bracketed("{", member + .repetition(punct(",") + member, min: 0, max: nil), "}", mayBeEmpty: true)
     }
 }
 

@@ -52,5 +52,11 @@ struct JSONSchemaGoldenTests {
         let flexible = try JSONSchemaCompiler.dfa(for: triage.schema, options: JSONSchemaOptions(whitespace: .flexible(maxRun: 2)))
         #expect(flexible.matches(Array("{ \"category\" :\t\"billing\" ,\n\"priority\":\"low\",\"escalate\":true }".utf8)))
         #expect(!flexible.matches(Array("{   \"category\":\"billing\",\"priority\":\"low\",\"escalate\":true}".utf8)))
+        // Empty objects and arrays have one run of whitespace inside, not two.
+        let empty = try JSONSchemaCompiler.dfa(for: try JSONValue.parse(#"{"type":"array","items":{"type":"object","properties":{"a":{"type":"null"}}}}"#),
+                                               options: JSONSchemaOptions(whitespace: .flexible(maxRun: 2)))
+        #expect(empty.matches(Array("[  {  }  ]".utf8)))
+        #expect(!empty.matches(Array("[   {}]".utf8)))
+        #expect(!empty.matches(Array("[{   }]".utf8)))
     }
 }
