@@ -9,7 +9,8 @@
 // - Objects: the declared properties in the schema's order, required ones always present, optional
 //   ones may be left out; nothing else (additionalProperties: false is implied; `true` or a schema
 //   is accepted but no extra property is ever generated, which is still valid). An object schema
-//   without `properties` (and without additionalProperties: false) is any object.
+//   without `properties` is `{}` (additionalProperties: false), any key to the additionalProperties
+//   schema, or else any object. Keys of such free objects may repeat: a regex cannot forbid it.
 // - Strings: any scalar but `"` `\` and controls, as UTF-8, or an escape (\" \\ \/ \b \f \n \r \t,
 //   \u00XX for the controls only); each counts as one character for min/maxLength, as JSON Schema
 //   counts code points. `pattern` is matched whole (an instance matching it whole
@@ -302,20 +303,27 @@ struct Compiler {
     // MARK: objects and arrays
 
     mutating func compileObject(_ kvs: [(String, JSONValue)], pointer: String) throws(JSONSchemaError) -> RegexNode {
+        // additionalProperties: with `properties`, never generated (see the header), though a schema
+        // there must still compile; without, `false` is {}, a schema is a map from any key to it.
+        var extraValues: RegexNode? = nil
         if let extra = member(kvs, "additionalProperties") {
             switch extra {
-            case .bool, .object: break  // never generated (see the header); a schema there is still checked below
+            case .bool, .object: break
             default: throw .invalid(message: "additionalProperties must be a boolean or a schema", pointer: pointer + "/additionalProperties")
             }
-            if case .object = extra { _ = try compile(extra, pointer: pointer + "/additionalProperties") }
+            extraValues = try compile(extra, pointer: pointer + "/additionalProperties")
         }
         guard let propertiesValue = member(kvs, "properties") else {
-            if case .bool(false)? = member(kvs, "additionalProperties") { return bracketed("{", .set(ScalarSet()), "}", mayBeEmpty: true) }
             if member(kvs, "required") != nil {
                 throw .unsupported(keyword: "required", pointer: pointer + "/required",
                                    hint: "declare the required properties under 'properties'")
             }
-            return anyObject(depth: options.anyValueDepth)
+            if case .bool(false)? = member(kvs, "additionalProperties") { return bracketed("{", .set(ScalarSet()), "}", mayBeEmpty: true) }
+            guard let extraValues, case .object(let extra)? = member(kvs, "additionalProperties"), !extra.isEmpty else {
+                return anyObject(depth: options.anyValueDepth)
+            }
+            let entry = stringNode() + punct(":") + extraValues
+            return bracketed("{", entry + .repetition(punct(",") + entry, min: 0, max: nil), "}", mayBeEmpty: true)
         }
         guard let properties = object(propertiesValue) else {
             throw .invalid(message: "properties must be an object", pointer: pointer + "/properties")

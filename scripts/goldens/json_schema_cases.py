@@ -259,6 +259,8 @@ CASES = [
      [True, None, 0, 5, -1, "x", 1.5]),
     ("array-bounds", {"type": "array", "items": {"type": "boolean"}, "minItems": 2, "maxItems": 3},
      [[True], [True, False], [True, False, True], [True] * 4, [1, 2]]),
+    ("map", {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+     [{}, {"a": 1, "b": 0}, {"": 5}, {"a": -1}, {"a": "1"}, {"a": 1.5}]),
     ("any", {}, [None, 1, "x", [1, [2, {"a": None}]], {"k": [True]},
                  ([[[[1]]]], "nesting deeper than anyValueDepth (3) is not generated")]),
     ("bool-true", True, [None, {"a": {"b": [1]}}]),
