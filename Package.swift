@@ -41,8 +41,9 @@ let package = Package(
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
         // Structured output's lexer layer (issue 20, not wired to the API yet): regex → UTF-8 byte DFA,
-        // the vocabulary's token trie, and per-state token masks. Takes token byte strings, so no deps.
-        .target(name: "Grammar"),
+        // the vocabulary's token trie, and per-state token masks, and JSON Schema → regex. Takes token
+        // byte strings; depends only on JSON (schemas arrive as JSONValue).
+        .target(name: "Grammar", dependencies: ["JSON"]),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
         .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON", "SystemCalls"]),
         // LoRA adapters: PEFT and llama.cpp formats, validation against a base, merge, combine, export.
@@ -111,7 +112,8 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Kernels", "JSON"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "ModelFormats"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "Tokenizer", "ModelFormats"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "JSON", "Tokenizer", "ModelFormats"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "Tokenizer", "ModelFormats", "JSON"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LoRATests", dependencies: ["LoRA", "ModelFormats", "Kernels"],

@@ -35,12 +35,24 @@ struct ByteNFA: Sendable {
         case .empty:
             return next
         case .set(let set):
+            // Sequences share their common suffixes (RE2's and Rust regex's UTF-8 suffix cache):
+            // E1-EC [80-BF] [80-BF] and EE-EF [80-BF] [80-BF] end in the same two nodes, so the DFA
+            // has one state per "continuation bytes left" instead of one per lead-byte range. A
+            // counted repetition of a large class ({0,200} of a JSON string character) is thereby
+            // about half as many DFA states.
+            var suffixes: [UInt64: Int32] = [:]  // (low, high, next) → node
             var starts: [Int32] = []
             for range in set.ranges {
                 for sequence in UTF8Sequences.sequences(range) {
                     var target = next
                     for r in sequence.reversed() {
-                        target = try add(.byteRange(low: r.lowerBound, high: r.upperBound, next: target))
+                        let key = UInt64(r.lowerBound) << 40 | UInt64(r.upperBound) << 32 | UInt64(UInt32(bitPattern: target))
+                        if let shared = suffixes[key] {
+                            target = shared
+                        } else {
+                            target = try add(.byteRange(low: r.lowerBound, high: r.upperBound, next: target))
+                            suffixes[key] = target
+                        }
                     }
                     starts.append(target)
                 }
