@@ -170,14 +170,14 @@ public struct Sampler: Sendable {
     /// then the penalties, which matters because the repeat penalty depends on the sign).
     private func loadPenalized(_ logits: UnsafeBufferPointer<Float>, into c: UnsafeMutableBufferPointer<Candidate>,
                                allowed: AllowedTokens?) {
-        @inline(__always) func clean(_ raw: Float) -> Float {
-            // A broken model row must not trap or poison the softmax: NaN counts as impossible.
-            raw.isNaN ? -.infinity : raw == .infinity ? .greatestFiniteMagnitude : raw
+        let clean = Self.clean
+        if let allowed {
+            loadMasked(allowed, logits, c)
+        } else {
+            for i in 0..<vocabularySize {
+                c[i] = Candidate(id: Int32(i), logit: clean(logits[i]), p: 0)
+            }
         }
-        for i in 0..<vocabularySize {
-            c[i] = Candidate(id: Int32(i), logit: clean(logits[i]), p: 0)
-        }
-        if let allowed { applyMask(allowed, logits, c, clean) }
         for (id, b) in bias { c[Int(id)].logit += b }
         guard parameters.penaltiesEnabled else { return }
         let p = parameters
@@ -187,29 +187,29 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// -inf for every token outside the step's allowed set; ids past the mask (a model vocabulary
-    /// larger than the tokenizer's) are outside it. Whole words of the bitset at a time: a word of
-    /// allowed ids costs one comparison.
-    private func applyMask(_ allowed: AllowedTokens, _ logits: UnsafeBufferPointer<Float>,
-                           _ c: UnsafeMutableBufferPointer<Candidate>, _ clean: (Float) -> Float) {
-        let words = allowed.mask.words
+    /// Loads the candidates with -inf for every token outside the step's allowed set, in the same
+    /// single pass as the unmasked load (a second pass over the vocabulary cost twice as much); ids
+    /// past the mask (a model vocabulary larger than the tokenizer's) are outside it.
+    private func loadMasked(_ allowed: AllowedTokens, _ logits: UnsafeBufferPointer<Float>,
+                            _ c: UnsafeMutableBufferPointer<Candidate>) {
+        let clean = Self.clean
         let covered = min(vocabularySize, allowed.mask.count)
-        words.withUnsafeBufferPointer { w in
-            var base = 0
-            while base < covered {
-                let word = w[base >> 6]
-                let end = min(base + 64, covered)
-                if word != ~0 {
-                    for i in base..<end where word & (1 << UInt64(i - base)) == 0 { c[i].logit = -.infinity }
-                }
-                base = end
+        allowed.mask.words.withUnsafeBufferPointer { w in
+            for i in 0..<covered {
+                let ok = (w[i >> 6] >> UInt64(i & 63)) & 1 != 0
+                c[i] = Candidate(id: Int32(i), logit: ok ? clean(logits[i]) : -.infinity, p: 0)
             }
         }
-        for i in covered..<vocabularySize { c[i].logit = -.infinity }
+        for i in covered..<vocabularySize { c[i] = Candidate(id: Int32(i), logit: -.infinity, p: 0) }
         // End of generation exactly when allowed, whether or not the mask lists the token.
         for id in allowed.endOfGeneration where id >= 0 && Int(id) < vocabularySize {
             c[Int(id)].logit = allowed.allowEnd ? clean(logits[Int(id)]) : -.infinity
         }
+    }
+
+    /// A broken model row must not trap or poison the softmax: NaN counts as impossible.
+    @inline(__always) private static func clean(_ raw: Float) -> Float {
+        raw.isNaN ? -.infinity : raw == .infinity ? .greatestFiniteMagnitude : raw
     }
 
     /// Runs the mask, bias, penalties, top-k, top-p, min-p and temperature; leaves the survivors in
