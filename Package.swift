@@ -40,9 +40,10 @@ let package = Package(
         .target(name: "ModelFormats", dependencies: ["Kernels", "SystemCalls", "JSON"]),
         // Byte-level BPE, streaming detokenizer, chat prompts whose contents cannot forge control tokens.
         .target(name: "Tokenizer", dependencies: ["ModelFormats"]),
-        // Structured output's lexer layer (issue 20, not wired to the API yet): regex → UTF-8 byte DFA,
-        // the vocabulary's token trie, and per-state token masks, and JSON Schema → regex. Takes token
-        // byte strings; depends only on JSON (schemas arrive as JSONValue).
+        // Structured output's lexer layer (issue 20; Sampling's TokenConstraint wires it for regexes,
+        // JSON Schema not yet): regex → UTF-8 byte DFA, the vocabulary's token trie, per-state token
+        // masks, and JSON Schema → regex. Takes token byte strings; depends only on JSON (schemas
+        // arrive as JSONValue).
         .target(name: "Grammar", dependencies: ["JSON"]),
         // Chat templates: a Jinja subset interpreter, built-in templates, rendering a chat for a tokenizer.
         .target(name: "ChatTemplate", dependencies: ["ModelFormats", "Tokenizer", "JSON", "SystemCalls"]),
@@ -50,9 +51,10 @@ let package = Package(
         .target(name: "LoRA", dependencies: ["Kernels", "ModelFormats", "JSON", .product(name: "Crypto", package: "swift-crypto")]),
         // Model config from GGUF keys, weights bound by name, forward pass (with adapters), KV cache.
         .target(name: "Llama", dependencies: ["Kernels", "ModelFormats", "LoRA"]),
-        // Choosing tokens (llama.cpp's sampling chain), stop strings, limits, and one sequence's
-        // token-by-token decision of what to show and when to end, shared by the commands and the engine.
-        .target(name: "Sampling", dependencies: ["Tokenizer"]),
+        // Choosing tokens (llama.cpp's sampling chain, a regex constraint's mask first), stop strings,
+        // limits, and one sequence's token-by-token decision of what to show and when to end, shared by
+        // the commands and the engine.
+        .target(name: "Sampling", dependencies: ["Tokenizer", "Grammar"]),
         // A model opened for use (GGUF, forward pass, tokenizer, chat template) and the
         // single-sequence generation loop the commands run.
         .target(name: "Generation", dependencies: ["ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling"]),
@@ -79,7 +81,7 @@ let package = Package(
         // The daemon: libuv wrapper (the only importer of CLibUV), listeners, router, OpenAI-compatible
         // endpoints, metrics, configuration, systemd notify and socket activation.
         .target(name: "Server", dependencies: [
-            "CLibUV", "HTTP", "Engine", "Kernels", "Training", "Llama", "Sampling", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls", "JSON",
+            "CLibUV", "HTTP", "Engine", "Kernels", "Training", "Llama", "Sampling", "Grammar", "Generation", "Registry", "LoRA", "Tokenizer", "ChatTemplate", "ModelFormats", "SystemCalls", "JSON",
             .product(name: "TOMLKit", package: "TOMLKit"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),

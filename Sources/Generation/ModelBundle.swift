@@ -6,6 +6,7 @@ import Foundation
 import Llama
 import LoRA
 import ModelFormats
+import Sampling
 import Tokenizer
 
 public final class ModelBundle: Sendable {
@@ -14,6 +15,9 @@ public final class ModelBundle: Sendable {
     public let tokenizer: Tokenizer
     /// The model's own template, or the override given at load; nil if the file has none.
     public let chatTemplate: ChatTemplate?
+    /// Compiles and caches regex constraints over this tokenizer's vocabulary (the token trie is
+    /// built once, on first use, and shared by every pattern).
+    public let constraints: ConstraintCompiler
 
     /// Opens `path`. `chatTemplate` overrides the model's template: a built-in name (chatml,
     /// llama3, gemma) or a file path.
@@ -22,6 +26,7 @@ public final class ModelBundle: Sendable {
         gguf = try GGUFFile(path: path)
         model = try LlamaModel(gguf: gguf, threads: threads, numerics: numerics)
         tokenizer = try Tokenizer(gguf: gguf)
+        constraints = ConstraintCompiler(tokenizer: tokenizer)
         if let chatTemplate {
             self.chatTemplate = try ChatTemplate.load(nameOrPath: chatTemplate)
         } else {

@@ -4,7 +4,7 @@
 // the same whoever reaches it: masks are computed once per state and kept (a pattern has at most
 // `ByteDFA.defaultStateLimit` states, each mask vocabularySize/8 bytes: 6 KiB for SmolLM2).
 //
-// Not wired to the API yet (issue 20): the GBNF and JSON Schema layers will build on this lexer.
+// Used by Sampling's TokenConstraint (regex constraints); the GBNF and JSON Schema layers (issue 20) will build on it.
 
 import Synchronization
 

@@ -109,8 +109,10 @@ public struct Sampler: Sendable {
     /// The tokens the penalties currently look at, oldest first.
     public var penaltyWindow: [Int32] { window.tokens }
 
-    /// Picks the next token from one row of logits (`vocabularySize` floats).
-    public mutating func sample(logits: UnsafeBufferPointer<Float>) -> SampledToken {
+    /// Picks the next token from one row of logits (`vocabularySize` floats). `allowed`, a
+    /// constraint's set for this step (TokenConstraint.swift), bans every other token before the
+    /// chain runs: greedy or not, only an allowed token can be chosen (unless none has a finite logit).
+    public mutating func sample(logits: UnsafeBufferPointer<Float>, allowed: AllowedTokens? = nil) -> SampledToken {
         precondition(logits.count == vocabularySize,
                      "Sampler: got \(logits.count) logits for a vocabulary of \(vocabularySize)")
         var result = SampledToken(id: 0, logprob: nil, topLogprobs: [])
@@ -119,10 +121,10 @@ public struct Sampler: Sendable {
         defer { swap(&buf, &candidates) }
         buf.withUnsafeMutableBufferPointer { c in
             if parameters.isGreedy {
-                loadPenalized(logits, into: c)
+                loadPenalized(logits, into: c, allowed: allowed)
                 result.id = c[argmaxIndex(c, count: c.count)].id
             } else {
-                let n = truncate(logits, into: c, observe: nil)
+                let n = truncate(logits, into: c, allowed: allowed, observe: nil)
                 result.id = c[draw(c, count: n)].id
             }
         }
@@ -135,8 +137,8 @@ public struct Sampler: Sendable {
     }
 
     /// Convenience for callers that hold an array.
-    public mutating func sample(logits: [Float]) -> SampledToken {
-        logits.withUnsafeBufferPointer { sample(logits: $0) }
+    public mutating func sample(logits: [Float], allowed: AllowedTokens? = nil) -> SampledToken {
+        logits.withUnsafeBufferPointer { sample(logits: $0, allowed: allowed) }
     }
 
     // MARK: - The chain
@@ -157,20 +159,24 @@ public struct Sampler: Sendable {
         var out: [Stage: [Candidate]] = [:]
         logits.withUnsafeBufferPointer { l in
             scratch.withUnsafeMutableBufferPointer { c in
-                _ = truncate(l, into: c) { stage, survivors in out[stage] = Array(survivors) }
+                _ = truncate(l, into: c, allowed: nil) { stage, survivors in out[stage] = Array(survivors) }
             }
         }
         return out
     }
 
-    /// Candidates in id order with logit bias and penalties applied (llama.cpp applies the bias
-    /// first, then the penalties, which matters because the repeat penalty depends on the sign).
-    private func loadPenalized(_ logits: UnsafeBufferPointer<Float>, into c: UnsafeMutableBufferPointer<Candidate>) {
-        for i in 0..<vocabularySize {
-            var l = logits[i]
-            // A broken model row must not trap or poison the softmax: NaN counts as impossible.
-            if l.isNaN { l = -.infinity } else if l == .infinity { l = .greatestFiniteMagnitude }
-            c[i] = Candidate(id: Int32(i), logit: l, p: 0)
+    /// Candidates in id order with the constraint's mask, logit bias and penalties applied (the
+    /// mask first, as llama.cpp's grammar sampler comes first; then llama.cpp applies the bias,
+    /// then the penalties, which matters because the repeat penalty depends on the sign).
+    private func loadPenalized(_ logits: UnsafeBufferPointer<Float>, into c: UnsafeMutableBufferPointer<Candidate>,
+                               allowed: AllowedTokens?) {
+        let clean = Self.clean
+        if let allowed {
+            loadMasked(allowed, logits, c)
+        } else {
+            for i in 0..<vocabularySize {
+                c[i] = Candidate(id: Int32(i), logit: clean(logits[i]), p: 0)
+            }
         }
         for (id, b) in bias { c[Int(id)].logit += b }
         guard parameters.penaltiesEnabled else { return }
@@ -181,12 +187,38 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// Runs bias, penalties, top-k, top-p, min-p and temperature; leaves the survivors in
+    /// Loads the candidates with -inf for every token outside the step's allowed set, in the same
+    /// single pass as the unmasked load (a second pass over the vocabulary cost twice as much); ids
+    /// past the mask (a model vocabulary larger than the tokenizer's) are outside it.
+    private func loadMasked(_ allowed: AllowedTokens, _ logits: UnsafeBufferPointer<Float>,
+                            _ c: UnsafeMutableBufferPointer<Candidate>) {
+        let clean = Self.clean
+        let covered = min(vocabularySize, allowed.mask.count)
+        allowed.mask.words.withUnsafeBufferPointer { w in
+            for i in 0..<covered {
+                let ok = (w[i >> 6] >> UInt64(i & 63)) & 1 != 0
+                c[i] = Candidate(id: Int32(i), logit: ok ? clean(logits[i]) : -.infinity, p: 0)
+            }
+        }
+        for i in covered..<vocabularySize { c[i] = Candidate(id: Int32(i), logit: -.infinity, p: 0) }
+        // End of generation exactly when allowed, whether or not the mask lists the token.
+        for id in allowed.endOfGeneration where id >= 0 && Int(id) < vocabularySize {
+            c[Int(id)].logit = allowed.allowEnd ? clean(logits[Int(id)]) : -.infinity
+        }
+    }
+
+    /// A broken model row must not trap or poison the softmax: NaN counts as impossible.
+    @inline(__always) private static func clean(_ raw: Float) -> Float {
+        raw.isNaN ? -.infinity : raw == .infinity ? .greatestFiniteMagnitude : raw
+    }
+
+    /// Runs the mask, bias, penalties, top-k, top-p, min-p and temperature; leaves the survivors in
     /// `c[0..<n]` with `p` set to the draw distribution, and returns `n`.
     func truncate(_ logits: UnsafeBufferPointer<Float>, into c: UnsafeMutableBufferPointer<Candidate>,
+                  allowed: AllowedTokens? = nil,
                   observe: ((Stage, UnsafeMutableBufferPointer<Candidate>) -> Void)?) -> Int {
         let p = parameters
-        loadPenalized(logits, into: c)
+        loadPenalized(logits, into: c, allowed: allowed)
         var n = vocabularySize
         var sorted = false
         observe?(.penalties, UnsafeMutableBufferPointer(rebasing: c[0..<n]))

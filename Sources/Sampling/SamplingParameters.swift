@@ -39,6 +39,11 @@ public struct SamplingParameters: Sendable, Equatable {
     /// `nil`: no log-probabilities. `n`: report the chosen token's log-probability and the `n`
     /// most likely alternatives (0…20), all from the raw model distribution (see `Sampler`).
     public var topLogprobs: Int? = nil
+    /// A compiled constraint (`guided_regex`, `guided_choice`, `--regex`): only tokens that keep the
+    /// output a prefix of a match may be sampled, and end of generation only once it matches.
+    /// Shared and immutable; each sequence keeps its own position in it (`SequenceSampling`).
+    /// Compared by identity, as the compiler's cache hands out one object per pattern.
+    public var constraint: TokenConstraint? = nil
 
     public init(temperature: Float = 0.8, topK: Int = 40, topP: Float = 0.95, minP: Float = 0.05,
                 repeatPenalty: Float = 1.0, repeatLastN: Int = 64,
@@ -58,6 +63,14 @@ public struct SamplingParameters: Sendable, Equatable {
         self.maxTokens = maxTokens
         self.stop = stop
         self.topLogprobs = topLogprobs
+    }
+
+    public static func == (a: SamplingParameters, b: SamplingParameters) -> Bool {
+        a.temperature == b.temperature && a.topK == b.topK && a.topP == b.topP && a.minP == b.minP
+            && a.repeatPenalty == b.repeatPenalty && a.repeatLastN == b.repeatLastN
+            && a.frequencyPenalty == b.frequencyPenalty && a.presencePenalty == b.presencePenalty
+            && a.seed == b.seed && a.logitBias == b.logitBias && a.maxTokens == b.maxTokens && a.stop == b.stop
+            && a.topLogprobs == b.topLogprobs && a.constraint === b.constraint
     }
 
     /// Always the most likely token (after logit bias and penalties); everything else default.

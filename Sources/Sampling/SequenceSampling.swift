@@ -47,6 +47,8 @@ public struct SequenceSampling {
     private var decoder: StreamingDecoder
     private var stops: StopMatcher
     private let limits: GenerationLimits
+    /// Where the output stands in `parameters.constraint`, when there is one.
+    public private(set) var constraint: ConstraintState?
     /// Tokens accepted so far (the current one included).
     public private(set) var generated = 0
 
@@ -67,11 +69,13 @@ public struct SequenceSampling {
         decoder = tokenizer.streamingDecoder()
         stops = StopMatcher(stopStrings: parameters.stop)
         limits = GenerationLimits(parameters, endOfGenerationTokens: tokenizer.eogTokens)
+        constraint = parameters.constraint?.makeState()
     }
 
-    /// Picks the next token from one row of logits; `accept` it next.
+    /// Picks the next token from one row of logits; `accept` it next. A constrained sequence
+    /// samples only among the tokens its constraint allows now (the mask goes before the chain).
     public mutating func sample(logits: UnsafeBufferPointer<Float>) -> SampledToken {
-        sampler.sample(logits: logits)
+        sampler.sample(logits: logits, allowed: constraint?.allowed())
     }
 
     /// Accepts the token just sampled. `contextFull`: the cache has no position left for it.
@@ -81,6 +85,7 @@ public struct SequenceSampling {
         if limits.isEndOfGeneration(token) {
             return .finish(.stop, text: heldBack())
         }
+        constraint?.advance(token)
         let out = stops.feed(decoder.push(token))
         if out.stoppedBy != nil { return .finish(.stop, text: out.text) }
         if let reason = limits.finishReason(after: token, generatedCount: generated) {

@@ -19,6 +19,10 @@ struct Generate: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print timings to stderr.")
     var verbose = false
 
+    @Option(help: ArgumentHelp("Constrain the output to match this regular expression (the whole output; as the API's guided_regex).",
+                               valueName: "regex"))
+    var regex: String?
+
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var sampling: SamplingOptions
@@ -32,7 +36,15 @@ struct Generate: ParsableCommand {
         } catch {
             fail("\(error)")
         }
-        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: sampling.parameters,
+        var parameters = sampling.parameters
+        if let regex {
+            do {
+                parameters.constraint = try bundle.constraints.compile(regex)
+            } catch {
+                fail("--regex: \(error)")
+            }
+        }
+        let generator = Generator(model: bundle.model, tokenizer: bundle.tokenizer, parameters: parameters,
                                   adapters: loadAdapters(bundle, runtime))
         let result: GenerationResult
         do {

@@ -113,3 +113,24 @@ import Testing
         #expect(missing.status == 1 && missing.stderr.contains("not a LoRA adapter"))
     }
 }
+
+@Suite struct GenerateRegexCLITests {
+    /// `--regex`: the printed answer is a whole match and the run ends at end of generation; a pattern
+    /// lorad cannot compile is an error naming the option, the construct and its offset, exit 1.
+    @Test func regexConstrainsTheOutput() throws {
+        let model = try CLI.model()
+        for (pattern, extra) in [(#"\d{3}-\d{4}"#, ["--temperature", "0"]),
+                                 ("(yes|no|maybe)", ["--temperature", "1", "--seed", "5"])] {
+            let r = try CLI.run(["generate", "--model", model, "--max-tokens", "16", "-v", "--regex", pattern] + extra
+                                + ["Answer me: what is your phone number, and is it correct?"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("finish: stop"), "\(r.stderr)")
+            let out = String(r.stdout.dropLast())   // the newline generate adds
+            let re = try NSRegularExpression(pattern: "^(?:" + pattern + ")$")
+            #expect(re.firstMatch(in: out, range: NSRange(out.startIndex..., in: out)) != nil, "\(pattern): \(out.debugDescription)")
+        }
+        let bad = try CLI.run(["generate", "--model", model, "--regex", "a(?=b)", "hi"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("--regex") && bad.stderr.contains("lookahead") && bad.stderr.contains("offset 1"), "\(bad.stderr)")
+    }
+}

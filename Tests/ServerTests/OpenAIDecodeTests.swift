@@ -106,6 +106,19 @@ func chatMessages(_ r: GenerationRequest) -> [[String]]? {
         #expect(nulls == completion)
     }
 
+    @Test func constraintFields() throws {
+        let chat = #"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "#
+        var r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_regex": "\\d+"}"#).utf8), endpoint: .chat)
+        #expect(r.constraint == ConstraintRequest(pattern: #"\d+"#, param: "guided_regex"))
+        #expect(r.sampling.constraint == nil, "compiled during preparation, not decoding")
+        r = try OpenAIDecode.generationRequest(body: Array((chat + #""regex": "a", "guided_regex": "a"}"#).utf8), endpoint: .chat)
+        #expect(r.constraint?.pattern == "a")
+        r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_choice": ["a.b", "(c)|d", "e f"]}"#).utf8), endpoint: .chat)
+        #expect(r.constraint == ConstraintRequest(pattern: #"a\.b|\(c\)\|d|e f"#, param: "guided_choice"))
+        r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_regex": null, "grammar": null}"#).utf8), endpoint: .chat)
+        #expect(r.constraint == nil)
+    }
+
     @Test func completionPromptForms() throws {
         func prompt(_ p: String) throws -> OpenAIPrompt { try decode(#"{"model":"m","prompt":"# + p + "}", .completion).prompt }
         #expect(try prompt(#""text""#) == .text("text"))
@@ -201,7 +214,18 @@ func chatMessages(_ r: GenerationRequest) -> [[String]]? {
         (.chat, #""functions": [{"name": "f"}]"#, "functions", "not supported"),
         (.chat, #""tool_choice": "required""#, "tool_choice", "not supported"),
         (.chat, #""function_call": {"name": "f"}"#, "function_call", "not supported"),
-        (.chat, #""response_format": {"type": "json_object"}"#, "response_format", "structured outputs are not supported"),
+        (.chat, #""response_format": {"type": "json_object"}"#, "response_format.type", "json_object\" is not supported yet"),
+        (.completion, #""response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}"#, "response_format.type", "not supported yet"),
+        (.chat, #""response_format": {"type": "xml"}"#, "response_format", "JSON Schema are not supported yet"),
+        (.chat, #""grammar": "root ::= x""#, "grammar", "grammar is not supported yet: GBNF"),
+        (.completion, #""guided_grammar": "root ::= x""#, "guided_grammar", "not supported yet"),
+        (.chat, #""guided_json": {"type": "object"}"#, "guided_json", "not supported yet: JSON Schema"),
+        (.completion, #""json_schema": {"type": "object"}"#, "json_schema", "not supported yet"),
+        (.chat, #""guided_regex": 5"#, "guided_regex", "a regular expression"),
+        (.chat, #""guided_regex": "a", "regex": "b""#, "regex", "disagree"),
+        (.chat, #""guided_choice": []"#, "guided_choice", "non-empty array"),
+        (.chat, #""guided_choice": ["a", ""]"#, "guided_choice", "guided_choice[1] must be a non-empty string"),
+        (.completion, #""regex": "a", "guided_choice": ["a"]"#, "guided_choice", "regex and guided_choice both"),
         (.chat, #""user": 5"#, "user", "a string"),
         (.chat, #""adapters": "tone""#, "adapters", "an array"),
         (.chat, #""adapters": [{"scale": 1}]"#, "adapters[0].name", "required"),

@@ -8,11 +8,15 @@
 // snapshot of the catalog), so a large body is prepared on the prompt thread while the loop goes on
 // serving; a small one (most requests) is prepared inline. A prompt is refused from its length in
 // bytes alone when even the fewest tokens it could make cannot fit, before any tokenizing.
+// A constraint (`guided_regex`, `guided_choice`) whose pattern is not in the model's compiled cache
+// sends the preparation to the prompt thread whatever the body's size, since determinising a
+// pattern can take milliseconds or more; a cached one is looked up inline. The loop never compiles.
 // Everything else here runs on the loop thread.
 
 import ChatTemplate
 import Foundation
 import Generation
+import Grammar
 import HTTP
 import Engine
 import Llama
@@ -29,6 +33,8 @@ enum PreparedGeneration: @unchecked Sendable {
     case failed(OpenAIError, label: String)
     /// Versions of served adapters that must be loaded first (off the loop), then prepare again.
     case needsVersions([AdapterReference])
+    /// The request's pattern is not compiled yet: prepare again on the prompt thread, which may compile.
+    case needsCompiling
 
     struct Ready {
         let request: GenerationRequest
@@ -70,10 +76,15 @@ extension Endpoints {
                            contextLimit: engine.contextLimit, maxTokensDefault: maxTokensDefault)
     }
 
-    /// Runs `prepare` inline for a small body, else on the prompt thread; then `then` on the loop,
-    /// unless the client left meanwhile (logged as 499).
-    func prepare<T>(_ r: RoutedRequest, _ prepare: @escaping @Sendable () -> T, then: @escaping (T) -> Void) {
-        if r.http.body.count <= Self.inlinePreparationBytes { return then(prepare()) }
+    /// Whether `prepare` runs `r`'s preparation on the prompt thread (a large body, or `offLoop`).
+    static func preparesOffLoop(_ r: RoutedRequest, offLoop: Bool = false) -> Bool {
+        offLoop || r.http.body.count > inlinePreparationBytes
+    }
+
+    /// Runs `prepare` inline for a small body, else (or when `offLoop`) on the prompt thread; then
+    /// `then` on the loop, unless the client left meanwhile (logged as 499).
+    func prepare<T>(_ r: RoutedRequest, offLoop: Bool = false, _ prepare: @escaping @Sendable () -> T, then: @escaping (T) -> Void) {
+        if !Self.preparesOffLoop(r, offLoop: offLoop) { return then(prepare()) }
         work.run(on: promptQueue, prepare, then: { [unowned self] result in
             guard !r.connection.isClosed else {
                 return responder.logRequest(r.http, status: 499, endpoint: r.endpoint, tenant: r.caller.tenantLabel, adapter: "", started: r.started,
@@ -83,10 +94,14 @@ extension Endpoints {
         })
     }
 
-    func startGeneration(_ r: RoutedRequest, endpoint: GenerationRequest.Endpoint, loadedOnce: Bool = false) {
+    func startGeneration(_ r: RoutedRequest, endpoint: GenerationRequest.Endpoint, loadedOnce: Bool = false, offLoop: Bool = false) {
         let context = preparationContext(r.caller.permit), body = r.http.body
-        prepare(r, { Self.prepareGeneration(body: body, endpoint: endpoint, context) },
+        let mayCompile = Self.preparesOffLoop(r, offLoop: offLoop)
+        prepare(r, offLoop: offLoop, { Self.prepareGeneration(body: body, endpoint: endpoint, context, mayCompile: mayCompile) },
                 then: { [unowned self] prepared in
+            if case .needsCompiling = prepared, !mayCompile {
+                return startGeneration(r, endpoint: endpoint, loadedOnce: loadedOnce, offLoop: true)
+            }
             guard case .needsVersions(let refs) = prepared else { return submitGeneration(prepared, r, endpoint: endpoint) }
             guard !loadedOnce else {
                 // Loaded, and gone again before the request could use it (a rescan dropped it).
@@ -102,15 +117,32 @@ extension Endpoints {
         })
     }
 
-    /// Decodes, resolves and tokenizes one generation request. Pure: runs on the loop or the prompt thread.
+    /// Decodes, resolves and tokenizes one generation request. Pure: runs on the loop or the prompt
+    /// thread. `mayCompile` false (the loop): a pattern not compiled yet returns `.needsCompiling`.
     static func prepareGeneration(body: [UInt8], endpoint: GenerationRequest.Endpoint,
-                                  _ c: PreparationContext) -> PreparedGeneration {
-        let r: GenerationRequest
+                                  _ c: PreparationContext, mayCompile: Bool = true) -> PreparedGeneration {
+        var r: GenerationRequest
         do {
             r = try OpenAIDecode.generationRequest(body: body, endpoint: endpoint,
                                                   vocabularySize: c.bundle.model.config.vocabularySize)
         } catch {
             return .failed(error, label: "")
+        }
+        // The constraint first, so a bad pattern is answered before any adapter is loaded.
+        if let wanted = r.constraint {
+            if let compiled = c.bundle.constraints.cached(wanted.pattern) {
+                r.sampling.constraint = compiled
+            } else if !mayCompile {
+                return .needsCompiling
+            } else {
+                do {
+                    r.sampling.constraint = try c.bundle.constraints.compile(wanted.pattern)
+                } catch let e as RegexError {
+                    return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a pattern lorad can follow: \(e)"), label: "")
+                } catch {
+                    return .failed(.internal("compiling \(wanted.param): \(error)"), label: "")
+                }
+            }
         }
         // Model and adapters. One rule for repeats: each adapter is applied once, whether it is named
         // by `model` or in `adapters`, under any spelling (demo, demo@v1).
@@ -209,6 +241,10 @@ extension Endpoints {
         case .failed(let e, let label):
             return responder.fail(e, routed.http, routed.connection, endpoint: routed.endpoint, tenant: routed.caller.tenantLabel, adapter: label,
                                   started: routed.started)
+        case .needsCompiling:
+            // startGeneration prepares again on the prompt thread before it gets here; kept for the switch.
+            return responder.fail(.internal("the request's pattern was not compiled"), routed.http, routed.connection,
+                                  endpoint: routed.endpoint, tenant: routed.caller.tenantLabel, started: routed.started)
         case .needsVersions(let refs):
             // startGeneration loads these and prepares again before it gets here; kept for the switch.
             return responder.fail(.notFound(model: refs.map(\.description).joined(separator: ", ")), routed.http, routed.connection,

@@ -5,7 +5,9 @@
 // plus the extensions vLLM and llama.cpp's server accept (top_k, min_p, repetition_penalty or
 // repeat_penalty, repeat_last_n) and lorad's own `adapters`. Unknown fields are ignored, as vLLM
 // does by default, except those that would silently change what the client gets (tools, structured
-// output, several choices, suffix), which are rejected with a 400 that says so. Sampling ranges are
+// output that is not implemented yet: JSON mode, JSON Schema, GBNF; several choices, suffix), which
+// are rejected with a 400 that says so. Constraints: `guided_regex` (alias `regex`) and
+// `guided_choice`, compiled during preparation (Preparation.swift). Sampling ranges are
 // checked once more by SamplingParameters.validate, whose errors are renamed to the request's field
 // names.
 
@@ -77,6 +79,7 @@ public enum OpenAIDecode {
         var request = GenerationRequest(endpoint: endpoint, model: model, prompt: prompt, sampling: s, stream: stream,
                                         includeUsage: includeUsage, logprobs: logprobs, topLogprobs: topLogprobs, echo: echo,
                                         adapters: try readAdapters(f), user: try f.string("user"), n: 1)
+        request.constraint = try readConstraint(f)
         if endpoint == .completion {
             request.parseSpecial = try f.bool("parse_special") ?? false
         } else if f.has("parse_special") {
@@ -101,8 +104,22 @@ public enum OpenAIDecode {
             }
         }
         if let v = f["response_format"], v != .object([("type", .string("text"))]) {
+            if case .object(let members) = v, let type = members.first(where: { $0.0 == "type" })?.1,
+               type == .string("json_object") || type == .string("json_schema") {
+                throw .badRequest(param: "response_format.type",
+                                  message: "response_format type \(OpenAIError.describe(type)) is not supported yet: "
+                                    + "JSON mode and JSON Schema are not implemented in lorad; "
+                                    + "constrain the output with guided_regex or guided_choice instead")
+            }
             throw .invalid("response_format", expected: #"{"type": "text"}"#, found: v,
-                           hint: "JSON mode and structured outputs are not supported")
+                           hint: "JSON mode and JSON Schema are not supported yet; guided_regex and guided_choice are")
+        }
+        // Structured output lorad has not implemented yet: refused rather than silently ignored.
+        for (key, what) in [("grammar", "GBNF grammars"), ("guided_grammar", "GBNF grammars"),
+                            ("guided_json", "JSON Schema"), ("json_schema", "JSON Schema"),
+                            ("structured_outputs", "structured_outputs")] where f.has(key) {
+            throw .badRequest(param: key, message: "\(key) is not supported yet: \(what) constraints are not implemented in lorad; "
+                                + "constrain the output with guided_regex (or regex) or guided_choice instead")
         }
         if let v = f["n"], OpenAIFields.integer(v) != 1 {
             throw .invalid("n", expected: "1", found: v, hint: "lorad returns one choice per request; send several requests for several choices")
@@ -230,6 +247,38 @@ public enum OpenAIDecode {
             }
             return (true, n)
         }
+    }
+
+    // MARK: - Constraints (extensions: vLLM's guided_regex and guided_choice)
+
+    /// `guided_regex` (vLLM) or its alias `regex`, or `guided_choice` (a list of strings, which
+    /// becomes an alternation of the escaped literals). Only the pattern text here: it is compiled
+    /// during preparation, where a bad pattern becomes a 400 with RegexError's message.
+    static func readConstraint(_ f: OpenAIFields) throws(OpenAIError) -> ConstraintRequest? {
+        var found: ConstraintRequest?
+        for key in ["guided_regex", "regex"] {
+            guard let pattern = try f.string(key, expected: "a regular expression (a string)") else { continue }
+            if let first = found, first.pattern != pattern {
+                throw .badRequest(param: key, message: "\(first.param) and \(key) disagree; send one of them")
+            }
+            if found == nil { found = ConstraintRequest(pattern: pattern, param: key) }
+        }
+        if let v = f["guided_choice"] {
+            let expected = "a non-empty array of non-empty strings"
+            guard case .array(let items) = v, !items.isEmpty else { throw .invalid("guided_choice", expected: expected, found: v) }
+            var choices: [String] = []
+            for (i, item) in items.enumerated() {
+                guard case .string(let choice) = item, !choice.isEmpty else {
+                    throw .badRequest(param: "guided_choice", message: "guided_choice[\(i)] must be a non-empty string, found \(OpenAIError.describe(item))")
+                }
+                choices.append(choice)
+            }
+            if let first = found {
+                throw .badRequest(param: "guided_choice", message: "\(first.param) and guided_choice both constrain the output; send one of them")
+            }
+            found = ConstraintRequest(pattern: TokenConstraint.choicePattern(choices), param: "guided_choice")
+        }
+        return found
     }
 
     // MARK: - adapters (extension)

@@ -29,6 +29,19 @@ public struct AdapterRequest: Sendable, Equatable {
     }
 }
 
+/// A constraint on the output as requested (`guided_regex`/`regex`, or `guided_choice` made into a
+/// pattern); preparation compiles it into `sampling.constraint`.
+public struct ConstraintRequest: Sendable, Equatable {
+    public var pattern: String
+    /// The field it came from, for errors.
+    public var param: String
+
+    public init(pattern: String, param: String) {
+        self.pattern = pattern
+        self.param = param
+    }
+}
+
 /// A decoded /v1/chat/completions or /v1/completions request.
 public struct GenerationRequest: Sendable, Equatable {
     public enum Endpoint: String, Sendable, Equatable, CaseIterable {
@@ -67,6 +80,8 @@ public struct GenerationRequest: Sendable, Equatable {
     /// control tokens. Off by default, so text from an end user cannot forge a turn; chat messages'
     /// contents are always plain text.
     public var parseSpecial = false
+    /// Extensions `guided_regex`/`regex`/`guided_choice`: the pattern the output must match.
+    public var constraint: ConstraintRequest? = nil
 
     public init(endpoint: Endpoint, model: String, prompt: OpenAIPrompt, sampling: SamplingParameters = OpenAIDecode.defaultSampling,
                 stream: Bool = false, includeUsage: Bool = false, logprobs: Bool = false, topLogprobs: Int = 0,

@@ -1,0 +1,175 @@
+// Constrained decoding (issue 20, regular expressions so far): which tokens a sequence may sample
+// next so that its output stays a prefix of a match of a pattern, and when it may end.
+//
+// Three layers, shared to per sequence:
+// - `ConstraintCompiler`: one per model vocabulary. Builds the vocabulary's `TokenTrie` once (on
+//   first use: control and user-defined tokens are never constrained text, so they are left out)
+//   and keeps compiled patterns in a bounded least-recently-used cache keyed by the pattern text.
+// - `TokenConstraint`: one compiled pattern (a `RegexLexer`, immutable apart from its own locked
+//   mask cache) and the vocabulary's end-of-generation tokens. Shared by every sequence that asks
+//   for the same pattern; it travels in `SamplingParameters.constraint`.
+// - `ConstraintState`: one sequence's position in the pattern's DFA, kept in `SequenceSampling`.
+//
+// The rule per step (`SequenceSampling.sample`): the allowed set is the lexer's mask for the state,
+// plus the end-of-generation tokens exactly when the lexer accepts the state. A state that accepts
+// and that no token can continue therefore allows only end of generation. The sampler applies the
+// set to the logits before anything else in its chain (bias, penalties, top-k, top-p, min-p,
+// temperature, and greedy's argmax), so disallowed tokens are never drawn. After the token is
+// accepted the state advances by its bytes.
+
+import Grammar
+import Synchronization
+import Tokenizer
+
+/// A compiled pattern over one vocabulary, shared by every sequence that uses it.
+public final class TokenConstraint: Sendable, CustomStringConvertible {
+    /// The pattern as the client wrote it (a `guided_choice` becomes its alternation of literals).
+    public let pattern: String
+    public let lexer: RegexLexer
+    /// The vocabulary's end-of-generation tokens (EOS, EOT, `<|im_end|>`), ascending.
+    public let endOfGeneration: [Int32]
+
+    public init(pattern: String, lexer: RegexLexer, endOfGeneration: [Int32]) {
+        self.pattern = pattern
+        self.lexer = lexer
+        self.endOfGeneration = endOfGeneration.sorted()
+    }
+
+    public var description: String { "regex \(pattern)" }
+
+    /// A fresh sequence's state: the start of the pattern.
+    public func makeState() -> ConstraintState { ConstraintState(constraint: self, state: lexer.start) }
+
+    /// The regex that matches exactly one of `choices` (vLLM's `guided_choice`): an alternation of
+    /// the literals, each character that means something in a pattern escaped.
+    public static func choicePattern(_ choices: [String]) -> String {
+        choices.map(escapeLiteral).joined(separator: "|")
+    }
+
+    /// `text` as a pattern that matches exactly it.
+    public static func escapeLiteral(_ text: String) -> String {
+        var out = ""
+        for c in text.unicodeScalars {
+            if c.isASCII, c.value < 0x20 || c.value == 0x7F {
+                out += "\\x" + (c.value < 16 ? "0" : "") + String(c.value, radix: 16)
+            } else if c.isASCII, !c.properties.isAlphabetic, !("0"..."9").contains(c), c != " " {
+                out += "\\" + String(c)
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// The allowed set of one step: the lexer's mask, and the end-of-generation tokens when `allowEnd`.
+public struct AllowedTokens: Sendable {
+    public let mask: TokenMask
+    public let endOfGeneration: [Int32]
+    public let allowEnd: Bool
+
+    /// Whether `id` may be sampled.
+    public func contains(_ id: Int32) -> Bool {
+        mask.contains(Int(id)) || (allowEnd && endOfGeneration.contains(id))
+    }
+}
+
+/// One sequence's position in its constraint.
+public struct ConstraintState: Sendable {
+    public let constraint: TokenConstraint
+    public private(set) var state: LexerState
+
+    init(constraint: TokenConstraint, state: LexerState) {
+        self.constraint = constraint
+        self.state = state
+    }
+
+    /// Whether the output so far is a whole match.
+    public var accepts: Bool { constraint.lexer.accepts(state) }
+
+    /// What may come next. A state from which no token continues and that does not accept cannot
+    /// arise from a byte-level vocabulary (every byte is a token); should it arise anyway (a token
+    /// forced past the mask), end of generation is allowed so the sequence ends instead of looping.
+    public func allowed() -> AllowedTokens {
+        let mask = constraint.lexer.mask(state: state)
+        let end = accepts || mask.isEmpty
+        return AllowedTokens(mask: mask, endOfGeneration: constraint.endOfGeneration, allowEnd: end)
+    }
+
+    /// Moves past a sampled token (not an end-of-generation token: that ends the sequence).
+    public mutating func advance(_ token: Int32) {
+        state = constraint.lexer.advance(state, token: Int(token))
+    }
+}
+
+/// Compiles patterns over one vocabulary and keeps the most recently used ones.
+public final class ConstraintCompiler: Sendable {
+    /// How many compiled patterns are kept (each holds its DFA and the masks computed so far).
+    public let capacity: Int
+    private let tokenizer: Tokenizer
+    private let trie: Mutex<TokenTrie?>
+    private let cache: Mutex<LRU>
+
+    private struct LRU {
+        var entries: [String: (constraint: TokenConstraint, used: UInt64)] = [:]
+        var clock: UInt64 = 0
+    }
+
+    public init(tokenizer: Tokenizer, capacity: Int = 64) {
+        self.tokenizer = tokenizer
+        self.capacity = max(1, capacity)
+        trie = Mutex(nil)
+        cache = Mutex(LRU())
+    }
+
+    /// The vocabulary's token trie, built on first use (tens of milliseconds) and kept.
+    public func tokenTrie() throws(TokenTrieError) -> TokenTrie {
+        if let t = trie.withLock({ $0 }) { return t }
+        let n = tokenizer.vocabularySize
+        let pieces = (0..<n).map { tokenizer.piece(Int32($0), renderSpecial: true) }
+        let excluded = Set((0..<n).filter { id in
+            let a = tokenizer.vocabulary.attributes[id]
+            return a.contains(.control) || a.contains(.userDefined)
+        })
+        let built = try TokenTrie(tokenBytes: pieces, excluded: excluded)
+        return trie.withLock { stored in
+            if let stored { return stored }
+            stored = built
+            return built
+        }
+    }
+
+    /// The compiled pattern if it is in the cache (cheap: no compiling, no trie), else nil.
+    public func cached(_ pattern: String) -> TokenConstraint? {
+        cache.withLock { lru in
+            guard let hit = lru.entries[pattern] else { return nil }
+            lru.clock += 1
+            lru.entries[pattern]!.used = lru.clock
+            return hit.constraint
+        }
+    }
+
+    /// The compiled pattern, from the cache or compiled now (a DFA of up to
+    /// `ByteDFA.defaultStateLimit` states: can take long for a large pattern, so not on a thread
+    /// that must stay responsive). Throws the pattern's `RegexError`.
+    public func compile(_ pattern: String) throws -> TokenConstraint {
+        if let hit = cached(pattern) { return hit }
+        let lexer = try RegexLexer(pattern: pattern, trie: tokenTrie())
+        let compiled = TokenConstraint(pattern: pattern, lexer: lexer, endOfGeneration: Array(tokenizer.eogTokens))
+        return cache.withLock { lru in
+            lru.clock += 1
+            if let raced = lru.entries[pattern] {
+                lru.entries[pattern]!.used = lru.clock
+                return raced.constraint
+            }
+            if lru.entries.count >= capacity, let oldest = lru.entries.min(by: { $0.value.used < $1.value.used })?.key {
+                lru.entries[oldest] = nil
+            }
+            lru.entries[pattern] = (compiled, lru.clock)
+            return compiled
+        }
+    }
+
+    /// How many compiled patterns the cache holds now.
+    public var cachedCount: Int { cache.withLock { $0.entries.count } }
+}
