@@ -54,7 +54,7 @@ let package = Package(
         // Choosing tokens (llama.cpp's sampling chain, a regex constraint's mask first), stop strings,
         // limits, and one sequence's token-by-token decision of what to show and when to end, shared by
         // the commands and the engine.
-        .target(name: "Sampling", dependencies: ["Tokenizer", "Grammar"]),
+        .target(name: "Sampling", dependencies: ["Tokenizer", "Grammar", "JSON"]),
         // A model opened for use (GGUF, forward pass, tokenizer, chat template) and the
         // single-sequence generation loop the commands run.
         .target(name: "Generation", dependencies: ["ModelFormats", "Tokenizer", "ChatTemplate", "LoRA", "Llama", "Sampling"]),

@@ -1,10 +1,11 @@
-// Constrained decoding (issue 20, regular expressions so far): which tokens a sequence may sample
+// Constrained decoding (issue 20: regular expressions and non-recursive JSON Schemas): which tokens a sequence may sample
 // next so that its output stays a prefix of a match of a pattern, and when it may end.
 //
 // Three layers, shared to per sequence:
 // - `ConstraintCompiler`: one per model vocabulary. Builds the vocabulary's `TokenTrie` once (on
 //   first use: control and user-defined tokens are never constrained text, so they are left out)
-//   and keeps compiled patterns in a bounded least-recently-used cache keyed by the pattern text.
+//   and keeps compiled patterns in a bounded least-recently-used cache keyed by the pattern text
+//   (a JSON Schema by its compact serialization, in a namespace of its own).
 // - `TokenConstraint`: one compiled pattern (a `RegexLexer`, immutable apart from its own locked
 //   mask cache) and the vocabulary's end-of-generation tokens. Shared by every sequence that asks
 //   for the same pattern; it travels in `SamplingParameters.constraint`.
@@ -18,6 +19,7 @@
 // accepted the state advances by its bytes.
 
 import Grammar
+import JSON
 import Synchronization
 import Tokenizer
 
@@ -140,11 +142,20 @@ public final class ConstraintCompiler: Sendable {
     }
 
     /// The compiled pattern if it is in the cache (cheap: no compiling, no trie), else nil.
-    public func cached(_ pattern: String) -> TokenConstraint? {
+    public func cached(_ pattern: String) -> TokenConstraint? { cached(key: Self.regexKey(pattern)) }
+
+    /// The compiled schema (by its compact serialization) if it is in the cache, else nil.
+    public func cached(schema serialized: String) -> TokenConstraint? { cached(key: Self.schemaKey(serialized)) }
+
+    // A regex and a schema never share a key, whatever their text.
+    private static func regexKey(_ pattern: String) -> String { "r" + pattern }
+    private static func schemaKey(_ serialized: String) -> String { "s" + serialized }
+
+    private func cached(key: String) -> TokenConstraint? {
         cache.withLock { lru in
-            guard let hit = lru.entries[pattern] else { return nil }
+            guard let hit = lru.entries[key] else { return nil }
             lru.clock += 1
-            lru.entries[pattern]!.used = lru.clock
+            lru.entries[key]!.used = lru.clock
             return hit.constraint
         }
     }
@@ -153,19 +164,35 @@ public final class ConstraintCompiler: Sendable {
     /// `ByteDFA.defaultStateLimit` states: can take long for a large pattern, so not on a thread
     /// that must stay responsive). Throws the pattern's `RegexError`.
     public func compile(_ pattern: String) throws -> TokenConstraint {
-        if let hit = cached(pattern) { return hit }
+        let key = Self.regexKey(pattern)
+        if let hit = cached(key: key) { return hit }
         let lexer = try RegexLexer(pattern: pattern, trie: tokenTrie())
-        let compiled = TokenConstraint(pattern: pattern, lexer: lexer, endOfGeneration: Array(tokenizer.eogTokens))
-        return cache.withLock { lru in
+        return store(key, TokenConstraint(pattern: pattern, lexer: lexer, endOfGeneration: Array(tokenizer.eogTokens)))
+    }
+
+    /// The compiled JSON Schema (OpenAI strict mode's compact output: JSONSchemaCompiler), from the
+    /// cache or compiled now; `serialized` is the schema's compact serialization, its cache key.
+    /// Throws the schema's `JSONSchemaError`. As slow as a large pattern can be: not on the loop.
+    public func compile(schema: JSONValue, serialized: String) throws -> TokenConstraint {
+        let key = Self.schemaKey(serialized)
+        if let hit = cached(key: key) { return hit }
+        let dfa = try JSONSchemaCompiler.dfa(for: schema)
+        let lexer = RegexLexer(dfa: dfa, trie: try tokenTrie())
+        return store(key, TokenConstraint(pattern: "json_schema " + serialized, lexer: lexer,
+                                          endOfGeneration: Array(tokenizer.eogTokens)))
+    }
+
+    private func store(_ key: String, _ compiled: TokenConstraint) -> TokenConstraint {
+        cache.withLock { lru in
             lru.clock += 1
-            if let raced = lru.entries[pattern] {
-                lru.entries[pattern]!.used = lru.clock
+            if let raced = lru.entries[key] {
+                lru.entries[key]!.used = lru.clock
                 return raced.constraint
             }
             if lru.entries.count >= capacity, let oldest = lru.entries.min(by: { $0.value.used < $1.value.used })?.key {
                 lru.entries[oldest] = nil
             }
-            lru.entries[pattern] = (compiled, lru.clock)
+            lru.entries[key] = (compiled, lru.clock)
             return compiled
         }
     }

@@ -1,8 +1,10 @@
 // Live checks of the constraint extensions on the real model (LORAD_TEST_MODEL) over the daemon's
 // socket: `guided_choice` answers one of the choices, `guided_regex` (and its alias `regex`) answers
 // a whole match of the pattern, whole or streamed, on both endpoints; a pattern lorad cannot compile
-// is a 400 in OpenAI's error shape with RegexError's message and offset; structured output that is
-// not implemented yet (JSON mode, JSON Schema, GBNF) is a 400 saying so, never silently ignored.
+// is a 400 in OpenAI's error shape with RegexError's message and offset; `response_format`'s
+// json_schema and json_object and `guided_json` answer JSON that Python's jsonschema validates, and a
+// schema keyword lorad cannot follow is a 400 naming it and its pointer; structured output that is
+// not implemented yet (GBNF) is a 400 saying so, never silently ignored.
 
 import Foundation
 import JSON
@@ -102,11 +104,8 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
         #expect(e.param == "guided_choice")
         // Not implemented yet: refused, naming the field and saying so.
         for (path, key, value) in [
-            ("/v1/chat/completions", "response_format", JSONValue.object([("type", .string("json_object"))])),
-            ("/v1/completions", "response_format", .object([("type", .string("json_schema")),
-                                                           ("json_schema", .object([("name", .string("x")), ("schema", .object([]))]))])),
-            ("/v1/chat/completions", "grammar", .string("root ::= \"yes\"")),
-            ("/v1/completions", "guided_json", .object([("type", .string("object"))])),
+            ("/v1/chat/completions", "grammar", JSONValue.string("root ::= \"yes\"")),
+            ("/v1/completions", "json_schema", .object([("type", .string("object"))])),
         ] {
             let e = try refused(path, [(key, value)])
             #expect(e.param?.hasPrefix(key) == true, "\(key): \(String(describing: e.param))")
@@ -114,5 +113,97 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
         }
         // The daemon still serves after all that.
         #expect(try d.post("/v1/chat/completions", chatBody(model: "base", "hi", maxTokens: 2)).status == 200)
+    }
+
+    /// Outputs under JSON Schemas, greedy and sampled, on both endpoints, checked by Python's
+    /// jsonschema (an independent validator: scripts/tests/json_schema_validate.py).
+    @Test func jsonSchemaOutputsValidate() throws {
+        guard let python = ProcessInfo.processInfo.environment["LORAD_TEST_PYTHON"], !python.isEmpty else {
+            Issue.record("LORAD_TEST_PYTHON is not set: run `make test` (scripts/test-venv makes the environment)")
+            return
+        }
+        let d = try LiveDaemon(model: try LiveFixtures.realModel(), adapters: false)
+        let triage = try JSONValue.parse(Array(#"""
+            {"type": "object", "additionalProperties": false, "required": ["category", "priority", "escalate"],
+             "properties": {"category": {"enum": ["billing", "shipping", "technical", "other"]},
+                            "priority": {"enum": ["low", "medium", "high"]}, "escalate": {"type": "boolean"}}}
+            """#.utf8))
+        let order = try JSONValue.parse(Array(#"""
+            {"type": "object", "required": ["order_id", "quantity", "items"],
+             "properties": {"order_id": {"type": "string", "pattern": "[A-Z]{2}-[0-9]{5}"},
+                            "quantity": {"type": "integer", "minimum": 1, "maximum": 20},
+                            "items": {"type": "array", "minItems": 1, "maxItems": 2,
+                                      "items": {"type": "string", "minLength": 1, "maxLength": 8}},
+                            "gift": {"type": "boolean"}, "placed": {"type": "string", "format": "date"}}}
+            """#.utf8))
+        let prompt = "My order arrived broken and I want my money back. Answer as JSON."
+        for (schema, useGuidedJSON) in [(triage, false), (order, true)] {
+            var outputs: [String] = []
+            for (temperature, seed) in [(0, 0), (1, 1), (1, 2), (1, 3)] {
+                for path in ["/v1/chat/completions", "/v1/completions"] {
+                    var members: [(String, JSONValue)] = path == "/v1/completions"
+                        ? [("model", .string("base")), ("prompt", .string(prompt + "\n"))]
+                        : [("model", .string("base")), ("messages", .array([.object([("role", .string("user")), ("content", .string(prompt))])]))]
+                    members += [("max_tokens", .int(200)), ("temperature", .int(temperature)), ("seed", .int(seed))]
+                    members.append(useGuidedJSON
+                        ? ("guided_json", schema)
+                        : ("response_format", .object([("type", .string("json_schema")),
+                                                        ("json_schema", .object([("name", .string("s")), ("schema", schema), ("strict", .bool(true))]))])))
+                    let r = try d.post(path, .object(members))
+                    #expect(r.status == 200, "\(r.text)")
+                    let choice = r.json?["choices"]?.arrayValue?.first
+                    let text = try #require(path == "/v1/completions" ? choice?["text"]?.stringValue : choice?["message"]?["content"]?.stringValue)
+                    // 200 tokens (the test daemon's context is 256) is room for every instance these schemas
+                    // allow (the longest order, every string character a \\u escape, is under 200 bytes,
+                    // and a token is at least a byte), so each one ends.
+                    #expect(choice?["finish_reason"]?.stringValue == "stop", "\(text)")
+                    outputs.append(text)
+                }
+            }
+            for (text, verdict) in zip(outputs, try validate(python: python, schema: schema, outputs: outputs)) {
+                #expect(verdict.ok, "\(text): \(verdict.error)")
+            }
+        }
+        // json_object: a JSON object.
+        let r = try d.post("/v1/chat/completions", .object([
+            ("model", .string("base")), ("messages", .array([.object([("role", .string("user")), ("content", .string(prompt))])])),
+            ("max_tokens", .int(200)), ("temperature", .int(0)), ("response_format", .object([("type", .string("json_object"))]))]))
+        let text = try #require(chatContent(r), "\(r.text)")
+        #expect(text.hasPrefix("{"), "\(text)")
+        if r.json?["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue == "stop" {
+            guard case .object? = try? JSONValue.parse(Array(text.utf8)) else {
+                Issue.record("json_object answered \(text.debugDescription)")
+                return
+            }
+        }
+        // A keyword lorad cannot follow: 400 naming it and where it is.
+        let refused = try d.post("/v1/chat/completions", .object([
+            ("model", .string("base")), ("messages", .array([.object([("role", .string("user")), ("content", .string("x"))])])),
+            ("response_format", .object([("type", .string("json_schema")), ("json_schema", .object([("name", .string("x")), ("schema", try JSONValue.parse(Array(#"{"type": "object", "properties": {"age": {"type": "integer", "multipleOf": 3}}}"#.utf8)))]))]))]))
+        #expect(refused.status == 400, "\(refused.text)")
+        #expect(refused.text.contains("multipleOf") && refused.text.contains("/properties/age/multipleOf"), "\(refused.text)")
+        #expect(d.stop() == 0)
+    }
+
+    /// (ok, error) per output, from scripts/tests/json_schema_validate.py.
+    private func validate(python: String, schema: JSONValue, outputs: [String]) throws -> [(ok: Bool, error: String)] {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-live-schema-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = dir.appendingPathComponent("job.json")
+        try Data(JSONValue.object([("schema", schema), ("outputs", .array(outputs.map(JSONValue.string)))]).serialized().utf8).write(to: job)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/tests/json_schema_validate.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script, job.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "\(script) exited with \(p.terminationStatus)")
+        let rows = try #require(try JSONValue.parse(Array(data)).arrayValue)
+        return rows.map { ($0["ok"] == .bool(true), $0["error"]?.stringValue ?? "") }
     }
 }

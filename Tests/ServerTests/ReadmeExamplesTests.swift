@@ -182,6 +182,8 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
         let (status, output) = try run([python, "snippet.py"], in: work)
         #expect(status == 0, "\(output)")
         #expect(output.contains("Paris"), "\(output)")
+        // The structured answer parsed and validated (jsonschema.validate raises otherwise): its dict.
+        #expect(output.contains("'category': '") && output.contains("'escalate': "), "\(output)")
     }
 
     /// A cancelled stream's tokens are counted (they used to be dropped from the metrics).

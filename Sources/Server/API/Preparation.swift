@@ -130,15 +130,22 @@ extension Endpoints {
         }
         // The constraint first, so a bad pattern is answered before any adapter is loaded.
         if let wanted = r.constraint {
-            if let compiled = c.bundle.constraints.cached(wanted.pattern) {
+            let constraints = c.bundle.constraints
+            if let compiled = wanted.schema == nil ? constraints.cached(wanted.pattern) : constraints.cached(schema: wanted.pattern) {
                 r.sampling.constraint = compiled
             } else if !mayCompile {
                 return .needsCompiling
             } else {
                 do {
-                    r.sampling.constraint = try c.bundle.constraints.compile(wanted.pattern)
+                    if let schema = wanted.schema {
+                        r.sampling.constraint = try constraints.compile(schema: schema, serialized: wanted.pattern)
+                    } else {
+                        r.sampling.constraint = try constraints.compile(wanted.pattern)
+                    }
                 } catch let e as RegexError {
                     return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a pattern lorad can follow: \(e)"), label: "")
+                } catch let e as JSONSchemaError {
+                    return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a schema lorad can follow: \(e)"), label: "")
                 } catch {
                     return .failed(.internal("compiling \(wanted.param): \(error)"), label: "")
                 }

@@ -5,12 +5,14 @@
 // plus the extensions vLLM and llama.cpp's server accept (top_k, min_p, repetition_penalty or
 // repeat_penalty, repeat_last_n) and lorad's own `adapters`. Unknown fields are ignored, as vLLM
 // does by default, except those that would silently change what the client gets (tools, structured
-// output that is not implemented yet: JSON mode, JSON Schema, GBNF; several choices, suffix), which
-// are rejected with a 400 that says so. Constraints: `guided_regex` (alias `regex`) and
-// `guided_choice`, compiled during preparation (Preparation.swift). Sampling ranges are
+// output that is not implemented yet: GBNF; several choices, suffix), which are rejected with a 400
+// that says so. Constraints: `guided_regex` (alias `regex`), `guided_choice`, `response_format`
+// (json_object, json_schema) and `guided_json`, compiled during preparation (Preparation.swift).
+// Sampling ranges are
 // checked once more by SamplingParameters.validate, whose errors are renamed to the request's field
 // names.
 
+import JSON
 import Llama
 import ModelFormats
 import Sampling
@@ -103,20 +105,9 @@ public enum OpenAIDecode {
                 throw .badRequest(param: key, message: "\(key) \(OpenAIError.describe(v)) is not supported: \(noTools)")
             }
         }
-        if let v = f["response_format"], v != .object([("type", .string("text"))]) {
-            if case .object(let members) = v, let type = members.first(where: { $0.0 == "type" })?.1,
-               type == .string("json_object") || type == .string("json_schema") {
-                throw .badRequest(param: "response_format.type",
-                                  message: "response_format type \(OpenAIError.describe(type)) is not supported yet: "
-                                    + "JSON mode and JSON Schema are not implemented in lorad; "
-                                    + "constrain the output with guided_regex or guided_choice instead")
-            }
-            throw .invalid("response_format", expected: #"{"type": "text"}"#, found: v,
-                           hint: "JSON mode and JSON Schema are not supported yet; guided_regex and guided_choice are")
-        }
         // Structured output lorad has not implemented yet: refused rather than silently ignored.
         for (key, what) in [("grammar", "GBNF grammars"), ("guided_grammar", "GBNF grammars"),
-                            ("guided_json", "JSON Schema"), ("json_schema", "JSON Schema"),
+                            ("json_schema", "a top-level json_schema (send it in response_format or guided_json)"),
                             ("structured_outputs", "structured_outputs")] where f.has(key) {
             throw .badRequest(param: key, message: "\(key) is not supported yet: \(what) constraints are not implemented in lorad; "
                                 + "constrain the output with guided_regex (or regex) or guided_choice instead")
@@ -255,9 +246,12 @@ public enum OpenAIDecode {
     /// becomes an alternation of the escaped literals). Only the pattern text here: it is compiled
     /// during preparation, where a bad pattern becomes a 400 with RegexError's message.
     static func readConstraint(_ f: OpenAIFields) throws(OpenAIError) -> ConstraintRequest? {
-        var found: ConstraintRequest?
+        var found = try readSchemaConstraint(f)
         for key in ["guided_regex", "regex"] {
             guard let pattern = try f.string(key, expected: "a regular expression (a string)") else { continue }
+            if let first = found, first.schema != nil {
+                throw .badRequest(param: key, message: "\(first.param) and \(key) both constrain the output; send one of them")
+            }
             if let first = found, first.pattern != pattern {
                 throw .badRequest(param: key, message: "\(first.param) and \(key) disagree; send one of them")
             }
@@ -277,6 +271,57 @@ public enum OpenAIDecode {
                 throw .badRequest(param: "guided_choice", message: "\(first.param) and guided_choice both constrain the output; send one of them")
             }
             found = ConstraintRequest(pattern: TokenConstraint.choicePattern(choices), param: "guided_choice")
+        }
+        return found
+    }
+
+    /// OpenAI's `response_format` (`{"type": "json_schema", "json_schema": {"name", "schema",
+    /// "strict"}}`, or `{"type": "json_object"}`: any JSON object, nested at most
+    /// JSONSchemaOptions.anyValueDepth levels) and vLLM's `guided_json` (the schema itself). The
+    /// output follows OpenAI's strict mode whatever `strict` says: compact, the declared properties in
+    /// order, nothing undeclared (docs/architecture.md, Grammar). Compiled during preparation, where
+    /// an unsupported keyword becomes a 400 naming it and its JSON pointer.
+    static func readSchemaConstraint(_ f: OpenAIFields) throws(OpenAIError) -> ConstraintRequest? {
+        var found: ConstraintRequest?
+        if let v = f["response_format"], v != .object([("type", .string("text"))]) {
+            let expected = #"{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}"#
+            guard case .object(let members) = v, let type = members.first(where: { $0.0 == "type" })?.1 else {
+                throw .invalid("response_format", expected: expected, found: v)
+            }
+            switch type {
+            case .string("json_object"):
+                found = ConstraintRequest(schema: .object([("type", .string("object"))]), param: "response_format")
+            case .string("json_schema"):
+                guard case .object(let spec)? = members.first(where: { $0.0 == "json_schema" })?.1,
+                      let schema = spec.first(where: { $0.0 == "schema" })?.1 else {
+                    throw .invalid("response_format.json_schema", expected: #"{"name": ..., "schema": {...}}"#,
+                                   found: members.first(where: { $0.0 == "json_schema" })?.1 ?? .null)
+                }
+                guard case .object = schema else {
+                    throw .invalid("response_format.json_schema.schema", expected: "a JSON Schema (an object)", found: schema)
+                }
+                found = ConstraintRequest(schema: schema, param: "response_format.json_schema.schema")
+            default:
+                throw .invalid("response_format.type", expected: #""text", "json_object" or "json_schema""#, found: type)
+            }
+        }
+        if let schema = f["guided_json"] {
+            if let first = found {
+                throw .badRequest(param: "guided_json", message: "\(first.param) and guided_json both constrain the output; send one of them")
+            }
+            let parsed: JSONValue
+            switch schema {
+            case .object: parsed = schema
+            case .string(let text):
+                // vLLM accepts the schema as a JSON string too.
+                guard let p = try? JSONValue.parse(Array(text.utf8)), case .object = p else {
+                    throw .invalid("guided_json", expected: "a JSON Schema (an object, or a string holding one)", found: schema)
+                }
+                parsed = p
+            default:
+                throw .invalid("guided_json", expected: "a JSON Schema (an object, or a string holding one)", found: schema)
+            }
+            found = ConstraintRequest(schema: parsed, param: "guided_json")
         }
         return found
     }

@@ -2,6 +2,7 @@
 // vLLM's /tokenize and /detokenize), as OpenAIDecode produces them. Plain values: the router
 // resolves `model` and `adapters` against the registry and hands prompt and sampling to the engine.
 
+import JSON
 import Llama
 import ChatTemplate
 import Sampling
@@ -29,15 +30,25 @@ public struct AdapterRequest: Sendable, Equatable {
     }
 }
 
-/// A constraint on the output as requested (`guided_regex`/`regex`, or `guided_choice` made into a
-/// pattern); preparation compiles it into `sampling.constraint`.
+/// A constraint on the output as requested (`guided_regex`/`regex`, `guided_choice` made into a
+/// pattern, or a JSON Schema from `response_format`/`guided_json`); preparation compiles it into
+/// `sampling.constraint`.
 public struct ConstraintRequest: Sendable, Equatable {
+    /// The regex, or for a schema its compact serialization (the compiled cache's key).
     public var pattern: String
+    /// The schema, when this is one.
+    public var schema: JSONValue?
     /// The field it came from, for errors.
     public var param: String
 
     public init(pattern: String, param: String) {
         self.pattern = pattern
+        self.param = param
+    }
+
+    public init(schema: JSONValue, param: String) {
+        self.pattern = schema.serialized()
+        self.schema = schema
         self.param = param
     }
 }
