@@ -73,7 +73,10 @@ struct Train: ParsableCommand {
     @Option(help: "Worker threads for the matrix products (default: one per core).") var threads: Int?
     @Option(help: ArgumentHelp("Stored type of the published weights (f16: half the size).", valueName: "f32|f16"))
     var dtype: String = "f32"
-    @Option(help: ArgumentHelp("Products of the training passes: f32 (exact) or q8 (8-bit activations in the forward pass and 8-bit dX = dY·W in the backward pass).", valueName: "f32|q8"))
+    // Hidden from --help: on the AVX-512 machine measured it is no faster than f32 and its loss is a
+    // little worse (docs/BENCHMARKS.md, "8-bit products in training"), so it is not offered yet.
+    @Option(help: ArgumentHelp("Products of the training passes: f32 (exact) or q8 (8-bit activations in the forward pass and 8-bit dX = dY·W in the backward pass).",
+                               valueName: "f32|q8", visibility: .hidden))
     var numerics: String = "f32"
     // Hidden, for A/B measurements: the backward's base products apart from the forward's numerics.
     @Option(help: .hidden) var backwardProducts: String?
