@@ -23,7 +23,8 @@
 // straight-through gradient). The backward's base products are f32 (decoded tiles, sgemm) unless the
 // pass is made with `backwardProducts: .q8` (for q8 numerics): then each dX = dY·W is an 8-bit
 // product on W's transposed Q8_0 copy, built once here (Kernels' MatMulTransposedQ8.swift), and the
-// gradients differ from the f32 backward's by that rounding (measured in Q8BackwardTests). Memory: the activations of the whole batch at once, 4·(3E + 2·qDim +
+// gradients differ from the f32 backward's by that rounding (measured in Q8BackwardTests).
+// Memory: the activations of the whole batch at once, 4·(3E + 2·qDim +
 // 2·kvDim + 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers),
 // plus two rows of weights per pool thread for the attention backward kernel.
 
