@@ -60,6 +60,9 @@ public struct TrainerConfig: Sendable, Equatable {
     public var patience: Int? = nil
     /// Pack short training examples into rows of at most this many tokens (nil: one example per row).
     public var pack: Int? = nil
+    /// The backward pass's base products (TrainingPass.BackwardProducts); `.q8` goes with a model
+    /// under q8 numerics (`lorad train --numerics q8`).
+    public var backwardProducts: TrainingPass.BackwardProducts = .f32
 
     public init() {}
 
@@ -93,6 +96,8 @@ public struct TrainerConfig: Sendable, Equatable {
         if let maxGradNorm { out.append(("max_grad_norm", .double(maxGradNorm))) }
         if let patience { out.append(("patience", .int(patience))) }
         if let pack { out.append(("pack", .int(pack))) }
+        // Only when not the default, so f32 runs' manifests and checkpoint fingerprints are as before.
+        if backwardProducts != .f32 { out.append(("backward_products", .string(backwardProducts.rawValue))) }
         return out
     }
 
@@ -190,7 +195,7 @@ public struct Trainer {
             self.train = TrainingRow.unpacked(train).map(Self.sequence)
         }
         self.eval = TrainingRow.unpacked(eval).map(Self.sequence)
-        pass = TrainingPass(model: model)
+        pass = TrainingPass(model: model, backwardProducts: config.backwardProducts)
     }
 
     /// A row as the training pass takes it: its examples are its segments.

@@ -98,7 +98,7 @@ extension TrainingPass {
         }
         dy.withUnsafeBufferPointer { dyb in
             dx.withUnsafeMutableBufferPointer { dxb in
-                matmulTransposed(w, dyb.baseAddress!, tokens: T, dxb.baseAddress!, accumulate: true, pool: model.pool)
+                baseBackward(w, transposed?.layers[layer][target], dyb.baseAddress!, tokens: T, dxb.baseAddress!, accumulate: true)
             }
         }
         guard let i = index else { return }

@@ -20,7 +20,11 @@
 //
 // Numerics: the loss is that of the model's numerics (f32, the default, is what the tests check); under
 // q8 or llama.cpp numerics the backward pass treats the activations' rounding as the identity (a
-// straight-through gradient). Memory: the activations of the whole batch at once, 4·(3E + 2·qDim +
+// straight-through gradient). The backward's base products are f32 (decoded tiles, sgemm) unless the
+// pass is made with `backwardProducts: .q8` (for q8 numerics): then each dX = dY·W is an 8-bit
+// product on W's transposed Q8_0 copy, built once here (Kernels' MatMulTransposedQ8.swift), and the
+// gradients differ from the f32 backward's by that rounding (measured in Q8BackwardTests).
+// Memory: the activations of the whole batch at once, 4·(3E + 2·qDim +
 // 2·kvDim + 2·n_ff) bytes per token and layer (SmolLM2-135M: 0.76 MB per token over its 30 layers),
 // plus two rows of weights per pool thread for the attention backward kernel.
 
@@ -67,17 +71,46 @@ public struct LossAndGradients: Sendable {
 }
 
 public struct TrainingPass: Sendable {
+    /// How the backward pass's base products dX = dY·W run.
+    public enum BackwardProducts: String, Sendable, CaseIterable {
+        /// Decoded f32 weight tiles and sgemm (Kernels' matmulTransposed): the reference and default.
+        case f32
+        /// 8-bit: every base matrix's transpose quantized to Q8_0 once, here, and dY quantized per
+        /// row as activations are (Kernels' matmulTransposedQ8); meant for q8 numerics, whose forward
+        /// already runs 8-bit. Costs 1.0625 bytes per base weight (SmolLM2-135M: 142,884,864 bytes,
+        /// 136 MiB, with the tied LM head's), built when the pass is made.
+        case q8
+    }
+
     public let model: LlamaModel
     /// Target rows whose logits are computed at once (rows × vocabulary floats, twice, in memory).
     public var logitRows: Int
     /// Tokens the forward-only loss runs in one batched pass (its activations are not kept, so this
     /// only bounds the forward's own buffers).
     public var lossTokens: Int
+    public let backwardProducts: BackwardProducts
+    /// The transposed Q8_0 copies for `.q8` (nil for `.f32`).
+    let transposed: TransposedBase?
 
-    public init(model: LlamaModel, logitRows: Int = 64, lossTokens: Int = 1024) {
+    public init(model: LlamaModel, logitRows: Int = 64, lossTokens: Int = 1024, backwardProducts: BackwardProducts = .f32) {
         self.model = model
         self.logitRows = max(1, logitRows)
         self.lossTokens = max(1, lossTokens)
+        self.backwardProducts = backwardProducts
+        transposed = backwardProducts == .q8 ? TransposedBase(model) : nil
+    }
+
+    /// Bytes held by the q8 backward's transposed copies (0 under `.f32`).
+    public var transposedBytes: Int { transposed?.byteCount ?? 0 }
+
+    /// dX (+)= dY·W for a base matrix: from its transposed Q8_0 copy when there is one, else f32.
+    func baseBackward(_ w: WeightMatrix, _ t: TransposedQ8Weights?, _ dy: UnsafePointer<Float>, tokens: Int,
+                      _ dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if let t {
+            matmulTransposedQ8(t, dy, tokens: tokens, dx, accumulate: accumulate, pool: model.pool)
+        } else {
+            matmulTransposed(w, dy, tokens: tokens, dx, accumulate: accumulate, pool: model.pool)
+        }
     }
 
     /// The mean loss of `batch` with `parameters` (forward only). Rows run together, up to
@@ -292,7 +325,7 @@ public struct TrainingPass: Sendable {
             var dNormed = [Float](repeating: 0, count: n * E)
             logits.withUnsafeBufferPointer { lb in
                 dNormed.withUnsafeMutableBufferPointer { db in
-                    matmulTransposed(model.weights.output, lb.baseAddress!, tokens: n, db.baseAddress!, pool: model.pool)
+                    baseBackward(model.weights.output, transposed?.output, lb.baseAddress!, tokens: n, db.baseAddress!, accumulate: false)
                 }
             }
             var dSelected = [Float](repeating: 0, count: n * E)
@@ -330,5 +363,29 @@ func rmsNormBackward(_ x: [Float], _ w: [Float], _ dy: [Float], into dx: inout [
         for i in 0..<n {
             dx[t * n + i] += Float(r * Double(w[i]) * Double(dy[t * n + i]) - Double(x[t * n + i]) * k)
         }
+    }
+}
+
+/// Every base matrix's transposed Q8_0 copy (Kernels' TransposedQ8Weights), built once for a q8
+/// backward: the seven projections of every layer and the LM head. A matrix the kernels cannot take
+/// (output dimension not whole 32-value blocks) has none and stays on the f32 path.
+final class TransposedBase: Sendable {
+    let layers: [[LoRATarget: TransposedQ8Weights]]
+    let output: TransposedQ8Weights?
+
+    init(_ model: LlamaModel) {
+        func copy(_ w: WeightMatrix) -> TransposedQ8Weights? {
+            TransposedQ8Weights.supports(w) ? TransposedQ8Weights(w, pool: model.pool) : nil
+        }
+        layers = model.weights.layers.map { l in
+            var m: [LoRATarget: TransposedQ8Weights] = [:]
+            for t in LoRATarget.allCases { m[t] = copy(l.matrix(t)) }
+            return m
+        }
+        output = copy(model.weights.output)
+    }
+
+    var byteCount: Int {
+        layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.byteCount } } + (output?.byteCount ?? 0)
     }
 }

@@ -8,6 +8,7 @@ import ArgumentParser
 import Foundation
 import Generation
 import JSON
+import Llama
 import LoRA
 import Registry
 import Training
@@ -72,6 +73,13 @@ struct Train: ParsableCommand {
     @Option(help: "Worker threads for the matrix products (default: one per core).") var threads: Int?
     @Option(help: ArgumentHelp("Stored type of the published weights (f16: half the size).", valueName: "f32|f16"))
     var dtype: String = "f32"
+    // Hidden from --help: on the AVX-512 machine measured it is no faster than f32 and its loss is a
+    // little worse (docs/BENCHMARKS.md, "8-bit products in training"), so it is not offered yet.
+    @Option(help: ArgumentHelp("Products of the training passes: f32 (exact) or q8 (8-bit activations in the forward pass and 8-bit dX = dY·W in the backward pass).",
+                               valueName: "f32|q8", visibility: .hidden))
+    var numerics: String = "f32"
+    // Hidden, for A/B measurements: the backward's base products apart from the forward's numerics.
+    @Option(help: .hidden) var backwardProducts: String?
 
     func validate() throws {
         guard AdapterName.isValid(adapter) else { throw ValidationError("--adapter '\(adapter)' does not match \(AdapterName.rule)") }
@@ -91,6 +99,10 @@ struct Train: ParsableCommand {
         if !new && (initialization != "lora" || dora) {
             throw ValidationError("--init and --dora shape a new adapter: add --new (a version trained further keeps its own kind)")
         }
+        guard ["f32", "q8"].contains(numerics) else { throw ValidationError("--numerics must be f32 or q8, not '\(numerics)'") }
+        if let b = backwardProducts, TrainingPass.BackwardProducts(rawValue: b) == nil {
+            throw ValidationError("--backward-products must be f32 or q8, not '\(b)'")
+        }
         guard ["f32", "f16"].contains(dtype) else { throw ValidationError("--dtype must be f32 or f16, not '\(dtype)'") }
         _ = try parsedTargets()
     }
@@ -107,7 +119,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let bundle = loadTrainingBundle(modelOptions, threads: threads)
+        let bundle = loadTrainingBundle(modelOptions, threads: threads, numerics: numerics == "q8" ? .q8 : .f32)
         var o = TrainingJobOptions(registry: registry.root, adapter: adapter, data: data)
         o.evalData = evalFile
         o.evalFraction = evalFraction
@@ -128,6 +140,7 @@ struct Train: ParsableCommand {
         c.schedule = TrainerConfig.Schedule(rawValue: schedule)!
         c.weightDecay = weightDecay
         c.maxGradNorm = maxGradNorm > 0 ? maxGradNorm : nil
+        c.backwardProducts = backwardProducts.flatMap(TrainingPass.BackwardProducts.init(rawValue:)) ?? (numerics == "q8" ? .q8 : .f32)
         c.loraPlusRatio = loraPlus
         c.patience = patience
         c.pack = pack ? maxSeq : nil
@@ -209,9 +222,9 @@ struct Train: ParsableCommand {
     }
 }
 
-func loadTrainingBundle(_ options: ModelOptions, threads: Int?) -> ModelBundle {
+func loadTrainingBundle(_ options: ModelOptions, threads: Int?, numerics: LlamaModel.Numerics = .f32) -> ModelBundle {
     let path = options.resolvedPath
-    do { return try ModelBundle(path: path, threads: threads) } catch { fail("\(path): \(error)") }
+    do { return try ModelBundle(path: path, threads: threads, numerics: numerics) } catch { fail("\(path): \(error)") }
 }
 
 /// Progress: a redrawn line on a terminal, else a line every ~5% of the steps (and every evaluation),
