@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import JSON
 import Llama
 import ChatTemplate
 import Sampling
@@ -23,6 +24,10 @@ struct Generate: ParsableCommand {
                                valueName: "regex"))
     var regex: String?
 
+    @Option(help: ArgumentHelp("Constrain the output to JSON valid under the JSON Schema in this file (as the API's response_format json_schema: compact, properties in the schema's order).",
+                               valueName: "file"))
+    var jsonSchema: String?
+
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var sampling: SamplingOptions
@@ -37,6 +42,17 @@ struct Generate: ParsableCommand {
             fail("\(error)")
         }
         var parameters = sampling.parameters
+        if regex != nil && jsonSchema != nil {
+            fail("--regex and --json-schema both constrain the output; give one of them")
+        }
+        if let jsonSchema {
+            do {
+                let schema = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: jsonSchema))))
+                parameters.constraint = try bundle.constraints.compile(schema: schema, serialized: schema.serialized())
+            } catch {
+                fail("--json-schema \(jsonSchema): \(error)")
+            }
+        }
         if let regex {
             do {
                 parameters.constraint = try bundle.constraints.compile(regex)

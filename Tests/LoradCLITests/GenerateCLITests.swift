@@ -133,4 +133,29 @@ import Testing
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("--regex") && bad.stderr.contains("lookahead") && bad.stderr.contains("offset 1"), "\(bad.stderr)")
     }
+
+    /// `--json-schema FILE`: the printed answer is JSON with the schema's enum values, and the run
+    /// ends at end of generation; a schema keyword lorad cannot follow is an error naming it and its
+    /// pointer, exit 1.
+    @Test func jsonSchemaConstrainsTheOutput() throws {
+        let model = try CLI.model()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-cli-schema-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let schema = dir.appendingPathComponent("triage.json")
+        try #"{"type": "object", "required": ["priority", "escalate"], "properties": {"priority": {"enum": ["low", "high"]}, "escalate": {"type": "boolean"}}}"#
+            .write(to: schema, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["generate", "--model", model, "--max-tokens", "32", "-v", "--temperature", "0",
+                             "--json-schema", schema.path, "My parcel is lost. Triage this."])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("finish: stop"), "\(r.stderr)")
+        let out = String(r.stdout.dropLast())
+        let re = try NSRegularExpression(pattern: #"^\{"priority":"(low|high)","escalate":(true|false)\}$"#)
+        #expect(re.firstMatch(in: out, range: NSRange(out.startIndex..., in: out)) != nil, "\(out.debugDescription)")
+        let bad = dir.appendingPathComponent("bad.json")
+        try #"{"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 2}}}"#.write(to: bad, atomically: true, encoding: .utf8)
+        let refused = try CLI.run(["generate", "--model", model, "--json-schema", bad.path, "hi"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("--json-schema") && refused.stderr.contains("/properties/n/multipleOf"), "\(refused.stderr)")
+    }
 }
