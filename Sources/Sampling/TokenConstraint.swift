@@ -23,6 +23,25 @@ import JSON
 import Synchronization
 import Tokenizer
 
+/// What a constraint is compiled from: a pattern, or a JSON Schema (OpenAI strict mode's compact
+/// output: JSONSchemaCompiler) with its compact serialization, which keys the compiled cache.
+public enum ConstraintSource: Sendable, Equatable {
+    case regex(String)
+    case jsonSchema(JSONValue, serialized: String)
+
+    public static func jsonSchema(_ schema: JSONValue) -> ConstraintSource {
+        .jsonSchema(schema, serialized: schema.serialized())
+    }
+
+    /// The compiled cache's key: a regex and a schema never share one, whatever their text.
+    var cacheKey: String {
+        switch self {
+        case .regex(let pattern): "r" + pattern
+        case .jsonSchema(_, let serialized): "s" + serialized
+        }
+    }
+}
+
 /// A compiled pattern over one vocabulary, shared by every sequence that uses it.
 public final class TokenConstraint: Sendable, CustomStringConvertible {
     /// The pattern as the client wrote it (a `guided_choice` becomes its alternation of literals).
@@ -141,18 +160,10 @@ public final class ConstraintCompiler: Sendable {
         }
     }
 
-    /// The compiled pattern if it is in the cache (cheap: no compiling, no trie), else nil.
-    public func cached(_ pattern: String) -> TokenConstraint? { cached(key: Self.regexKey(pattern)) }
-
-    /// The compiled schema (by its compact serialization) if it is in the cache, else nil.
-    public func cached(schema serialized: String) -> TokenConstraint? { cached(key: Self.schemaKey(serialized)) }
-
-    // A regex and a schema never share a key, whatever their text.
-    private static func regexKey(_ pattern: String) -> String { "r" + pattern }
-    private static func schemaKey(_ serialized: String) -> String { "s" + serialized }
-
-    private func cached(key: String) -> TokenConstraint? {
-        cache.withLock { lru in
+    /// The compiled constraint if it is in the cache (cheap: no compiling, no trie), else nil.
+    public func cached(_ source: ConstraintSource) -> TokenConstraint? {
+        let key = source.cacheKey
+        return cache.withLock { lru in
             guard let hit = lru.entries[key] else { return nil }
             lru.clock += 1
             lru.entries[key]!.used = lru.clock
@@ -160,27 +171,26 @@ public final class ConstraintCompiler: Sendable {
         }
     }
 
-    /// The compiled pattern, from the cache or compiled now (a DFA of up to
-    /// `ByteDFA.defaultStateLimit` states: can take long for a large pattern, so not on a thread
-    /// that must stay responsive). Throws the pattern's `RegexError`.
-    public func compile(_ pattern: String) throws -> TokenConstraint {
-        let key = Self.regexKey(pattern)
-        if let hit = cached(key: key) { return hit }
-        let lexer = try RegexLexer(pattern: pattern, trie: tokenTrie())
-        return store(key, TokenConstraint(pattern: pattern, lexer: lexer, endOfGeneration: Array(tokenizer.eogTokens)))
+    /// The compiled constraint, from the cache or compiled now (a DFA of up to
+    /// `ByteDFA.defaultStateLimit` states: can take long for a large pattern or schema, so not on
+    /// a thread that must stay responsive). Throws the pattern's `RegexError` or the schema's
+    /// `JSONSchemaError`.
+    public func compile(_ source: ConstraintSource) throws -> TokenConstraint {
+        if let hit = cached(source) { return hit }
+        let lexer: RegexLexer, shown: String
+        switch source {
+        case .regex(let pattern):
+            lexer = try RegexLexer(pattern: pattern, trie: tokenTrie())
+            shown = pattern
+        case .jsonSchema(let schema, let serialized):
+            lexer = RegexLexer(dfa: try JSONSchemaCompiler.dfa(for: schema), trie: try tokenTrie())
+            shown = "json_schema " + serialized
+        }
+        return store(source.cacheKey, TokenConstraint(pattern: shown, lexer: lexer, endOfGeneration: Array(tokenizer.eogTokens)))
     }
 
-    /// The compiled JSON Schema (OpenAI strict mode's compact output: JSONSchemaCompiler), from the
-    /// cache or compiled now; `serialized` is the schema's compact serialization, its cache key.
-    /// Throws the schema's `JSONSchemaError`. As slow as a large pattern can be: not on the loop.
-    public func compile(schema: JSONValue, serialized: String) throws -> TokenConstraint {
-        let key = Self.schemaKey(serialized)
-        if let hit = cached(key: key) { return hit }
-        let dfa = try JSONSchemaCompiler.dfa(for: schema)
-        let lexer = RegexLexer(dfa: dfa, trie: try tokenTrie())
-        return store(key, TokenConstraint(pattern: "json_schema " + serialized, lexer: lexer,
-                                          endOfGeneration: Array(tokenizer.eogTokens)))
-    }
+    /// `compile(.regex(pattern))`.
+    public func compile(_ pattern: String) throws -> TokenConstraint { try compile(.regex(pattern)) }
 
     private func store(_ key: String, _ compiled: TokenConstraint) -> TokenConstraint {
         cache.withLock { lru in

@@ -48,7 +48,7 @@ struct Generate: ParsableCommand {
         if let jsonSchema {
             do {
                 let schema = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: jsonSchema))))
-                parameters.constraint = try bundle.constraints.compile(schema: schema, serialized: schema.serialized())
+                parameters.constraint = try bundle.constraints.compile(.jsonSchema(schema))
             } catch {
                 fail("--json-schema \(jsonSchema): \(error)")
             }

@@ -109,12 +109,12 @@ func chatMessages(_ r: GenerationRequest) -> [[String]]? {
     @Test func constraintFields() throws {
         let chat = #"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "#
         var r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_regex": "\\d+"}"#).utf8), endpoint: .chat)
-        #expect(r.constraint == ConstraintRequest(pattern: #"\d+"#, param: "guided_regex"))
+        #expect(r.constraint == ConstraintRequest(.regex(#"\d+"#), param: "guided_regex"))
         #expect(r.sampling.constraint == nil, "compiled during preparation, not decoding")
         r = try OpenAIDecode.generationRequest(body: Array((chat + #""regex": "a", "guided_regex": "a"}"#).utf8), endpoint: .chat)
-        #expect(r.constraint?.pattern == "a")
+        #expect(r.constraint?.source == .regex("a"))
         r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_choice": ["a.b", "(c)|d", "e f"]}"#).utf8), endpoint: .chat)
-        #expect(r.constraint == ConstraintRequest(pattern: #"a\.b|\(c\)\|d|e f"#, param: "guided_choice"))
+        #expect(r.constraint == ConstraintRequest(.regex(#"a\.b|\(c\)\|d|e f"#), param: "guided_choice"))
         r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_regex": null, "grammar": null}"#).utf8), endpoint: .chat)
         #expect(r.constraint == nil)
     }

@@ -130,18 +130,13 @@ extension Endpoints {
         }
         // The constraint first, so a bad pattern is answered before any adapter is loaded.
         if let wanted = r.constraint {
-            let constraints = c.bundle.constraints
-            if let compiled = wanted.schema == nil ? constraints.cached(wanted.pattern) : constraints.cached(schema: wanted.pattern) {
+            if let compiled = c.bundle.constraints.cached(wanted.source) {
                 r.sampling.constraint = compiled
             } else if !mayCompile {
                 return .needsCompiling
             } else {
                 do {
-                    if let schema = wanted.schema {
-                        r.sampling.constraint = try constraints.compile(schema: schema, serialized: wanted.pattern)
-                    } else {
-                        r.sampling.constraint = try constraints.compile(wanted.pattern)
-                    }
+                    r.sampling.constraint = try c.bundle.constraints.compile(wanted.source)
                 } catch let e as RegexError {
                     return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a pattern lorad can follow: \(e)"), label: "")
                 } catch let e as JSONSchemaError {

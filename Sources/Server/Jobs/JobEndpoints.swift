@@ -217,13 +217,8 @@ extension Endpoints {
 
     /// OpenAI's cursor pagination: `limit` (default 20, at most 100) items after the one named `after`.
     static func page(_ items: [(id: String, json: JSONValue)], query: String?) -> (items: [JSONValue], more: Bool) {
-        var limit = 20, after: String?
-        for pair in (query ?? "").split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { continue }
-            if kv[0] == "limit", let n = Int(kv[1]) { limit = min(100, max(1, n)) }
-            if kv[0] == "after" { after = PercentDecoding.decode(kv[1]) }
-        }
+        let limit = queryValue("limit", in: query).flatMap { Int($0) }.map { min(100, max(1, $0)) } ?? 20
+        let after = queryValue("after", in: query)
         var rest = items[...]
         if let after, let i = items.firstIndex(where: { $0.id == after }) { rest = items[(i + 1)...] }
         return (rest.prefix(limit).map(\.json), rest.count > limit)

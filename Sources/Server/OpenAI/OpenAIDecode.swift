@@ -249,13 +249,13 @@ public enum OpenAIDecode {
         var found = try readSchemaConstraint(f)
         for key in ["guided_regex", "regex"] {
             guard let pattern = try f.string(key, expected: "a regular expression (a string)") else { continue }
-            if let first = found, first.schema != nil {
+            if let first = found, case .jsonSchema = first.source {
                 throw .badRequest(param: key, message: "\(first.param) and \(key) both constrain the output; send one of them")
             }
-            if let first = found, first.pattern != pattern {
+            if let first = found, first.source != .regex(pattern) {
                 throw .badRequest(param: key, message: "\(first.param) and \(key) disagree; send one of them")
             }
-            if found == nil { found = ConstraintRequest(pattern: pattern, param: key) }
+            if found == nil { found = ConstraintRequest(.regex(pattern), param: key) }
         }
         if let v = f["guided_choice"] {
             let expected = "a non-empty array of non-empty strings"
@@ -270,7 +270,7 @@ public enum OpenAIDecode {
             if let first = found {
                 throw .badRequest(param: "guided_choice", message: "\(first.param) and guided_choice both constrain the output; send one of them")
             }
-            found = ConstraintRequest(pattern: TokenConstraint.choicePattern(choices), param: "guided_choice")
+            found = ConstraintRequest(.regex(TokenConstraint.choicePattern(choices)), param: "guided_choice")
         }
         return found
     }
@@ -290,7 +290,7 @@ public enum OpenAIDecode {
             }
             switch type {
             case .string("json_object"):
-                found = ConstraintRequest(schema: .object([("type", .string("object"))]), param: "response_format")
+                found = ConstraintRequest(.jsonSchema(.object([("type", .string("object"))])), param: "response_format")
             case .string("json_schema"):
                 guard case .object(let spec)? = members.first(where: { $0.0 == "json_schema" })?.1,
                       let schema = spec.first(where: { $0.0 == "schema" })?.1 else {
@@ -300,7 +300,7 @@ public enum OpenAIDecode {
                 guard case .object = schema else {
                     throw .invalid("response_format.json_schema.schema", expected: "a JSON Schema (an object)", found: schema)
                 }
-                found = ConstraintRequest(schema: schema, param: "response_format.json_schema.schema")
+                found = ConstraintRequest(.jsonSchema(schema), param: "response_format.json_schema.schema")
             default:
                 throw .invalid("response_format.type", expected: #""text", "json_object" or "json_schema""#, found: type)
             }
@@ -321,7 +321,7 @@ public enum OpenAIDecode {
             default:
                 throw .invalid("guided_json", expected: "a JSON Schema (an object, or a string holding one)", found: schema)
             }
-            found = ConstraintRequest(schema: parsed, param: "guided_json")
+            found = ConstraintRequest(.jsonSchema(parsed), param: "guided_json")
         }
         return found
     }

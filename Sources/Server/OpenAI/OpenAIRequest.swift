@@ -34,21 +34,12 @@ public struct AdapterRequest: Sendable, Equatable {
 /// pattern, or a JSON Schema from `response_format`/`guided_json`); preparation compiles it into
 /// `sampling.constraint`.
 public struct ConstraintRequest: Sendable, Equatable {
-    /// The regex, or for a schema its compact serialization (the compiled cache's key).
-    public var pattern: String
-    /// The schema, when this is one.
-    public var schema: JSONValue?
+    public var source: ConstraintSource
     /// The field it came from, for errors.
     public var param: String
 
-    public init(pattern: String, param: String) {
-        self.pattern = pattern
-        self.param = param
-    }
-
-    public init(schema: JSONValue, param: String) {
-        self.pattern = schema.serialized()
-        self.schema = schema
+    public init(_ source: ConstraintSource, param: String) {
+        self.source = source
         self.param = param
     }
 }
