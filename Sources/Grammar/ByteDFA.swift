@@ -2,8 +2,12 @@
 // folded into one. Bytes are first grouped into equivalence classes (bytes that no NFA range tells
 // apart share a column, as in RE2 and Rust regex), so a row is `classCount` entries, not 256.
 //
+// An automaton of a context-free grammar's rule (ContextFreeGrammar) also has call transitions: in
+// a state, "a whole sentence of rule R" leads to another state. They are kept per state beside the
+// byte table; a pattern's DFA has none.
+//
 // State 0 is the dead state: every byte leads back to it and it never accepts. Every other state is
-// live: some continuation reaches an accepting state. States that cannot reach acceptance are
+// live: some continuation (bytes and calls; every rule called can finish) reaches an accepting state. States that cannot reach acceptance are
 // mapped to 0 after construction, which is what lets a token walk stop at the first byte that
 // makes a match impossible, and what makes "the DFA is not dead" mean "this is a valid prefix".
 
@@ -22,6 +26,10 @@ public struct ByteDFA: Sendable {
     /// so a walk over many bytes saves a multiply per byte, as Rust regex-automata's dense DFAs do.
     let premultiplied: [UInt32]
     let accepting: [Bool]
+    /// Call transitions of state s: `calls[callStart[s]..<callStart[s + 1]]`, (rule, target) pairs
+    /// with distinct rules. Empty for a pattern.
+    let callStart: [UInt32]
+    let calls: [(rule: Int32, target: UInt32)]
     /// The start state (0 when the pattern matches nothing).
     public let start: UInt32
 
@@ -62,22 +70,26 @@ public struct ByteDFA: Sendable {
             sets.append(startSet)
             start = 1
         }
+        var callsOf: [[(rule: Int32, target: UInt32)]] = [[]]
+        func id(_ targets: [Int32]) throws(RegexError) -> UInt32 {
+            if let known = ids[targets] { return known }
+            guard sets.count < stateLimit else { throw .tooManyStates(limit: stateLimit) }
+            let target = UInt32(sets.count)
+            ids[targets] = target
+            sets.append(targets)
+            return target
+        }
         var s = 1
         while s < sets.count {
             let set = sets[s]
             for c in 0..<classCount {
-                let targets = builder.step(set, byte: representative[c])
-                let target: UInt32
-                if let known = ids[targets] {
-                    target = known
-                } else {
-                    guard sets.count < stateLimit else { throw .tooManyStates(limit: stateLimit) }
-                    target = UInt32(sets.count)
-                    ids[targets] = target
-                    sets.append(targets)
-                }
-                transitions.append(target)
+                transitions.append(try id(builder.step(set, byte: representative[c])))
             }
+            var stateCalls: [(rule: Int32, target: UInt32)] = []
+            for rule in builder.calledRules(set) {
+                stateCalls.append((rule, try id(builder.call(set, rule: rule))))
+            }
+            callsOf.append(stateCalls)
             s += 1
         }
         let accepting = sets.map { set in set.contains { if case .accept = nfa.nodes[Int($0)] { true } else { false } } }
@@ -90,6 +102,7 @@ public struct ByteDFA: Sendable {
                 let t = Int(transitions[state * classCount + c])
                 if t != 0 { predecessors[t].append(UInt32(state)) }
             }
+            for call in callsOf[state] where call.target != 0 { predecessors[Int(call.target)].append(UInt32(state)) }
         }
         var live = accepting
         var queue = (0..<n).filter { accepting[$0] }
@@ -109,17 +122,37 @@ public struct ByteDFA: Sendable {
         }
         var table = [UInt32](repeating: 0, count: (liveStates.count + 1) * classCount)
         var accepts = [false]
+        var callStart: [UInt32] = [0, 0]
+        var calls: [(rule: Int32, target: UInt32)] = []
         for (index, state) in liveStates.enumerated() {
             let row = (index + 1) * classCount
             for c in 0..<classCount { table[row + c] = newID[Int(transitions[state * classCount + c])] }
             accepts.append(accepting[state])
+            for call in callsOf[state] where newID[Int(call.target)] != 0 { calls.append((call.rule, newID[Int(call.target)])) }
+            callStart.append(UInt32(calls.count))
         }
         self.classOf = classOf
         self.classCount = classCount
         self.transitions = table
         self.premultiplied = table.map { $0 * UInt32(classCount) }
         self.accepting = accepts
+        self.callStart = callStart
+        self.calls = calls
         self.start = start == 0 ? 0 : newID[Int(start)]
+    }
+
+    /// The call transitions of `state`, (rule, target) with distinct rules.
+    public func calls(from state: UInt32) -> ArraySlice<(rule: Int32, target: UInt32)> {
+        calls[Int(callStart[Int(state)])..<Int(callStart[Int(state) + 1])]
+    }
+
+    /// Whether the automaton has no call transitions (a pattern's DFA, or a rule that calls nothing).
+    public var isRegular: Bool { calls.isEmpty }
+
+    /// Whether any byte leads from `state` to a live state.
+    public func hasByteTransition(_ state: UInt32) -> Bool {
+        let row = Int(state) * classCount
+        return transitions[row..<(row + classCount)].contains { $0 != ByteDFA.dead }
     }
 
     @inline(__always)
@@ -172,7 +205,7 @@ private struct SubsetBuilder {
                     stamp[Int(t)] = generation
                     stack.append(t)
                 }
-            case .byteRange, .accept:
+            case .byteRange, .accept, .call:
                 result.append(n)
             }
         }
@@ -188,5 +221,18 @@ private struct SubsetBuilder {
             }
         }
         return next.isEmpty ? [] : closure(of: next)
+    }
+
+    /// The rules some node of `set` calls, ascending.
+    func calledRules(_ set: [Int32]) -> [Int32] {
+        var rules: [Int32] = []
+        for n in set { if case .call(let rule, _) = nfa.nodes[Int(n)] { rules.append(rule) } }
+        return Array(Set(rules)).sorted()
+    }
+
+    mutating func call(_ set: [Int32], rule: Int32) -> [Int32] {
+        var next: [Int32] = []
+        for n in set { if case .call(let r, let target) = nfa.nodes[Int(n)], r == rule { next.append(target) } }
+        return closure(of: next)
     }
 }

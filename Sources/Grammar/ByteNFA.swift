@@ -9,6 +9,8 @@ struct ByteNFA: Sendable {
         case byteRange(low: UInt8, high: UInt8, next: Int32)
         /// Go to every target without reading (an empty list is a dead end).
         case split([Int32])
+        /// Read a whole sentence of automaton `rule` (a grammar's recursive rule), go to `next`.
+        case call(rule: Int32, next: Int32)
         case accept
     }
 
@@ -83,6 +85,8 @@ struct ByteNFA: Sendable {
             }
             for _ in 0..<min { target = try compile(inner, next: target) }
             return target
+        case .nonterminal(let rule):
+            return try add(.call(rule: Int32(rule), next: next))
         }
     }
 }

@@ -56,3 +56,50 @@ public enum TokenTrieError: Error, Equatable, Sendable, CustomStringConvertible 
         }
     }
 }
+
+/// What can stop a context-free grammar (GBNF text, or a recursive JSON Schema's rules) from
+/// compiling. Lines and columns are 1-based and count Unicode scalars.
+public enum GrammarError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Malformed GBNF text.
+    case syntax(message: String, line: Int, column: Int)
+    /// GBNF syntax lorad does not implement (e.g. token references `<[id]>`).
+    case unsupported(construct: String, line: Int, column: Int, hint: String)
+    /// A rule referred to but never defined, or defined twice.
+    case undefinedRule(name: String, line: Int, column: Int)
+    case duplicateRule(name: String, line: Int, column: Int)
+    /// No rule named as the root.
+    case missingRoot(name: String)
+    /// The rules can call each other forever without reading a byte.
+    case leftRecursion(rules: [String])
+    /// The root derives no sentence at all.
+    case matchesNothing(rule: String)
+    /// A rule's automaton outgrew its limits (a `RegexError` such as tooManyStates).
+    case automaton(rule: String, RegexError)
+    case tooLarge(message: String)
+
+    public var description: String {
+        switch self {
+        case .syntax(let message, let line, let column):
+            return "grammar: \(message) at line \(line), column \(column)"
+        case .unsupported(let construct, let line, let column, let hint):
+            return "grammar: \(construct) at line \(line), column \(column) is not supported (hint: \(hint))"
+        case .undefinedRule(let name, let line, let column):
+            return "grammar: rule '\(name)' is used at line \(line), column \(column) but never defined "
+                + "(hint: add a line '\(name) ::= ...')"
+        case .duplicateRule(let name, let line, let column):
+            return "grammar: rule '\(name)' is defined again at line \(line), column \(column) "
+                + "(hint: join the definitions with '|')"
+        case .missingRoot(let name):
+            return "grammar: no rule named '\(name)'; generation starts from it (hint: add '\(name) ::= ...')"
+        case .leftRecursion(let rules):
+            return "grammar: left recursion through \(rules.joined(separator: " -> ")): a rule can reach itself "
+                + "without reading a character (hint: rewrite 'a ::= a x | y' as 'a ::= y x*')"
+        case .matchesNothing(let rule):
+            return "grammar: rule '\(rule)' matches no string at all, so nothing could be generated"
+        case .automaton(let rule, let error):
+            return "grammar: rule '\(rule)': \(error)"
+        case .tooLarge(let message):
+            return "grammar: too large: \(message)"
+        }
+    }
+}

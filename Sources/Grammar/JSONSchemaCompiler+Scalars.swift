@@ -77,6 +77,7 @@ extension Compiler {
     func jsonEncoded(_ node: RegexNode) -> RegexNode {
         switch node {
         case .empty: return .empty
+        case .nonterminal: return node  // a pattern has no rules
         case .concatenation(let xs): return .concatenation(xs.map(jsonEncoded))
         case .alternation(let xs): return .alternation(xs.map(jsonEncoded))
         case .repetition(let x, let lo, let hi): return .repetition(jsonEncoded(x), min: lo, max: hi)

@@ -20,8 +20,11 @@
 //   Numbers: bounds that are integers (any of the four), then without an exponent; other bounds refused.
 // - enum/const: the compact serializations of the values. anyOf/oneOf: alternation (oneOf's
 //   "exactly one" is not enforced). `type` arrays: alternation. `$ref` to `#...` (e.g.
-//   `#/$defs/X`, `#/definitions/X`) inlined; recursion is a typed error.
-// - `{}` / `true`: any JSON value nested at most `anyValueDepth` levels.
+//   `#/$defs/X`, `#/definitions/X`) inlined by `regex(for:)`, where recursion is a typed error;
+//   `grammar(for:)` makes each reference a rule of a ContextFreeGrammar instead, so recursive
+//   schemas (trees, threads of replies) compile too.
+// - `{}` / `true`: any JSON value nested at most `anyValueDepth` levels; with `anyValueDepth` nil
+//   (`grammar(for:)` only), any JSON value at all, through a recursive rule.
 
 import JSON
 
@@ -32,10 +35,11 @@ public struct JSONSchemaOptions: Sendable, Equatable {
     }
     public var whitespace: Whitespace
     /// How deep arrays and objects may nest inside a value the schema leaves free (`{}`, `true`,
-    /// arrays without `items`, objects without `properties`): 0 = scalars only.
-    public var anyValueDepth: Int
+    /// arrays without `items`, objects without `properties`): 0 = scalars only; nil = without
+    /// limit, which needs a grammar (`grammar(for:)`; `regex(for:)` takes nil as 3).
+    public var anyValueDepth: Int?
 
-    public init(whitespace: Whitespace = .compact, anyValueDepth: Int = 3) {
+    public init(whitespace: Whitespace = .compact, anyValueDepth: Int? = 3) {
         self.whitespace = whitespace
         self.anyValueDepth = anyValueDepth
     }
@@ -48,6 +52,43 @@ public enum JSONSchemaCompiler {
     public static func regex(for schema: JSONValue, options: JSONSchemaOptions = JSONSchemaOptions()) throws(JSONSchemaError) -> RegexNode {
         var compiler = Compiler(root: schema, options: options)
         return try compiler.compile(schema, pointer: "")
+    }
+
+    /// The schema as a context-free grammar: each `$ref` target is a rule (so recursion is allowed),
+    /// and free values are a recursive rule when `options.anyValueDepth` is nil. Rule names are the
+    /// references (`#/$defs/node`), so a rule's error can point into the schema.
+    public static func grammar(for schema: JSONValue, options: JSONSchemaOptions = JSONSchemaOptions(anyValueDepth: nil)) throws(JSONSchemaError) -> ContextFreeGrammar {
+        var compiler = Compiler(root: schema, options: options)
+        compiler.grammarMode = true
+        compiler.ruleOf["#"] = 0
+        compiler.rules = [.empty]
+        compiler.ruleNames = ["#"]
+        if options.anyValueDepth == nil {
+            compiler.anyValueRule = 1
+            compiler.rules.append(.empty)
+            compiler.ruleNames.append("(any JSON value)")
+            compiler.rules[1] = compiler.anyValueBody()
+        }
+        compiler.rules[0] = try compiler.compile(schema, pointer: "")
+        return ContextFreeGrammar(names: compiler.ruleNames, rules: compiler.rules, root: 0)
+    }
+
+    /// `grammar(for:)` as automata for GrammarMatcher (one automaton without calls when nothing
+    /// recurses: then RegexLexer runs it faster). A schema that admits no value is refused.
+    public static func automata(for schema: JSONValue, options: JSONSchemaOptions = JSONSchemaOptions(anyValueDepth: nil),
+                                stateLimit: Int = ByteDFA.defaultStateLimit) throws(JSONSchemaError) -> [ByteDFA] {
+        let g = try grammar(for: schema, options: options)
+        do {
+            return try g.automata(stateLimit: stateLimit)
+        } catch {
+            switch error {
+            case .automaton(let rule, let e): throw .regex(e, pointer: rule == "#" || rule.hasPrefix("(") ? "" : String(rule.dropFirst()))
+            case .matchesNothing: throw .invalid(message: "the schema admits no value, so nothing could be generated", pointer: "")
+            case .leftRecursion(let rules):
+                throw .recursiveReference(ref: rules.first ?? "#", pointer: "")
+            default: throw .invalid(message: "\(error)", pointer: "")
+            }
+        }
     }
 
     /// The schema compiled to a byte DFA for `RegexLexer`.
@@ -121,8 +162,15 @@ private func member(_ kvs: [(String, JSONValue)], _ key: String) -> JSONValue? {
 struct Compiler {
     let root: JSONValue
     let options: JSONSchemaOptions
-    /// `$ref`s being expanded, innermost last: meeting one again is recursion.
+    /// `$ref`s being expanded, innermost last: meeting one again is recursion (`regex(for:)`).
     var expanding: [String] = []
+    /// `grammar(for:)`: references become rules (by reference text) instead of being inlined.
+    var grammarMode = false
+    var rules: [RegexNode] = []
+    var ruleNames: [String] = []
+    var ruleOf: [String: Int] = [:]
+    /// The rule for any JSON value (`anyValueDepth` nil).
+    var anyValueRule: Int? = nil
 
     init(root: JSONValue, options: JSONSchemaOptions) {
         self.root = root
@@ -273,6 +321,7 @@ struct Compiler {
 
     mutating func compileReference(_ ref: String, pointer: String) throws(JSONSchemaError) -> RegexNode {
         guard ref.hasPrefix("#") else { throw .unresolvedReference(ref: ref, pointer: pointer) }
+        if grammarMode, let rule = ruleOf[ref] { return .nonterminal(rule) }
         if expanding.contains(ref) { throw .recursiveReference(ref: ref, pointer: pointer) }
         // Resolve the JSON pointer after '#' against the root.
         var target = root
@@ -292,6 +341,14 @@ struct Compiler {
                     throw .unresolvedReference(ref: ref, pointer: pointer)
                 }
             }
+        }
+        if grammarMode {
+            let rule = rules.count
+            rules.append(.empty)
+            ruleNames.append(ref)
+            ruleOf[ref] = rule
+            rules[rule] = try compile(target, pointer: String(path))
+            return .nonterminal(rule)
         }
         // The root itself counts as being expanded from the start.
         if path.isEmpty && expanding.isEmpty { throw .recursiveReference(ref: ref, pointer: pointer) }
@@ -371,7 +428,7 @@ struct Compiler {
             }
             element = try compile(items, pointer: pointer + "/items")
         } else {
-            element = anyValue(depth: options.anyValueDepth - 1)
+            element = anyValue(depth: options.anyValueDepth.map { $0 - 1 })
         }
         let minItems = try count(kvs, "minItems", pointer: pointer) ?? 0
         let maxItems = try count(kvs, "maxItems", pointer: pointer)
@@ -417,8 +474,13 @@ struct Compiler {
 
     // MARK: any value
 
-    /// Any JSON value with arrays and objects nested at most `depth` levels (scalars at depth 0).
-    func anyValue(depth: Int) -> RegexNode {
+    /// Any JSON value with arrays and objects nested at most `depth` levels (scalars at depth 0);
+    /// nil: without limit (the any-value rule in a grammar, else 3).
+    func anyValue(depth: Int?) -> RegexNode {
+        guard let depth else {
+            if let anyValueRule { return .nonterminal(anyValueRule) }
+            return anyValue(depth: 3)
+        }
         var branches = [lit("null"), lit("true"), lit("false"), numberNode(), stringNode()]
         if depth > 0 {
             branches.append(anyObject(depth: depth))
@@ -428,7 +490,21 @@ struct Compiler {
         return .alternation(branches)
     }
 
-    func anyObject(depth: Int) -> RegexNode {
+    /// The any-value rule's body: scalars, and arrays and objects of the rule itself.
+    func anyValueBody() -> RegexNode {
+        let value = RegexNode.nonterminal(anyValueRule!)
+        let member = stringNode() + punct(":") + value
+        return .alternation([lit("null"), lit("true"), lit("false"), numberNode(), stringNode(),
+                             bracketed("{", member + .repetition(punct(",") + member, min: 0, max: nil), "}", mayBeEmpty: true),
+                             bracketed("[", value + .repetition(punct(",") + value, min: 0, max: nil), "]", mayBeEmpty: true)])
+    }
+
+    func anyObject(depth: Int?) -> RegexNode {
+        guard let depth else {
+            guard let anyValueRule else { return anyObject(depth: 3) }
+            let member = stringNode() + punct(":") + .nonterminal(anyValueRule)
+            return bracketed("{", member + .repetition(punct(",") + member, min: 0, max: nil), "}", mayBeEmpty: true)
+        }
         let inner = anyValue(depth: max(depth - 1, 0))
         let member = stringNode() + punct(":") + inner
         return bracketed("{", member + .repetition(punct(",") + member, min: 0, max: nil), "}", mayBeEmpty: true)

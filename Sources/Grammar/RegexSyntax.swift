@@ -90,4 +90,7 @@ public indirect enum RegexNode: Equatable, Sendable {
     case concatenation([RegexNode])
     case alternation([RegexNode])
     case repetition(RegexNode, min: Int, max: Int?)
+    /// A reference to rule `n` of a `ContextFreeGrammar` (never produced by the regex parser). Rules
+    /// that are not recursive are inlined before automata are built; what remains becomes a call.
+    case nonterminal(Int)
 }

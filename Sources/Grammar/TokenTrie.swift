@@ -154,6 +154,14 @@ public struct TokenTrie: Sendable {
                 i += 1
             }
         }}}}}}
+        return finishMask(words, duplicateBits: duplicateBits)
+    }
+
+    /// A walk's words (the mask's plus the scratch word) as a mask, with the duplicate tokens of
+    /// allowed nodes added when the walk passed a node that has some (`duplicateBits`: the OR of
+    /// the nodes it allowed).
+    func finishMask(_ walked: [UInt64], duplicateBits: UInt64) -> TokenMask {
+        var words = walked
         words.removeLast()
         var mask = TokenMask(count: vocabularySize, words: words)
         if duplicateBits & TokenTrie.duplicateFlag != 0 {

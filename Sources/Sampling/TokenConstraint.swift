@@ -1,15 +1,19 @@
-// Constrained decoding (issue 20: regular expressions and non-recursive JSON Schemas): which tokens a sequence may sample
-// next so that its output stays a prefix of a match of a pattern, and when it may end.
+// Constrained decoding (issue 20: regular expressions, JSON Schemas and GBNF grammars): which tokens
+// a sequence may sample next so that its output stays a prefix of a sentence of the constraint's
+// language, and when it may end.
 //
 // Three layers, shared to per sequence:
 // - `ConstraintCompiler`: one per model vocabulary. Builds the vocabulary's `TokenTrie` once (on
 //   first use: control and user-defined tokens are never constrained text, so they are left out)
 //   and keeps compiled patterns in a bounded least-recently-used cache keyed by the pattern text
 //   (a JSON Schema by its compact serialization, in a namespace of its own).
-// - `TokenConstraint`: one compiled pattern (a `RegexLexer`, immutable apart from its own locked
-//   mask cache) and the vocabulary's end-of-generation tokens. Shared by every sequence that asks
-//   for the same pattern; it travels in `SamplingParameters.constraint`.
-// - `ConstraintState`: one sequence's position in the pattern's DFA, kept in `SequenceSampling`.
+// - `TokenConstraint`: one compiled constraint (a `RegexLexer` for a regular language, a
+//   `GrammarMatcher` for a context-free one; each immutable apart from its own locked mask cache)
+//   and the vocabulary's end-of-generation tokens. Shared by every sequence that asks for the same
+//   constraint; it travels in `SamplingParameters.constraint`. A JSON Schema without recursion or
+//   free-form values compiles to one DFA and runs on a RegexLexer; otherwise on a GrammarMatcher.
+// - `ConstraintState`: one sequence's position (a DFA state or a set of parse stacks), kept in
+//   `SequenceSampling`.
 //
 // The rule per step (`SequenceSampling.sample`): the allowed set is the lexer's mask for the state,
 // plus the end-of-generation tokens exactly when the lexer accepts the state. A state that accepts
@@ -23,11 +27,13 @@ import JSON
 import Synchronization
 import Tokenizer
 
-/// What a constraint is compiled from: a pattern, or a JSON Schema (OpenAI strict mode's compact
-/// output: JSONSchemaCompiler) with its compact serialization, which keys the compiled cache.
+/// What a constraint is compiled from: a pattern, a JSON Schema (OpenAI strict mode's compact
+/// output: JSONSchemaCompiler) with its compact serialization, which keys the compiled cache, or
+/// GBNF text (llama.cpp's grammar format).
 public enum ConstraintSource: Sendable, Equatable {
     case regex(String)
     case jsonSchema(JSONValue, serialized: String)
+    case grammar(String)
 
     public static func jsonSchema(_ schema: JSONValue) -> ConstraintSource {
         .jsonSchema(schema, serialized: schema.serialized())
@@ -38,28 +44,45 @@ public enum ConstraintSource: Sendable, Equatable {
         switch self {
         case .regex(let pattern): "r" + pattern
         case .jsonSchema(_, let serialized): "s" + serialized
+        case .grammar(let text): "g" + text
         }
     }
 }
 
-/// A compiled pattern over one vocabulary, shared by every sequence that uses it.
+/// The automaton a constraint runs on.
+public enum ConstraintAutomaton: Sendable {
+    case regular(RegexLexer)
+    case contextFree(GrammarMatcher)
+}
+
+/// A compiled constraint over one vocabulary, shared by every sequence that uses it.
 public final class TokenConstraint: Sendable, CustomStringConvertible {
-    /// The pattern as the client wrote it (a `guided_choice` becomes its alternation of literals).
+    /// What the client sent, for logs: the pattern (a `guided_choice` becomes its alternation of
+    /// literals), or "json_schema ..." / "grammar ...".
     public let pattern: String
-    public let lexer: RegexLexer
+    public let automaton: ConstraintAutomaton
     /// The vocabulary's end-of-generation tokens (EOS, EOT, `<|im_end|>`), ascending.
     public let endOfGeneration: [Int32]
 
-    public init(pattern: String, lexer: RegexLexer, endOfGeneration: [Int32]) {
+    public init(pattern: String, automaton: ConstraintAutomaton, endOfGeneration: [Int32]) {
         self.pattern = pattern
-        self.lexer = lexer
+        self.automaton = automaton
         self.endOfGeneration = endOfGeneration.sorted()
     }
 
-    public var description: String { "regex \(pattern)" }
+    public convenience init(pattern: String, lexer: RegexLexer, endOfGeneration: [Int32]) {
+        self.init(pattern: pattern, automaton: .regular(lexer), endOfGeneration: endOfGeneration)
+    }
 
-    /// A fresh sequence's state: the start of the pattern.
-    public func makeState() -> ConstraintState { ConstraintState(constraint: self, state: lexer.start) }
+    public var description: String { pattern }
+
+    /// A fresh sequence's state: the start of the language.
+    public func makeState() -> ConstraintState {
+        switch automaton {
+        case .regular(let lexer): ConstraintState(constraint: self, position: .regular(lexer.start))
+        case .contextFree(let matcher): ConstraintState(constraint: self, position: .contextFree(matcher.start))
+        }
+    }
 
     /// The regex that matches exactly one of `choices` (vLLM's `guided_choice`): an alternation of
     /// the literals, each character that means something in a pattern escaped.
@@ -97,29 +120,61 @@ public struct AllowedTokens: Sendable {
 
 /// One sequence's position in its constraint.
 public struct ConstraintState: Sendable {
+    public enum Position: Sendable, Hashable {
+        case regular(LexerState)
+        case contextFree(GrammarState)
+    }
     public let constraint: TokenConstraint
-    public private(set) var state: LexerState
+    public private(set) var position: Position
 
-    init(constraint: TokenConstraint, state: LexerState) {
+    init(constraint: TokenConstraint, position: Position) {
         self.constraint = constraint
-        self.state = state
+        self.position = position
     }
 
-    /// Whether the output so far is a whole match.
-    public var accepts: Bool { constraint.lexer.accepts(state) }
+    /// Whether the output so far is a whole sentence.
+    public var accepts: Bool {
+        switch (constraint.automaton, position) {
+        case (.regular(let lexer), .regular(let s)): lexer.accepts(s)
+        case (.contextFree(let matcher), .contextFree(let s)): matcher.accepts(s)
+        default: false
+        }
+    }
+
+    /// No sentence starts with the output so far (a token was forced past the mask).
+    public var isDead: Bool {
+        switch position {
+        case .regular(let s): s.isDead
+        case .contextFree(let s): s.isDead
+        }
+    }
+
+    /// The tokens that may continue the output (end of generation aside).
+    public func mask() -> TokenMask {
+        switch (constraint.automaton, position) {
+        case (.regular(let lexer), .regular(let s)): lexer.mask(state: s)
+        case (.contextFree(let matcher), .contextFree(let s)): matcher.mask(state: s)
+        case (.regular(let lexer), _): TokenMask(count: lexer.trie.vocabularySize)
+        case (.contextFree(let matcher), _): TokenMask(count: matcher.trie.vocabularySize)
+        }
+    }
 
     /// What may come next. A state from which no token continues and that does not accept cannot
     /// arise from a byte-level vocabulary (every byte is a token); should it arise anyway (a token
     /// forced past the mask), end of generation is allowed so the sequence ends instead of looping.
     public func allowed() -> AllowedTokens {
-        let mask = constraint.lexer.mask(state: state)
+        let mask = mask()
         let end = accepts || mask.isEmpty
         return AllowedTokens(mask: mask, endOfGeneration: constraint.endOfGeneration, allowEnd: end)
     }
 
     /// Moves past a sampled token (not an end-of-generation token: that ends the sequence).
     public mutating func advance(_ token: Int32) {
-        state = constraint.lexer.advance(state, token: Int(token))
+        switch (constraint.automaton, position) {
+        case (.regular(let lexer), .regular(let s)): position = .regular(lexer.advance(s, token: Int(token)))
+        case (.contextFree(let matcher), .contextFree(let s)): position = .contextFree(matcher.advance(s, token: Int(token)))
+        default: break
+        }
     }
 }
 
@@ -171,22 +226,31 @@ public final class ConstraintCompiler: Sendable {
         }
     }
 
-    /// The compiled constraint, from the cache or compiled now (a DFA of up to
-    /// `ByteDFA.defaultStateLimit` states: can take long for a large pattern or schema, so not on
-    /// a thread that must stay responsive). Throws the pattern's `RegexError` or the schema's
-    /// `JSONSchemaError`.
+    /// The compiled constraint, from the cache or compiled now (DFAs of up to
+    /// `ByteDFA.defaultStateLimit` states: can take long for a large pattern, schema or grammar,
+    /// so not on a thread that must stay responsive). Throws the pattern's `RegexError`, the
+    /// schema's `JSONSchemaError` or the grammar's `GrammarError`.
     public func compile(_ source: ConstraintSource) throws -> TokenConstraint {
         if let hit = cached(source) { return hit }
-        let lexer: RegexLexer, shown: String
+        let automaton: ConstraintAutomaton, shown: String
         switch source {
         case .regex(let pattern):
-            lexer = try RegexLexer(pattern: pattern, trie: tokenTrie())
+            automaton = .regular(try RegexLexer(pattern: pattern, trie: tokenTrie()))
             shown = pattern
         case .jsonSchema(let schema, let serialized):
-            lexer = RegexLexer(dfa: try JSONSchemaCompiler.dfa(for: schema), trie: try tokenTrie())
+            automaton = try Self.automaton(try JSONSchemaCompiler.automata(for: schema), trie: tokenTrie())
             shown = "json_schema " + serialized
+        case .grammar(let text):
+            automaton = try Self.automaton(try GBNF.parse(text).automata(), trie: tokenTrie())
+            shown = "grammar " + text
         }
-        return store(source.cacheKey, TokenConstraint(pattern: shown, lexer: lexer, endOfGeneration: Array(tokenizer.eogTokens)))
+        return store(source.cacheKey, TokenConstraint(pattern: shown, automaton: automaton, endOfGeneration: Array(tokenizer.eogTokens)))
+    }
+
+    /// One automaton without calls is a regular language: the DFA walk, without stacks.
+    static func automaton(_ automata: [ByteDFA], trie: TokenTrie) throws(GrammarError) -> ConstraintAutomaton {
+        if automata.count == 1, automata[0].isRegular { return .regular(RegexLexer(dfa: automata[0], trie: trie)) }
+        return .contextFree(try GrammarMatcher(automata: automata, trie: trie))
     }
 
     /// `compile(.regex(pattern))`.

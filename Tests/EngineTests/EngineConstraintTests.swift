@@ -69,7 +69,7 @@ func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
                     #expect(!bounded, "\(pattern) at T=\(temperature) did not stop: \(r.text.debugDescription)")
                     var state = constraint.makeState()
                     for t in r.tokens { state.advance(t) }
-                    #expect(!state.state.isDead, "\(pattern): \(r.text.debugDescription) is not a prefix of a match")
+                    #expect(!state.isDead, "\(pattern): \(r.text.debugDescription) is not a prefix of a match")
                 }
             }
         }
