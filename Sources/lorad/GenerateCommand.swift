@@ -28,6 +28,10 @@ struct Generate: ParsableCommand {
                                valueName: "file"))
     var jsonSchema: String?
 
+    @Option(help: ArgumentHelp("Constrain the output to a sentence of the GBNF grammar in this file (llama.cpp's format, from rule root; as the API's grammar).",
+                               valueName: "file"))
+    var grammar: String?
+
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var sampling: SamplingOptions
@@ -42,8 +46,16 @@ struct Generate: ParsableCommand {
             fail("\(error)")
         }
         var parameters = sampling.parameters
-        if regex != nil && jsonSchema != nil {
-            fail("--regex and --json-schema both constrain the output; give one of them")
+        if [regex, jsonSchema, grammar].compactMap({ $0 }).count > 1 {
+            fail("--regex, --json-schema and --grammar each constrain the output; give one of them")
+        }
+        if let grammar {
+            do {
+                let text = try String(decoding: Data(contentsOf: URL(fileURLWithPath: grammar)), as: UTF8.self)
+                parameters.constraint = try bundle.constraints.compile(.grammar(text))
+            } catch {
+                fail("--grammar \(grammar): \(error)")
+            }
         }
         if let jsonSchema {
             do {

@@ -158,4 +158,36 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("--json-schema") && refused.stderr.contains("/properties/n/multipleOf"), "\(refused.stderr)")
     }
+
+    /// `--grammar FILE`: the printed answer is a sentence of the GBNF grammar (nested parentheses,
+    /// which no regex can check) and the run ends at end of generation; a grammar lorad cannot follow
+    /// is an error saying where, exit 1; two constraints at once are refused.
+    @Test func grammarConstrainsTheOutput() throws {
+        let model = try CLI.model()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lorad-cli-grammar-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grammar = dir.appendingPathComponent("sum.gbnf")
+        try "root ::= expr\nexpr ::= term (\"+\" term){0,3}\nterm ::= [1-9] | \"(\" expr \")\"\n".write(to: grammar, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["generate", "--model", model, "--max-tokens", "24", "-v", "--temperature", "0",
+                             "--grammar", grammar.path, "Write a sum of small numbers with parentheses."])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = String(r.stdout.dropLast())
+        // A sentence: digits and pluses, parentheses balanced, never an empty pair; cut short by
+        // --max-tokens only if the parentheses are still open.
+        var depth = 0
+        for c in out {
+            if c == "(" { depth += 1 } else if c == ")" { depth -= 1 }
+            #expect(depth >= 0 && "123456789+()".contains(c), "\(out.debugDescription)")
+        }
+        #expect(!out.isEmpty && !out.contains("()") && !out.contains("++"), "\(out.debugDescription)")
+        if r.stderr.contains("finish: stop") { #expect(depth == 0, "\(out.debugDescription)") }
+        let bad = dir.appendingPathComponent("bad.gbnf")
+        try "root ::= item\nitem ::= [a-z]+\nitem ::= \"x\"\n".write(to: bad, atomically: true, encoding: .utf8)
+        let refused = try CLI.run(["generate", "--model", model, "--grammar", bad.path, "hi"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("--grammar") && refused.stderr.contains("defined again at line 3"), "\(refused.stderr)")
+        let both = try CLI.run(["generate", "--model", model, "--grammar", grammar.path, "--regex", "a", "hi"])
+        #expect(both.status == 1 && both.stderr.contains("give one of them"), "\(both.stderr)")
+    }
 }

@@ -117,6 +117,12 @@ func chatMessages(_ r: GenerationRequest) -> [[String]]? {
         #expect(r.constraint == ConstraintRequest(.regex(#"a\.b|\(c\)\|d|e f"#), param: "guided_choice"))
         r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_regex": null, "grammar": null}"#).utf8), endpoint: .chat)
         #expect(r.constraint == nil)
+        r = try OpenAIDecode.generationRequest(body: Array((chat + #""grammar": "root ::= \"yes\""}"#).utf8), endpoint: .chat)
+        #expect(r.constraint == ConstraintRequest(.grammar(#"root ::= "yes""#), param: "grammar"))
+        r = try OpenAIDecode.generationRequest(body: Array((chat + #""guided_grammar": "root ::= \"no\""}"#).utf8), endpoint: .chat)
+        #expect(r.constraint == ConstraintRequest(.grammar(#"root ::= "no""#), param: "guided_grammar"))
+        r = try OpenAIDecode.generationRequest(body: Array((chat + #""json_schema": {"type": "integer"}}"#).utf8), endpoint: .chat)
+        #expect(r.constraint == ConstraintRequest(.jsonSchema(.object([("type", .string("integer"))])), param: "json_schema"))
     }
 
     @Test func completionPromptForms() throws {
@@ -223,9 +229,10 @@ func chatMessages(_ r: GenerationRequest) -> [[String]]? {
         (.chat, #""response_format": {"type": "json_object"}, "guided_json": {}"#, "guided_json", "response_format and guided_json both"),
         (.chat, #""guided_json": {}, "guided_regex": "a""#, "guided_regex", "guided_json and guided_regex both"),
         (.chat, #""guided_json": {}, "guided_choice": ["a"]"#, "guided_choice", "guided_json and guided_choice both"),
-        (.chat, #""grammar": "root ::= x""#, "grammar", "grammar is not supported yet: GBNF"),
-        (.completion, #""guided_grammar": "root ::= x""#, "guided_grammar", "not supported yet"),
-        (.completion, #""json_schema": {"type": "object"}"#, "json_schema", "not supported yet"),
+        (.chat, #""grammar": 3"#, "grammar", "a GBNF grammar (a string)"),
+        (.completion, #""guided_grammar": "root ::= \"a\"", "guided_json": {}"#, "guided_grammar", "both constrain the output"),
+        (.completion, #""json_schema": [1]"#, "json_schema", "a JSON Schema"),
+        (.chat, #""structured_outputs": {"regex": "a"}"#, "structured_outputs", "not supported yet"),
         (.chat, #""guided_regex": 5"#, "guided_regex", "a regular expression"),
         (.chat, #""guided_regex": "a", "regex": "b""#, "regex", "disagree"),
         (.chat, #""guided_choice": []"#, "guided_choice", "non-empty array"),

@@ -141,6 +141,8 @@ extension Endpoints {
                     return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a pattern lorad can follow: \(e)"), label: "")
                 } catch let e as JSONSchemaError {
                     return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a schema lorad can follow: \(e)"), label: "")
+                } catch let e as GrammarError {
+                    return .failed(.badRequest(param: wanted.param, message: "\(wanted.param) is not a grammar lorad can follow: \(e)"), label: "")
                 } catch {
                     return .failed(.internal("compiling \(wanted.param): \(error)"), label: "")
                 }

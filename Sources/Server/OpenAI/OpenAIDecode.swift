@@ -106,11 +106,9 @@ public enum OpenAIDecode {
             }
         }
         // Structured output lorad has not implemented yet: refused rather than silently ignored.
-        for (key, what) in [("grammar", "GBNF grammars"), ("guided_grammar", "GBNF grammars"),
-                            ("json_schema", "a top-level json_schema (send it in response_format or guided_json)"),
-                            ("structured_outputs", "structured_outputs")] where f.has(key) {
-            throw .badRequest(param: key, message: "\(key) is not supported yet: \(what) constraints are not implemented in lorad; "
-                                + "constrain the output with guided_regex (or regex) or guided_choice instead")
+        if f.has("structured_outputs") {
+            throw .badRequest(param: "structured_outputs", message: "structured_outputs is not supported yet; send the same constraint "
+                                + "as guided_json, guided_regex, guided_choice, grammar or response_format")
         }
         if let v = f["n"], OpenAIFields.integer(v) != 1 {
             throw .invalid("n", expected: "1", found: v, hint: "lorad returns one choice per request; send several requests for several choices")
@@ -257,6 +255,13 @@ public enum OpenAIDecode {
             }
             if found == nil { found = ConstraintRequest(.regex(pattern), param: key) }
         }
+        for key in ["grammar", "guided_grammar"] {
+            guard let text = try f.string(key, expected: "a GBNF grammar (a string)") else { continue }
+            if let first = found {
+                throw .badRequest(param: key, message: "\(first.param) and \(key) both constrain the output; send one of them")
+            }
+            found = ConstraintRequest(.grammar(text), param: key)
+        }
         if let v = f["guided_choice"] {
             let expected = "a non-empty array of non-empty strings"
             guard case .array(let items) = v, !items.isEmpty else { throw .invalid("guided_choice", expected: expected, found: v) }
@@ -276,8 +281,8 @@ public enum OpenAIDecode {
     }
 
     /// OpenAI's `response_format` (`{"type": "json_schema", "json_schema": {"name", "schema",
-    /// "strict"}}`, or `{"type": "json_object"}`: any JSON object, nested at most
-    /// JSONSchemaOptions.anyValueDepth levels) and vLLM's `guided_json` (the schema itself). The
+    /// "strict"}}`, or `{"type": "json_object"}`: any JSON object, nested without limit), vLLM's
+    /// `guided_json` and llama.cpp's top-level `json_schema` (the schema itself). The
     /// output follows OpenAI's strict mode whatever `strict` says: compact, the declared properties in
     /// order, nothing undeclared (docs/architecture.md, Grammar). Compiled during preparation, where
     /// an unsupported keyword becomes a 400 naming it and its JSON pointer.
@@ -305,9 +310,10 @@ public enum OpenAIDecode {
                 throw .invalid("response_format.type", expected: #""text", "json_object" or "json_schema""#, found: type)
             }
         }
-        if let schema = f["guided_json"] {
+        for key in ["guided_json", "json_schema"] {
+            guard let schema = f[key] else { continue }
             if let first = found {
-                throw .badRequest(param: "guided_json", message: "\(first.param) and guided_json both constrain the output; send one of them")
+                throw .badRequest(param: key, message: "\(first.param) and \(key) both constrain the output; send one of them")
             }
             let parsed: JSONValue
             switch schema {
@@ -315,13 +321,13 @@ public enum OpenAIDecode {
             case .string(let text):
                 // vLLM accepts the schema as a JSON string too.
                 guard let p = try? JSONValue.parse(Array(text.utf8)), case .object = p else {
-                    throw .invalid("guided_json", expected: "a JSON Schema (an object, or a string holding one)", found: schema)
+                    throw .invalid(key, expected: "a JSON Schema (an object, or a string holding one)", found: schema)
                 }
                 parsed = p
             default:
-                throw .invalid("guided_json", expected: "a JSON Schema (an object, or a string holding one)", found: schema)
+                throw .invalid(key, expected: "a JSON Schema (an object, or a string holding one)", found: schema)
             }
-            found = ConstraintRequest(.jsonSchema(parsed), param: "guided_json")
+            found = ConstraintRequest(.jsonSchema(parsed), param: key)
         }
         return found
     }
