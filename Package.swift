@@ -71,7 +71,7 @@ let package = Package(
                                                  "Generation", "Registry", "Sampling", .product(name: "Crypto", package: "swift-crypto")]),
 
         // `lorad bench`: the speed figures (llama-bench's and llama-batched-bench's, adapters, tokenizer).
-        .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama"]),
+        .target(name: "Bench", dependencies: ["Kernels", "Tokenizer", "LoRA", "Llama", "Sampling", "Grammar", "JSON"]),
 
         // Request queue, continuous-batching scheduler, sequences, prefix cache, token events.
         // Knows nothing of HTTP, JSON wire types or libuv.

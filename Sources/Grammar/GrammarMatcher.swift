@@ -108,14 +108,16 @@ public final class GrammarMatcher: Sendable {
     var automata: [ByteDFA] { pushdown.automata }
     /// Every automaton's byte table in one array, for the walk: the entry of (automaton a, state s,
     /// class c) is at `rowBase[a] + s * classCount[a] + c` and holds the target's row (the same
-    /// formula with s = target), 0 for the dead state, with `GrammarMatcher.eventFlag` set when the
-    /// target has calls or, below the root, accepts (the walk must then build the stacks).
+    /// formula with s = target), 0 for the dead state, with `callsFlag` set when the target has
+    /// calls and `finishFlag` when it accepts below the root (its rule may return to its caller).
     let walk: [UInt32]
     let rowBase: [UInt32]
     let classCount: [UInt32]
     /// Per automaton 256 entries: the byte's class.
     let classOf: [UInt8]
-    static let eventFlag: UInt32 = 1 << 31
+    static let callsFlag: UInt32 = 1 << 31
+    static let finishFlag: UInt32 = 1 << 30
+    static let flags = callsFlag | finishFlag
     public let start: GrammarState
     private let cache: Mutex<[GrammarState: TokenMask]>
     /// Positions whose masks are kept; past it the table starts again (each mask is vocabulary/8 bytes).
@@ -136,7 +138,7 @@ public final class GrammarMatcher: Sendable {
             classOf += dfa.classOf
             total += dfa.stateCount * dfa.classCount
         }
-        guard total < Int(GrammarMatcher.eventFlag) else { throw .tooLarge(message: "\(total) automaton table entries") }
+        guard total < Int(GrammarMatcher.finishFlag) else { throw .tooLarge(message: "\(total) automaton table entries") }
         var walk = [UInt32](repeating: 0, count: total)
         for (a, dfa) in automata.enumerated() {
             let cc = dfa.classCount
@@ -144,8 +146,9 @@ public final class GrammarMatcher: Sendable {
                 for c in 0..<cc {
                     let t = dfa.transitions[s * cc + c]
                     guard t != ByteDFA.dead else { continue }
-                    let event = !dfa.calls(from: t).isEmpty || (a != 0 && dfa.isAccepting(t))
-                    walk[Int(rowBase[a]) + s * cc + c] = (rowBase[a] + t * UInt32(cc)) | (event ? GrammarMatcher.eventFlag : 0)
+                    let calls = !dfa.calls(from: t).isEmpty, finish = a != 0 && dfa.isAccepting(t)
+                    walk[Int(rowBase[a]) + s * cc + c] = (rowBase[a] + t * UInt32(cc))
+                        | (calls ? GrammarMatcher.callsFlag : 0) | (finish ? GrammarMatcher.finishFlag : 0)
                 }
             }
         }
@@ -199,82 +202,231 @@ public final class GrammarMatcher: Sendable {
 
     // MARK: the mask walk
 
-    private struct Level {
-        /// One stack: its top's row in `walk`, its automaton's class base (a << 8), the stack below.
-        var single = false
+    struct Level {
+        enum Mode: UInt8 {
+            /// The position is one stack: `parent` below a top frame at `row` of its automaton.
+            case single
+            /// The same stack, whose top accepts below the root without calls: the position is it
+            /// and every stack its rule's return leads to (normalize(parent)), which read only the
+            /// bytes in `returnBytes`; any other byte is the top's alone.
+            case finishing
+            /// Several stacks, in `sets[d]`.
+            case set
+        }
+        var mode = Mode.single
         var row: UInt32 = 0
         var classBase: Int32 = 0
         var parent: Int32 = -1
+        /// `.set`: the set's id in the walk's Scratch; `.finishing`: the index of its return
+        /// bytes in Scratch.returnPool (kept out of the level so a level is 20 bytes to copy).
+        var setID: Int32 = 0
+    }
+
+    /// The slow path's state during one walk: the arena, the stack sets of set-mode levels, and
+    /// the bytes returns can read, by parent. A struct passed inout (no closure captures it), so
+    /// its accesses are checked statically: the walk's hot loop pays no runtime exclusivity checks.
+    private struct Scratch {
+        var arena = StackArena()
+        /// The sets of stacks met, interned: equal sets are one id.
+        var sets: [[Int32]] = []
+        var setID: [[Int32]: Int32] = [:]
+        /// Each set's stacks as (top row, class base), for the byte test without the arena.
+        var setRows: [[(row: UInt32, classBase: Int32)]] = []
+        /// step(set, byte) at set id << 8 | byte (-2: not computed yet, -1: empty): a lazily built
+        /// DFA over sets, so the identifiers of an ambiguous grammar (several stacks reading
+        /// letters) cost one array load per trie node.
+        var stepMemo: [Int32] = []
+        /// Return bytes by parent, as indices into `returnPool`.
+        var returnBytesOf: [Int32: Int32] = [:]
+        var returnPool: [ByteSet] = []
+
+        mutating func intern(_ set: [Int32], _ matcher: GrammarMatcher) -> Int32 {
+            if let id = setID[set] { return id }
+            let id = Int32(sets.count)
+            sets.append(set)
+            setID[set] = id
+            stepMemo += repeatElement(-2, count: 256)
+            setRows.append(set.map { id in
+                let frame = arena.frame[Int(id)]
+                let a = Int(frame >> 32)
+                return (matcher.rowBase[a] + UInt32(truncatingIfNeeded: frame) * matcher.classCount[a], Int32(a << 8))
+            })
+            return id
+        }
+
+        /// The id of the set after `byte` from set `id`, -1 when it is empty (memoized).
+        mutating func step(_ id: Int32, _ byte: Int, _ matcher: GrammarMatcher) -> Int32 {
+            let key = Int(id) << 8 | byte
+            let known = stepMemo[key]
+            if known != -2 { return known }
+            let next = matcher.pushdown.step(sets[Int(id)], UInt8(byte), &arena)
+            let result = next.isEmpty ? -1 : intern(next, matcher)
+            stepMemo[key] = result
+            return result
+        }
+
+        /// Level d becomes the position of set `id`.
+        mutating func place(_ id: Int32, at d: Int, _ levels: UnsafeMutablePointer<Level>, _ matcher: GrammarMatcher) {
+            let set = sets[Int(id)]
+            if set.count == 1 {
+                place(set, at: d, levels, matcher)
+            } else {
+                levels[d].mode = .set
+                levels[d].setID = id
+            }
+        }
+
+        /// The bytes some stack of normalize(parent) reads: fixed while a walk stays in one frame.
+        mutating func returnBytes(_ parent: Int32, _ matcher: GrammarMatcher) -> Int32 {
+            if let known = returnBytesOf[parent] { return known }
+            var bytes = ByteSet()
+            for id in matcher.pushdown.normalize(parent, &arena) {
+                let frame = arena.frame[Int(id)]
+                let dfa = matcher.automata[Int(frame >> 32)]
+                let s = UInt32(truncatingIfNeeded: frame)
+                for b in 0..<256 where dfa.next(s, UInt8(b)) != ByteDFA.dead { bytes.insert(UInt8(b)) }
+            }
+            returnPool.append(bytes)
+            let index = Int32(returnPool.count - 1)
+            returnBytesOf[parent] = index
+            return index
+        }
+
+        /// Level d becomes the position `set` (normalized, not empty).
+        mutating func place(_ set: [Int32], at d: Int, _ levels: UnsafeMutablePointer<Level>, _ matcher: GrammarMatcher) {
+            if set.count == 1 {
+                let id = Int(set[0])
+                let frame = arena.frame[id]
+                let a = Int(frame >> 32)
+                levels[d] = Level(mode: .single, row: matcher.rowBase[a] + UInt32(truncatingIfNeeded: frame) * matcher.classCount[a],
+                                  classBase: Int32(a << 8), parent: arena.parent[id])
+            } else {
+                levels[d].mode = .set
+                levels[d].setID = intern(set, matcher)
+            }
+        }
+
+        /// The stacks of a finishing or event position given by its top (parent, automaton, row).
+        mutating func normalized(_ parent: Int32, _ classBase: Int32, _ row: UInt32, _ matcher: GrammarMatcher) -> [Int32] {
+            let a = Int(classBase >> 8)
+            let s = (row - matcher.rowBase[a]) / matcher.classCount[a]
+            return matcher.pushdown.normalize(arena.intern(parent, Pushdown.pack(a, s)), &arena)
+        }
     }
 
     /// The tokens allowed at `state`, computed afresh (the cache is neither read nor filled).
     public func computeMask(state: GrammarState) -> TokenMask {
         guard !state.isDead else { return TokenMask(count: trie.vocabularySize) }
-        var arena = StackArena()
-        let rootSet = state.stacks.map { arena.importStack($0) }
         let depthCount = trie.maxDepth + 1
-        var levels = [Level](repeating: Level(), count: depthCount)
-        var sets = [[Int32]](repeating: [], count: depthCount)
-        var words = [UInt64](repeating: 0, count: (trie.vocabularySize + 63) / 64 + 1)
+        var scratch = Scratch()
+        let rootSet = state.stacks.map { scratch.arena.importStack($0) }
+        let levels = UnsafeMutablePointer<Level>.allocate(capacity: depthCount)
+        levels.initialize(repeating: Level(), count: depthCount)
+        defer { levels.deallocate() }
+        let wordCount = (trie.vocabularySize + 63) / 64 + 1
+        let words = UnsafeMutablePointer<UInt64>.allocate(capacity: wordCount)
+        words.initialize(repeating: 0, count: wordCount)
+        defer { words.deallocate() }
         var duplicateBits: UInt64 = 0
+        scratch.place(rootSet, at: 0, levels, self)
 
-        func place(_ set: [Int32], at d: Int, _ arena: StackArena) {
-            if set.count == 1 {
-                let id = Int(set[0])
-                let frame = arena.frame[id]
-                let a = Int(frame >> 32)
-                levels[d] = Level(single: true, row: rowBase[a] + UInt32(truncatingIfNeeded: frame) * classCount[a],
-                                  classBase: Int32(a << 8), parent: arena.parent[id])
-            } else {
-                levels[d].single = false
-                sets[d] = set
-            }
-        }
-        place(rootSet, at: 0, arena)
-
-        let nodes = trie.nodes, subtreeEnd = trie.subtreeEnd
-        let n = nodes.count
-        var i = 1
+        trie.nodes.withUnsafeBufferPointer { nodes in
+        trie.subtreeEnd.withUnsafeBufferPointer { subtreeEnd in
         walk.withUnsafeBufferPointer { table in
         classOf.withUnsafeBufferPointer { classOf in
+            let n = nodes.count
+            var i = 1
             while i < n {
                 let node = nodes[i]
                 let d = Int(truncatingIfNeeded: node >> 40) & 0xFFFF
                 let byte = Int(truncatingIfNeeded: node >> 32) & 0xFF
                 let above = levels[d - 1]
-                if above.single {
-                    let entry = table[Int(above.row) + Int(classOf[Int(above.classBase) + byte])]
+                // The one stack that reads the byte, when only one does: its parent, class base and
+                // the table entry of its move. Otherwise `set` gets the slow path's result.
+                var entry: UInt32 = 0, parent = above.parent, classBase = above.classBase
+                var set: [Int32]? = nil
+                var next: Int32? = nil  // the slow path's result as a set id (-1: empty)
+                if above.mode == .single || (above.mode == .finishing && !scratch.returnPool[Int(above.setID)].contains(UInt8(byte))) {
+                    entry = table[Int(above.row) + Int(classOf[Int(above.classBase) + byte])]
+                } else if above.mode == .set {
+                    var readers = 0, reader = 0
+                    let id = Int(above.setID)
+                    for (k, r) in scratch.setRows[id].enumerated() {
+                        let e = table[Int(r.row) + Int(classOf[Int(r.classBase) + byte])]
+                        if e != 0 { readers += 1; reader = k; entry = e }
+                    }
+                    if readers == 1 {
+                        parent = scratch.arena.parent[Int(scratch.sets[id][reader])]
+                        classBase = scratch.setRows[id][reader].classBase
+                    } else if readers > 1 {
+                        next = scratch.step(above.setID, byte, self)
+                    }
+                } else {
+                    // Finishing, and the byte is one a return can read: every stack of the position.
+                    let from = scratch.intern(scratch.normalized(above.parent, above.classBase, above.row, self), self)
+                    next = scratch.step(from, byte, self)
+                }
+                if let next {
+                    if next < 0 {
+                        i = Int(subtreeEnd[i])
+                        continue
+                    }
+                    scratch.place(next, at: d, levels, self)
+                } else if set == nil {
                     if entry == 0 {
                         i = Int(subtreeEnd[i])
                         continue
                     }
-                    if entry & GrammarMatcher.eventFlag == 0 {
-                        levels[d] = Level(single: true, row: entry, classBase: above.classBase, parent: above.parent)
+                    let row = entry & ~GrammarMatcher.flags
+                    if entry & GrammarMatcher.flags == 0 {
+                        levels[d] = Level(mode: .single, row: row, classBase: classBase, parent: parent)
+                    } else if entry & GrammarMatcher.callsFlag == 0 {
+                        let bytes = above.mode == .finishing && above.parent == parent ? above.setID : scratch.returnBytes(parent, self)
+                        levels[d] = Level(mode: .finishing, row: row, classBase: classBase, parent: parent, setID: bytes)
                     } else {
-                        let a = Int(above.classBase >> 8)
-                        let s = (entry & ~GrammarMatcher.eventFlag - rowBase[a]) / classCount[a]
-                        let set = pushdown.normalize(arena.intern(above.parent, Pushdown.pack(a, s)), &arena)
-                        if set.isEmpty {
-                            i = Int(subtreeEnd[i])
-                            continue
-                        }
-                        place(set, at: d, arena)
+                        set = scratch.normalized(parent, classBase, row, self)
                     }
-                } else {
-                    let set = pushdown.step(sets[d - 1], UInt8(byte), &arena)
+                }
+                if let set {
                     if set.isEmpty {
                         i = Int(subtreeEnd[i])
                         continue
                     }
-                    place(set, at: d, arena)
+                    scratch.place(set, at: d, levels, self)
                 }
                 let token = node & TokenTrie.tokenMask
                 words[Int(token >> 6)] |= 1 << (token & 63)
                 duplicateBits |= node
                 i += 1
             }
-        }}
-        return trie.finishMask(words, duplicateBits: duplicateBits)
+        }}}}
+        return trie.finishMask(Array(UnsafeBufferPointer(start: words, count: wordCount)), duplicateBits: duplicateBits)
+    }
+}
+
+/// A set of bytes as four words.
+struct ByteSet {
+    var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    @inline(__always)
+    func contains(_ b: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(b & 63)
+        switch b >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+
+    mutating func insert(_ b: UInt8) {
+        let bit = UInt64(1) << UInt64(b & 63)
+        switch b >> 6 {
+        case 0: words.0 |= bit
+        case 1: words.1 |= bit
+        case 2: words.2 |= bit
+        default: words.3 |= bit
+        }
     }
 }
 

@@ -232,6 +232,12 @@ public final class ConstraintCompiler: Sendable {
     /// schema's `JSONSchemaError` or the grammar's `GrammarError`.
     public func compile(_ source: ConstraintSource) throws -> TokenConstraint {
         if let hit = cached(source) { return hit }
+        return store(source.cacheKey, try compileUncached(source))
+    }
+
+    /// A fresh compile that neither reads nor fills the cache (its masks start empty): for
+    /// measuring compile and mask costs.
+    public func compileUncached(_ source: ConstraintSource) throws -> TokenConstraint {
         let automaton: ConstraintAutomaton, shown: String
         switch source {
         case .regex(let pattern):
@@ -244,7 +250,7 @@ public final class ConstraintCompiler: Sendable {
             automaton = try Self.automaton(try GBNF.parse(text).automata(), trie: tokenTrie())
             shown = "grammar " + text
         }
-        return store(source.cacheKey, TokenConstraint(pattern: shown, automaton: automaton, endOfGeneration: Array(tokenizer.eogTokens)))
+        return TokenConstraint(pattern: shown, automaton: automaton, endOfGeneration: Array(tokenizer.eogTokens))
     }
 
     /// One automaton without calls is a regular language: the DFA walk, without stacks.

@@ -5,6 +5,7 @@ import Foundation
 import Llama
 import JSON
 import ModelFormats
+import Sampling
 import Tokenizer
 
 struct Bench: ParsableCommand {
@@ -37,6 +38,11 @@ struct Bench: ParsableCommand {
                                + "full (every path, token count and thread count; minutes).", valueName: "quick|full"))
     var kernels: String?
 
+    @Option(help: ArgumentHelp("Instead of the model's figures, measure constrained decoding on these fixture files "
+                               + "(comma-separated; e.g. Tests/GrammarTests/Fixtures/json_schema_suite.json): compile time, "
+                               + "per-token mask cost cold and warm, and batch-16 decode constrained over free.", valueName: "files"))
+    var constraints: String?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
@@ -60,6 +66,10 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if let constraints {
+            runConstraints(constraints.split(separator: ",").map(String.init))
+            return
+        }
         if let kernels {
             KernelBenchmark.run(mode: KernelBenchmark.Mode(rawValue: kernels)!, threads: threads) { print($0) }
             return
@@ -102,6 +112,45 @@ struct Bench: ParsableCommand {
                 print("  " + k.padding(toLength: k.hasPrefix("tokenizer_") ? 34 : 18, withPad: " ", startingAt: 0)
                       + " " + value + " " + unit)
             }
+        }
+    }
+
+    /// `--constraints`: ConstraintBenchmark's figures, printed as a table.
+    func runConstraints(_ files: [String]) {
+        let path = modelOptions.resolvedPath
+        do {
+            let gguf = try GGUFFile(path: path)
+            let tokenizer = try Tokenizer(gguf: gguf)
+            let bench = try ConstraintBenchmark(tokenizer: tokenizer)
+            let workloads = try bench.loadWorkloads(files)
+            let r = bench.maskCost(workloads)
+            let compile = r.compileMilliseconds.sorted()
+            func f(_ x: Double) -> String { String(format: "%.1f", x) }
+            print("constraints: \(r.workloads) workloads (\(r.refused) refused, \(r.contextFree) context-free), one core")
+            if !compile.isEmpty {
+                print("  compile ms: mean \(f(compile.reduce(0, +) / Double(compile.count))) p50 \(f(compile[compile.count / 2])) "
+                      + "p99 \(f(compile[min(compile.count - 1, compile.count * 99 / 100)])) max \(f(compile.last!))")
+            }
+            for (label, s) in [("mask cold", r.cold), ("mask warm", r.warm), ("advance", r.advance)] {
+                print("  \(label) us/token: mean \(f(s.mean)) p50 \(f(s.p50)) p99 \(f(s.p99)) max \(f(s.max)) (\(s.count) tokens)")
+            }
+            for s in r.slowest { print("    slowest cold: \(s.name) mean \(f(s.meanMicroseconds)) us over \(s.tokens) tokens") }
+            let model = try LlamaModel(gguf: gguf, threads: threads, numerics: LlamaModel.Numerics(rawValue: numerics)!)
+            var kinds: [(String, TokenConstraint)] = [("json_object", try bench.compiler.compileUncached(.jsonSchema(.object([("type", .string("object"))]))))]
+            if let first = workloads.first, let c = try? bench.compiler.compileUncached(first.source) { kinds.append((first.name, c)) }
+            for (name, constraint) in kinds {
+                var ratios: [Double] = [], free: [Double] = [], held: [Double] = []
+                for rep in 0..<repetitions {
+                    let a = try bench.batched(model: model, constraint: nil, seed: UInt64(rep))
+                    let b = try bench.batched(model: model, constraint: constraint, seed: UInt64(rep))
+                    free.append(a); held.append(b); ratios.append(b / a)
+                }
+                func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+                print("  batch16 \(name): constrained \(f(median(held))) tok/s, free \(f(median(free))) tok/s, "
+                      + "ratio \(String(format: "%.3f", median(ratios))) (median of \(repetitions) alternating pairs)")
+            }
+        } catch {
+            fail("\(error)")
         }
     }
 }
