@@ -121,7 +121,10 @@ extension Compiler {
             let offset = RegexNode.alternation([lit("Z"), chars("+-") + hour + lit(":") + minute])
             return dateNode() + lit("T") + time + offset
         case "email":
-            let local = RegexNode.repetition(set([0x30...0x39, 0x41...0x5A, 0x61...0x7A]) .alternated(with: chars("._%+-")), min: 1, max: 64)
+            // A dot-atom local part (RFC 5321): dots only between runs, never first, last or doubled;
+            // at most 3 runs of 20, so at most 62 characters (the limit is 64).
+            let run = RegexNode.repetition(set([0x30...0x39, 0x41...0x5A, 0x61...0x7A]).alternated(with: chars("_%+-")), min: 1, max: 20)
+            let local = run + .repetition(lit(".") + run, min: 0, max: 2)
             let label = RegexNode.repetition(set([0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D...0x2D]), min: 1, max: 63)
             let tld = RegexNode.repetition(set([0x41...0x5A, 0x61...0x7A]), min: 2, max: 24)
             return local + lit("@") + .repetition(label + lit("."), min: 1, max: 4) + tld

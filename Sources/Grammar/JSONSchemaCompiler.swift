@@ -239,6 +239,7 @@ struct Compiler {
             }
             var nodes: [RegexNode] = []
             for (i, branch) in branches.enumerated() { nodes.append(try compile(branch, pointer: p + "/\(i)")) }
+            if combinator == "oneOf" { try checkExclusive(branches, pointer: p) }
             return .alternation(nodes)
         }
 
@@ -323,9 +324,29 @@ struct Compiler {
         guard ref.hasPrefix("#") else { throw .unresolvedReference(ref: ref, pointer: pointer) }
         if grammarMode, let rule = ruleOf[ref] { return .nonterminal(rule) }
         if expanding.contains(ref) { throw .recursiveReference(ref: ref, pointer: pointer) }
-        // Resolve the JSON pointer after '#' against the root.
+        let target = try target(of: ref, pointer: pointer)
+        let path = percentDecoded(String(ref.dropFirst()))
+        if grammarMode {
+            let rule = rules.count
+            rules.append(.empty)
+            ruleNames.append(ref)
+            ruleOf[ref] = rule
+            rules[rule] = try compile(target, pointer: String(path))
+            return .nonterminal(rule)
+        }
+        // The root itself counts as being expanded from the start.
+        if path.isEmpty && expanding.isEmpty { throw .recursiveReference(ref: ref, pointer: pointer) }
+        expanding.append(ref)
+        defer { expanding.removeLast() }
+        return try compile(target, pointer: String(path))
+    }
+
+    /// The schema a local reference (`#`, `#/$defs/X`, percent-encoded as URI fragments are)
+    /// points at in the root.
+    func target(of ref: String, pointer: String) throws(JSONSchemaError) -> JSONValue {
+        guard ref.hasPrefix("#") else { throw .unresolvedReference(ref: ref, pointer: pointer) }
         var target = root
-        let path = String(ref.dropFirst())
+        let path = percentDecoded(String(ref.dropFirst()))
         if !path.isEmpty {
             guard path.hasPrefix("/") else { throw .unresolvedReference(ref: ref, pointer: pointer) }
             for raw in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
@@ -342,19 +363,103 @@ struct Compiler {
                 }
             }
         }
-        if grammarMode {
-            let rule = rules.count
-            rules.append(.empty)
-            ruleNames.append(ref)
-            ruleOf[ref] = rule
-            rules[rule] = try compile(target, pointer: String(path))
-            return .nonterminal(rule)
+        return target
+    }
+
+    /// oneOf compiles to an alternation, which is exact only when no instance is valid under two
+    /// branches (JSON Schema's "exactly one"). An output of one branch must therefore be invalid
+    /// under every other branch's schema, not merely outside its compiled language (an object
+    /// schema allows undeclared properties that lorad never writes). lorad proves that from the
+    /// schemas, pair by pair, by one of three rules, and refuses the schema otherwise:
+    /// - their types are disjoint (`type`, or the types of their `const`/`enum` values);
+    /// - both are closed lists of values (`const`/`enum`) with no value in common;
+    /// - both require a property whose `const`/`enum` values differ (a discriminator, as
+    ///   pydantic's tagged unions have).
+    mutating func checkExclusive(_ branches: [JSONValue], pointer: String) throws(JSONSchemaError) {
+        for i in branches.indices {
+            for j in branches.indices where j > i {
+                if try !exclusive(branches[i], branches[j]) {
+                    throw .unsupported(keyword: "oneOf", pointer: pointer,
+                                       hint: "lorad follows oneOf only when no value can be valid under two branches, and cannot show that for branches \(i) and \(j); "
+                                           + "use anyOf, or tell the branches apart by type, by const/enum values, or by a required property with different const values")
+                }
+            }
         }
-        // The root itself counts as being expanded from the start.
-        if path.isEmpty && expanding.isEmpty { throw .recursiveReference(ref: ref, pointer: pointer) }
-        expanding.append(ref)
-        defer { expanding.removeLast() }
-        return try compile(target, pointer: String(path))
+    }
+
+    /// The schema a `$ref` chain ends at (annotation-only wrappers included), or the schema itself.
+    mutating func resolved(_ schema: JSONValue) throws(JSONSchemaError) -> JSONValue {
+        var current = schema
+        for _ in 0..<32 {
+            guard case .object(let kvs) = current, case .string(let ref)? = member(kvs, "$ref") else { return current }
+            current = try target(of: ref, pointer: "")
+        }
+        return current
+    }
+
+    /// The types a schema admits, or nil when it may admit any.
+    func admittedTypes(_ kvs: [(String, JSONValue)]) -> Set<String>? {
+        var types: Set<String>? = nil
+        if let t = member(kvs, "type") {
+            switch t {
+            case .string(let name): types = [name]
+            case .array(let names): types = Set(names.compactMap { if case .string(let n) = $0 { n } else { nil } })
+            default: break
+            }
+        }
+        if let values = closedValues(kvs) {
+            let valueTypes = Set(values.map { v in allTypes.first { valueHasType(v, $0) && $0 != "integer" } ?? "null" })
+            types = types.map { $0.intersection(valueTypes.union(valueTypes.contains("number") ? ["integer"] : [])) } ?? valueTypes
+        }
+        // An integer is a number: widen so the disjointness test sees them overlap.
+        if let t = types, t.contains("integer") { types = t.union(["number"]) }
+        if let t = types, t.contains("number") { types = t.union(["integer"]) }
+        return types
+    }
+
+    /// Whether lorad generates only objects for the schema: `type` object, or no type and only
+    /// object keywords (the others would add their types).
+    func generatesOnlyObjects(_ kvs: [(String, JSONValue)]) -> Bool {
+        if let t = member(kvs, "type") { return t == .string("object") || t == .array([.string("object")]) }
+        let present = Set(kvs.map(\.0))
+        let otherTypes = Set(typeKeywords.filter { $0.key != "object" }.values.flatMap { $0 })
+        return present.isDisjoint(with: otherTypes) && !present.isDisjoint(with: typeKeywords["object"]!)
+            && member(kvs, "const") == nil && member(kvs, "enum") == nil
+    }
+
+    /// The values of `const`/`enum`, or nil when the schema is not a closed list.
+    func closedValues(_ kvs: [(String, JSONValue)]) -> [JSONValue]? {
+        if let c = member(kvs, "const") { return [c] }
+        if case .array(let xs)? = member(kvs, "enum") { return xs }
+        return nil
+    }
+
+    mutating func exclusive(_ a: JSONValue, _ b: JSONValue) throws(JSONSchemaError) -> Bool {
+        let ra = try resolved(a), rb = try resolved(b)
+        if case .bool(false) = ra { return true }
+        if case .bool(false) = rb { return true }
+        guard case .object(let ka) = ra, case .object(let kb) = rb else { return false }
+        if let ta = admittedTypes(ka), let tb = admittedTypes(kb), ta.isDisjoint(with: tb) { return true }
+        if let va = closedValues(ka), let vb = closedValues(kb), !va.contains(where: { x in vb.contains { sameJSON(x, $0) } }) { return true }
+        // The rest is about objects: both branches must generate nothing else.
+        guard generatesOnlyObjects(ka), generatesOnlyObjects(kb),
+              let pa = member(ka, "properties").flatMap(object), let pb = member(kb, "properties").flatMap(object) else { return false }
+        let reqA = member(ka, "required")?.arrayValue ?? [], reqB = member(kb, "required")?.arrayValue ?? []
+        // One requires a property the other forbids (additionalProperties false, not declared).
+        func forbids(_ kvs: [(String, JSONValue)], _ props: [(String, JSONValue)], _ name: String) -> Bool {
+            member(kvs, "additionalProperties") == .bool(false) && !props.contains { $0.0 == name }
+        }
+        for case .string(let name) in reqA where forbids(kb, pb, name) { return true }
+        for case .string(let name) in reqB where forbids(ka, pa, name) { return true }
+        // A discriminator: a property both require, with closed value lists that do not meet.
+        for case .string(let name) in reqA where reqB.contains(.string(name)) {
+            guard let sa = member(pa, name), let sb = member(pb, name) else { continue }
+            if case .object(let xa) = try resolved(sa), case .object(let xb) = try resolved(sb),
+               let va = closedValues(xa), let vb = closedValues(xb), !va.contains(where: { x in vb.contains { sameJSON(x, $0) } }) {
+                return true
+            }
+        }
+        return false
     }
 
     // MARK: objects and arrays
@@ -535,6 +640,36 @@ func seq(_ parts: [RegexNode]) -> RegexNode {
 }
 
 func + (a: RegexNode, b: RegexNode) -> RegexNode { seq([a, b]) }
+
+/// JSON equality as JSON Schema has it: 1 and 1.0 are the same number.
+func sameJSON(_ a: JSONValue, _ b: JSONValue) -> Bool {
+    switch (a, b) {
+    case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(x) == y
+    case (.array(let xs), .array(let ys)): return xs.count == ys.count && zip(xs, ys).allSatisfy { sameJSON($0, $1) }
+    case (.object(let xs), .object(let ys)):
+        return xs.count == ys.count && xs.allSatisfy { k, v in ys.contains { $0.0 == k && sameJSON($0.1, v) } }
+    default: return a == b
+    }
+}
+
+/// A URI fragment's percent escapes (%25 → %, %22 → ") decoded as UTF-8; a malformed escape is kept.
+func percentDecoded(_ s: String) -> String {
+    guard s.contains("%") else { return s }
+    var bytes: [UInt8] = []
+    let utf8 = Array(s.utf8)
+    var i = 0
+    while i < utf8.count {
+        if utf8[i] == UInt8(ascii: "%"), i + 2 < utf8.count,
+           let v = UInt8(String(decoding: utf8[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+            bytes.append(v)
+            i += 3
+        } else {
+            bytes.append(utf8[i])
+            i += 1
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
 
 func valueHasType(_ v: JSONValue, _ type: String) -> Bool {
     switch (v, type) {

@@ -97,4 +97,38 @@ struct JSONSchemaErrorTests {
         }
         #expect(pointer == "/properties/code/pattern")
     }
+
+    /// oneOf compiles only when lorad can show no value is valid under two branches; a tagged union
+    /// (a required property with different consts: pydantic's discriminated unions) is such a case,
+    /// and its outputs carry the tag of the branch they follow.
+    @Test func oneOfNeedsExclusiveBranches() throws {
+        let tagged = try JSONValue.parse(##"""
+            {"$defs": {"refund": {"type": "object", "required": ["kind", "amount"], "properties": {"kind": {"const": "refund"}, "amount": {"type": "integer"}}},
+                       "swap": {"type": "object", "required": ["kind", "sku"], "properties": {"kind": {"const": "swap"}, "sku": {"type": "string"}}}},
+             "oneOf": [{"$ref": "#/$defs/refund"}, {"$ref": "#/$defs/swap"}]}
+            """##)
+        let dfa = try JSONSchemaCompiler.dfa(for: tagged)
+        #expect(dfa.matches(Array(#"{"kind":"refund","amount":5}"#.utf8)))
+        #expect(!dfa.matches(Array(#"{"kind":"refund","sku":"x"}"#.utf8)))
+        for exclusive in [#"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#, #"{"oneOf":[{"enum":[1,2]},{"enum":[3,"a"]}]}"#] {
+            #expect(try compileError(exclusive) == nil, "\(exclusive)")
+        }
+        // Overlapping, or not provably exclusive: refused, naming oneOf where it is.
+        for overlapping in [#"{"properties":{"x":{"oneOf":[{"type":"integer"},{"minimum":2}]}}}"#,
+                            #"{"properties":{"x":{"oneOf":[{"enum":[1]},{"enum":[1.0,2]}]}}}"#,
+                            #"{"properties":{"x":{"oneOf":[{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]},{"type":"object","properties":{"b":{"type":"integer"}}}]}}}"#] {
+            guard case .unsupported("oneOf", "/properties/x/oneOf", let hint)? = try compileError(overlapping) else {
+                Issue.record("\(overlapping) is not refused as oneOf")
+                continue
+            }
+            #expect(hint.contains("anyOf"), "\(hint)")
+        }
+    }
+
+    /// `$ref` fragments are URI fragments: percent escapes are decoded before the pointer is followed.
+    @Test func referencesArePercentDecoded() throws {
+        let schema = try JSONValue.parse(##"{"$defs":{"a b%":{"const":7}},"$ref":"#/$defs/a%20b%25"}"##)
+        #expect(try JSONSchemaCompiler.dfa(for: schema).matches(Array("7".utf8)))
+    }
 }
+
