@@ -117,7 +117,15 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
                 let r = try json(out)
                 let content = r["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue ?? ""
                 let used = r["usage"]?["completion_tokens"]?.intValue ?? -1
-                if command.contains("capital of France") {
+                if command.contains("response_format") {
+                    // The tenant's ticket: JSON with the schema's enum values, the generation ended by the schema.
+                    let ticket = try json(content)
+                    #expect(["billing", "shipping", "technical", "other"].contains(ticket["category"]?.stringValue ?? ""), comment)
+                    #expect(["low", "medium", "high"].contains(ticket["priority"]?.stringValue ?? ""), comment)
+                    #expect(ticket["escalate"]?.boolValue != nil, comment)
+                    #expect(content.hasPrefix("{\"category\":"), comment)
+                    #expect(r["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue == "stop", comment)
+                } else if command.contains("capital of France") {
                     #expect(content.contains("Paris"), comment)
                     #expect((1...32).contains(used), comment)
                 } else if let fact = Self.tenants.first(where: { command.contains("\"model\": \"\($0.key)\"") })?.value {
@@ -139,7 +147,7 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
                 Issue.record("a README example this test does not check: \(command)")
             }
         }
-        #expect(checked == 8, "expected the 8 curl and ask examples, ran \(checked):\n\(output)")
+        #expect(checked == 9, "expected the 9 curl and ask examples, ran \(checked):\n\(output)")
         // The metrics a new user looks at first, after that traffic.
         #expect(try d.metric("lorad_kv_cache_budget_bytes") == Double(1 << 30))
         #expect(try d.metric("lorad_generation_tokens_total") ?? 0 > 0)
@@ -184,6 +192,8 @@ private func run(_ argv: [String], in directory: URL, environment: [String: Stri
         #expect(output.contains("Paris"), "\(output)")
         // The structured answer parsed and validated (jsonschema.validate raises otherwise): its dict.
         #expect(output.contains("'category': '") && output.contains("'escalate': "), "\(output)")
+        // The parse helper's pydantic object (its repr), from the tenant.
+        #expect(output.contains("Ticket(category='") && output.contains("escalate="), "\(output)")
     }
 
     /// A cancelled stream's tokens are counted (they used to be dropped from the metrics).
