@@ -100,6 +100,8 @@ public struct ConstraintBenchmark {
         public var cold = MaskStats([]), warm = MaskStats([]), advance = MaskStats([])
         /// The slowest workloads by cold mean, for profiling.
         public var slowest: [(name: String, meanMicroseconds: Double, tokens: Int)] = []
+        /// The slowest compiles.
+        public var slowestCompiles: [(name: String, milliseconds: Double)] = []
     }
 
     /// Compile times and per-token mask costs over every workload (one thread).
@@ -107,6 +109,7 @@ public struct ConstraintBenchmark {
         var report = MaskReport()
         var cold: [UInt64] = [], warm: [UInt64] = [], advance: [UInt64] = []
         var perWorkload: [(String, Double, Int)] = []
+        var compiles: [(String, Double)] = []
         for w in workloads {
             report.workloads += 1
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -115,6 +118,7 @@ public struct ConstraintBenchmark {
                 continue
             }
             report.compileMilliseconds.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            compiles.append((w.name, report.compileMilliseconds.last!))
             if case .contextFree = compiled.automaton { report.contextFree += 1 }
             var mine: [UInt64] = []
             for tokens in w.instances {
@@ -132,6 +136,7 @@ public struct ConstraintBenchmark {
         report.warm = MaskStats(warm)
         report.advance = MaskStats(advance)
         report.slowest = perWorkload.sorted { $0.1 > $1.1 }.prefix(5).map { ($0.0, $0.1, $0.2) }
+        report.slowestCompiles = compiles.sorted { $0.1 > $1.1 }.prefix(3).map { ($0.0, $0.1) }
         return report
     }
 

@@ -107,6 +107,8 @@ public enum JSONSchemaCompiler {
 private let annotationKeywords: Set<String> = [
     "title", "description", "$comment", "examples", "default", "$schema", "$id", "$defs", "definitions",
     "deprecated", "readOnly", "writeOnly",
+    // OpenAPI's hint beside oneOf (pydantic writes it for tagged unions); exclusivity is checked anyway.
+    "discriminator",
 ]
 
 private let typeKeywords: [String: Set<String>] = [

@@ -135,6 +135,7 @@ struct Bench: ParsableCommand {
                 print("  \(label) us/token: mean \(f(s.mean)) p50 \(f(s.p50)) p99 \(f(s.p99)) max \(f(s.max)) (\(s.count) tokens)")
             }
             for s in r.slowest { print("    slowest cold: \(s.name) mean \(f(s.meanMicroseconds)) us over \(s.tokens) tokens") }
+            for s in r.slowestCompiles { print("    slowest compile: \(s.name) \(f(s.milliseconds)) ms") }
             let model = try LlamaModel(gguf: gguf, threads: threads, numerics: LlamaModel.Numerics(rawValue: numerics)!)
             var kinds: [(String, TokenConstraint)] = [("json_object", try bench.compiler.compileUncached(.jsonSchema(.object([("type", .string("object"))]))))]
             if let first = workloads.first, let c = try? bench.compiler.compileUncached(first.source) { kinds.append((first.name, c)) }

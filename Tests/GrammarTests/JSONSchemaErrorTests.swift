@@ -105,7 +105,8 @@ struct JSONSchemaErrorTests {
         let tagged = try JSONValue.parse(##"""
             {"$defs": {"refund": {"type": "object", "required": ["kind", "amount"], "properties": {"kind": {"const": "refund"}, "amount": {"type": "integer"}}},
                        "swap": {"type": "object", "required": ["kind", "sku"], "properties": {"kind": {"const": "swap"}, "sku": {"type": "string"}}}},
-             "oneOf": [{"$ref": "#/$defs/refund"}, {"$ref": "#/$defs/swap"}]}
+             "oneOf": [{"$ref": "#/$defs/refund"}, {"$ref": "#/$defs/swap"}],
+             "discriminator": {"propertyName": "kind", "mapping": {"refund": "#/$defs/refund", "swap": "#/$defs/swap"}}}
             """##)
         let dfa = try JSONSchemaCompiler.dfa(for: tagged)
         #expect(dfa.matches(Array(#"{"kind":"refund","amount":5}"#.utf8)))

@@ -60,7 +60,7 @@ FILES = [
 # --- lorad's compiler, as documented (JSONSchemaCompiler.swift) -------------------------------------
 
 ANNOTATIONS = {"title", "description", "$comment", "examples", "default", "$schema", "$id", "$defs", "definitions",
-               "deprecated", "readOnly", "writeOnly"}
+               "deprecated", "readOnly", "writeOnly", "discriminator"}
 TYPE_KEYWORDS = {
     "object": ["properties", "required", "additionalProperties"],
     "array": ["items", "minItems", "maxItems"],
