@@ -230,8 +230,10 @@ public final class GrammarMatcher: Sendable {
         /// The sets of stacks met, interned: equal sets are one id.
         var sets: [[Int32]] = []
         var setID: [[Int32]: Int32] = [:]
-        /// Each set's stacks as (top row, class base), for the byte test without the arena.
-        var setRows: [[(row: UInt32, classBase: Int32)]] = []
+        /// Each set's stacks as (top row, class base, parent), for the byte test without the arena: set
+        /// k's are `rows[rowStart[k]..<rowStart[k + 1]]` (flat, so the walk retains no array).
+        var rows: [(row: UInt32, classBase: Int32, parent: Int32)] = []
+        var rowStart: [Int] = [0]
         /// step(set, byte) at set id << 8 | byte (-2: not computed yet, -1: empty): a lazily built
         /// DFA over sets, so the identifiers of an ambiguous grammar (several stacks reading
         /// letters) cost one array load per trie node.
@@ -246,11 +248,12 @@ public final class GrammarMatcher: Sendable {
             sets.append(set)
             setID[set] = id
             stepMemo += repeatElement(-2, count: 256)
-            setRows.append(set.map { id in
+            for id in set {
                 let frame = arena.frame[Int(id)]
                 let a = Int(frame >> 32)
-                return (matcher.rowBase[a] + UInt32(truncatingIfNeeded: frame) * matcher.classCount[a], Int32(a << 8))
-            })
+                rows.append((matcher.rowBase[a] + UInt32(truncatingIfNeeded: frame) * matcher.classCount[a], Int32(a << 8), arena.parent[Int(id)]))
+            }
+            rowStart.append(rows.count)
             return id
         }
 
@@ -351,13 +354,14 @@ public final class GrammarMatcher: Sendable {
                 } else if above.mode == .set {
                     var readers = 0, reader = 0
                     let id = Int(above.setID)
-                    for (k, r) in scratch.setRows[id].enumerated() {
+                    for k in scratch.rowStart[id]..<scratch.rowStart[id + 1] {
+                        let r = scratch.rows[k]
                         let e = table[Int(r.row) + Int(classOf[Int(r.classBase) + byte])]
                         if e != 0 { readers += 1; reader = k; entry = e }
                     }
                     if readers == 1 {
-                        parent = scratch.arena.parent[Int(scratch.sets[id][reader])]
-                        classBase = scratch.setRows[id][reader].classBase
+                        parent = scratch.rows[reader].parent
+                        classBase = scratch.rows[reader].classBase
                     } else if readers > 1 {
                         next = scratch.step(above.setID, byte, self)
                     }
