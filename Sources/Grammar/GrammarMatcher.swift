@@ -6,16 +6,19 @@
 // possible (llama.cpp's grammar keeps the same set); each stack is kept "normalized": its top can
 // read a byte, or it is the root's finished parse. The position is dead when the set is empty.
 //
-// The mask of a position walks the vocabulary's trie once, as RegexLexer does, carrying the set of
-// stacks per depth. While the set is one stack whose top moves to a state without calls or a
-// finish, the walk is RegexLexer's: one table load per trie node, the frames below untouched. Only
-// at calls and finishes does it build stacks (hash-consed in a per-walk arena, so equal stacks are
-// equal ids and a set is a sorted id list). Strings, numbers and keys of JSON, which are most of a
-// walk, thereby cost what they cost in a DFA.
+// The mask of a position walks the vocabulary's trie once, as RegexLexer does, carrying the
+// position per depth (`Level`). While it is one stack whose top moves to a state without calls,
+// the walk is RegexLexer's: one table load per trie node, the frames below untouched. A top that
+// may return to its caller ("finishing": an identifier or a number that could end here) stays on
+// that path for every byte no return can read. Only at calls, and at bytes a return can read, are
+// stacks built (hash-consed in a per-walk arena, so equal stacks are equal ids), and the steps of
+// a set of stacks are memoized per walk: a lazily built DFA over sets. Strings, numbers and keys
+// of JSON, which are most of a walk, thereby cost what they cost in a DFA.
 //
 // Masks are cached per position (a bounded table): a constrained generation revisits the same
 // positions (the same property of the same object, inside a string), and every request with the
-// same grammar shares them.
+// same grammar shares them. A position's stacks grow with the output's nesting, so advancing and
+// hashing cost grows with it too (linearly; nesting is bounded by the context).
 
 import Synchronization
 
@@ -120,8 +123,10 @@ public final class GrammarMatcher: Sendable {
     static let flags = callsFlag | finishFlag
     public let start: GrammarState
     private let cache: Mutex<[GrammarState: TokenMask]>
-    /// Positions whose masks are kept; past it the table starts again (each mask is vocabulary/8 bytes).
-    public static let cacheLimit = 4096
+    /// Positions whose masks are kept; past it the table starts again. Each mask is vocabulary/8
+    /// bytes (6 KiB for SmolLM2), so 1,024 is 6 MiB per grammar, and the compiled-constraint cache
+    /// keeps at most 64 grammars.
+    public static let cacheLimit = 1024
 
     public convenience init(grammar: ContextFreeGrammar, trie: TokenTrie, stateLimit: Int = ByteDFA.defaultStateLimit) throws(GrammarError) {
         try self.init(automata: grammar.automata(stateLimit: stateLimit), trie: trie)
