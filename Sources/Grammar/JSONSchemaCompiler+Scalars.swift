@@ -213,53 +213,103 @@ extension Compiler {
     }
 
     func compileNumber(_ kvs: [(String, JSONValue)], pointer: String) throws(JSONSchemaError) -> RegexNode {
-        var bounds: [String: Int] = [:]
+        var bounds: [String: DecimalBound] = [:]
         for key in ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"] {
             guard let b = try bound(kvs, key, pointer: pointer) else { continue }
-            guard b == b.rounded(), abs(b) < 1e18 else {
+            guard let d = DecimalBound(b) else {
                 throw .unsupported(keyword: key, pointer: pointer + "/" + key,
-                                   hint: "number bounds must be integers (e.g. 0 or 100); \(b) is not")
+                                   hint: "number bounds must be decimals below 10^18 with at most 18 digits after the point (e.g. 0.5 or 100); \(b) is not")
             }
-            bounds[key] = Int(b)
+            bounds[key] = d
         }
         if bounds.isEmpty { return numberNode() }
         // The tightest lower and upper bound, each with whether it is exclusive.
-        var low: (Int, Bool)? = nil, high: (Int, Bool)? = nil
+        var low: (DecimalBound, Bool)? = nil, high: (DecimalBound, Bool)? = nil
         if let m = bounds["minimum"] { low = (m, false) }
-        if let m = bounds["exclusiveMinimum"], low == nil || m >= low!.0 { low = (m, true) }
+        if let m = bounds["exclusiveMinimum"], low == nil || m.value >= low!.0.value { low = (m, true) }
         if let m = bounds["maximum"] { high = (m, false) }
-        if let m = bounds["exclusiveMaximum"], high == nil || m <= high!.0 { high = (m, true) }
+        if let m = bounds["exclusiveMaximum"], high == nil || m.value <= high!.0.value { high = (m, true) }
+        let zero = DecimalBound(0)!
         var branches: [RegexNode] = []
         // Non-negative values x = m: m >= 0 and the bounds.
-        if high == nil || high!.0 > 0 || (high!.0 == 0 && !high!.1) {
-            let lo: (Int, Bool) = (low == nil || low!.0 < 0) ? (0, false) : low!
+        if high == nil || high!.0.value > 0 || (high!.0.value == 0 && !high!.1) {
+            let lo = (low == nil || low!.0.value < 0) ? (zero, false) : low!
             branches.append(magnitude(lo, high))
         }
         // Negative values x = -m: m > 0, m <= -low (or <), m >= -high (or >).
-        if low == nil || low!.0 < 0 {
-            let lo: (Int, Bool) = (high == nil || high!.0 >= 0) ? (0, true) : (-high!.0, high!.1)
-            branches.append(lit("-") + magnitude(lo, low.map { (-$0.0, $0.1) }))
+        if low == nil || low!.0.value < 0 {
+            let lo = (high == nil || high!.0.value >= 0) ? (zero, true) : (high!.0.negated, high!.1)
+            branches.append(lit("-") + magnitude(lo, low.map { ($0.0.negated, $0.1) }))
         }
         return branches.isEmpty ? .set(ScalarSet()) : branches.count == 1 ? branches[0] : .alternation(branches)
     }
 
-    /// Non-negative decimals n(.f)? (no exponent) with value in the interval, bounds (value, exclusive).
-    func magnitude(_ low: (Int, Bool), _ high: (Int, Bool)?) -> RegexNode {
-        let anyFraction = optional(lit(".") + digits(1, nil))
-        let zeroFraction = optional(lit(".") + .repetition(lit("0"), min: 1, max: nil))
-        let nonZeroFraction = lit(".") + digits(0, nil) + set([0x31...0x39]) + digits(0, nil)
-        var branches: [RegexNode] = []
+    /// Non-negative decimals n(.f)? (no exponent) with value in the interval; bounds are
+    /// (non-negative value, exclusive).
+    func magnitude(_ low: (DecimalBound, Bool), _ high: (DecimalBound, Bool)?) -> RegexNode {
         let (l, lx) = low
-        if lx { branches.append(decimalRange(l, l) + nonZeroFraction) }
-        let firstWhole = lx ? l + 1 : l
-        if let (h, hx) = high {
-            if firstWhole <= h - 1 { branches.append(decimalRange(firstWhole, h - 1) + anyFraction) }
-            if !hx && h >= firstWhole { branches.append(decimalRange(h, h) + zeroFraction) }
-            if lx && h <= l { return .set(ScalarSet()) }
+        if let (h, _) = high, h.value < l.value { return .set(ScalarSet()) }
+        var branches: [RegexNode] = []
+        if let (h, hx) = high, h.whole == l.whole {
+            branches.append(decimalRange(l.whole, l.whole) + fractionPart(low: l.fraction, lx, high: (h.fraction, hx)))
         } else {
-            branches.append(decimalRange(firstWhole, nil) + anyFraction)
+            branches.append(decimalRange(l.whole, l.whole) + fractionPart(low: l.fraction, lx, high: nil))
+            if let (h, hx) = high {
+                if l.whole + 1 <= h.whole - 1 { branches.append(decimalRange(l.whole + 1, h.whole - 1) + fractionPart(low: [], false, high: nil)) }
+                branches.append(decimalRange(h.whole, h.whole) + fractionPart(low: [], false, high: (h.fraction, hx)))
+            } else {
+                branches.append(decimalRange(l.whole + 1, nil) + fractionPart(low: [], false, high: nil))
+            }
         }
-        return branches.isEmpty ? .set(ScalarSet()) : .alternation(branches)
+        return .alternation(branches)
+    }
+
+    /// The optional `.digits` after a whole part, for fractions f (the digits, read as 0.f) with
+    /// low ≤ 0.f (< when `lowExclusive`) and 0.f ≤ high (<; nil: below 1). Digits are compared as
+    /// decimals: the shorter is padded with zeros, so "5" and "50" are the same fraction.
+    func fractionPart(low: [UInt8], _ lowExclusive: Bool, high: ([UInt8], Bool)?) -> RegexNode {
+        let (empty, nonEmpty) = fractions(low: low, lowExclusive, high: high)
+        let dotted = lit(".") + nonEmpty
+        return empty ? .alternation([.empty, dotted]) : dotted
+    }
+
+    /// (whether the empty fraction, value 0, qualifies; the non-empty digit strings that do).
+    func fractions(low: [UInt8], _ lowExclusive: Bool, high: ([UInt8], Bool)?) -> (Bool, RegexNode) {
+        let nothing = RegexNode.set(ScalarSet())
+        let lowZero = low.allSatisfy { $0 == 0 }
+        let highZero = high.map { $0.0.allSatisfy { $0 == 0 } }
+        // The cases that need no more digits of a bound.
+        let lowFree = lowZero && !lowExclusive          // any fraction is >= 0
+        let lowPositive = lowZero && lowExclusive        // a fraction > 0: some non-zero digit
+        let highFree = high == nil                       // any fraction is < 1
+        if highZero == true && high!.1 { return (false, nothing) }  // < 0: none
+        let highZeros = highZero == true                 // <= 0: zeros only
+        if (lowFree || lowPositive) && (highFree || highZeros) {
+            switch (lowFree, highFree) {
+            case (true, true): return (true, digits(1, nil))
+            case (true, false): return (true, .repetition(lit("0"), min: 1, max: nil))
+            case (false, true): return (false, digits(0, nil) + set([0x31...0x39]) + digits(0, nil))
+            default: return (false, nothing)
+            }
+        }
+        // One digit at a time: d against the bounds' first digits (0 past their end).
+        let l1 = low.first ?? 0
+        let h1 = high.map { $0.0.first ?? 0 } ?? 9
+        let empty = !lowExclusive && lowZero && (high.map { !($0.1 && highZero == true) } ?? true)
+        var alternatives: [RegexNode] = []
+        for d in UInt8(0)...9 {
+            let aboveLow = lowFree || (!lowZero && d > l1) || (lowPositive && d > 0)
+            let atLow = !aboveLow && (lowZero ? d == 0 : d == l1)
+            let belowHigh = highFree || d < h1
+            let atHigh = !belowHigh && d == h1
+            guard aboveLow || atLow, belowHigh || atHigh else { continue }
+            let nextLow: ([UInt8], Bool) = atLow ? (Array(low.dropFirst()), lowExclusive) : ([], false)
+            let nextHigh: ([UInt8], Bool)? = atHigh ? (Array(high!.0.dropFirst()), high!.1) : nil
+            let (restEmpty, rest) = fractions(low: nextLow.0, nextLow.1, high: nextHigh)
+            let digit = lit(String(d))
+            alternatives.append(restEmpty ? digit + .alternation([.empty, rest]) : digit + rest)
+        }
+        return (empty, alternatives.isEmpty ? nothing : .alternation(alternatives))
     }
 
     /// A JSON number that every reader can hold in a double: at most 18 digits before the point and
@@ -327,4 +377,42 @@ private func sameLengthRange(_ lo: [UInt8], _ hi: [UInt8]) -> RegexNode {
     if firstFull <= lastFull { branches.append(digitSet(firstFull, lastFull) + anyRest) }
     if highPartial { branches.append(digitSet(hi[0], hi[0]) + sameLengthRange(zeros, restHi)) }
     return branches.count == 1 ? branches[0] : .alternation(branches)
+}
+
+/// A bound of a number as a decimal: whole part and fraction digits (trailing zeros dropped), from
+/// the shortest decimal spelling of the Double the schema held (0.1 is "0.1", not 0.1000000000000000055).
+struct DecimalBound {
+    let negative: Bool
+    let whole: Int
+    let fraction: [UInt8]
+    let value: Double
+
+    init?(_ x: Double) {
+        guard x.isFinite, abs(x) < 1e18 else { return nil }
+        var text = "\(abs(x))"
+        if text.contains("e") {
+            // Swift writes 1e-05 for small values: only whole values may use an exponent here.
+            guard x == x.rounded() else { return nil }
+            text = String(Int(abs(x)))
+        }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard let w = Int(parts[0]) else { return nil }
+        var f = parts.count > 1 ? Array(parts[1].utf8).map { $0 - 48 } : []
+        while f.last == 0 { f.removeLast() }
+        guard f.count <= 18 else { return nil }
+        negative = x < 0 && (w != 0 || !f.isEmpty)
+        whole = w
+        fraction = f
+        value = x
+    }
+
+    private init(negative: Bool, whole: Int, fraction: [UInt8], value: Double) {
+        self.negative = negative
+        self.whole = whole
+        self.fraction = fraction
+        self.value = value
+    }
+
+    /// The same magnitude with the other sign (the compiler only reads whole and fraction).
+    var negated: DecimalBound { DecimalBound(negative: !negative, whole: whole, fraction: fraction, value: -value) }
 }

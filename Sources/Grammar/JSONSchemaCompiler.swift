@@ -17,7 +17,7 @@
 //   also matches it unanchored, so outputs validate; unanchored matches inside longer strings are
 //   not generated); its characters are written as JSON would write them (`"` as \", controls escaped).
 // - Integers: exact decimal ranges from minimum/maximum/exclusiveMinimum/exclusiveMaximum.
-//   Numbers: bounds that are integers (any of the four), then without an exponent; other bounds refused.
+//   Numbers: decimal bounds (any of the four; at most 18 fraction digits), then without an exponent.
 // - enum/const: the compact serializations of the values. anyOf/oneOf: alternation (oneOf's
 //   "exactly one" is not enforced). `type` arrays: alternation. `$ref` to `#...` (e.g.
 //   `#/$defs/X`, `#/definitions/X`) inlined by `regex(for:)`, where recursion is a typed error;

@@ -36,7 +36,7 @@ struct JSONSchemaErrorTests {
         let cases: [(String, String, String)] = [
             (##"{"type":"string","format":"hostname"}"##, "format", "/format"),
             (##"{"type":"string","pattern":"^[a-z]+$","maxLength":5}"##, "maxLength", "/maxLength"),
-            (##"{"type":"number","minimum":0.5}"##, "minimum", "/minimum"),
+            (##"{"type":"number","minimum":1e-30}"##, "minimum", "/minimum"),
             (##"{"type":"integer","exclusiveMinimum":true}"##, "exclusiveMinimum", "/exclusiveMinimum"),
             (##"{"allOf":[{"type":"string"},{"maxLength":3}]}"##, "allOf", "/allOf"),
             (##"{"type":"object","anyOf":[{"properties":{}}]}"##, "type", "/type"),

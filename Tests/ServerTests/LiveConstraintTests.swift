@@ -138,14 +138,22 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
         #expect(try d.post("/v1/chat/completions", chatBody(model: "base", "hi", maxTokens: 2)).status == 200)
     }
 
-    /// Outputs under JSON Schemas, greedy and sampled, on both endpoints, checked by Python's
-    /// jsonschema (an independent validator: scripts/tests/json_schema_validate.py).
+    /// Outputs under JSON Schemas, greedy and sampled, on both endpoints, on the base and two
+    /// tenants' adapters, with several prompts, checked by Python's jsonschema (an independent validator: scripts/tests/json_schema_validate.py).
     @Test func jsonSchemaOutputsValidate() throws {
         guard let python = ProcessInfo.processInfo.environment["LORAD_TEST_PYTHON"], !python.isEmpty else {
             Issue.record("LORAD_TEST_PYTHON is not set: run `make test` (scripts/test-venv makes the environment)")
             return
         }
-        let d = try LiveDaemon(model: try LiveFixtures.realModel(), adapters: false)
+        // The base and the checkout's two demo tenants: a constraint applies under any adapter.
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let models = ["base", "kaffeko", "spokeshed"]
+        let d = try LiveDaemon(model: try LiveFixtures.realModel(), adapters: false, beforeStart: { dir in
+            for name in models.dropFirst() {
+                try FileManager.default.copyItem(at: repository.appendingPathComponent("adapters/\(name)"),
+                                                 to: dir.appendingPathComponent("adapters/\(name)"))
+            }
+        })
         let triage = try JSONValue.parse(Array(#"""
             {"type": "object", "additionalProperties": false, "required": ["category", "priority", "escalate"],
              "properties": {"category": {"enum": ["billing", "shipping", "technical", "other"]},
@@ -159,7 +167,10 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
                                       "items": {"type": "string", "minLength": 1, "maxLength": 8}},
                             "gift": {"type": "boolean"}, "placed": {"type": "string", "format": "date"}}}
             """#.utf8))
-        let prompt = "My order arrived broken and I want my money back. Answer as JSON."
+        let prompts = ["My order arrived broken and I want my money back. Answer as JSON.",
+                       "Where is my espresso machine? It was due on Monday.",
+                       "Describe the last three messages of this support thread."]
+        let prompt = prompts[0]
         // Recursive: a thread of replies, each a message with its own replies.
         let thread = try JSONValue.parse(Array(#"""
             {"$defs": {"message": {"type": "object", "required": ["author", "text", "replies"], "additionalProperties": false,
@@ -170,11 +181,14 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
             """#.utf8))
         for (schema, useGuidedJSON) in [(triage, false), (order, true), (thread, true)] {
             var outputs: [String] = []
-            for (temperature, seed) in [(0, 0), (1, 1), (1, 2), (1, 3)] {
-                for path in ["/v1/chat/completions", "/v1/completions"] {
+            for (run, (temperature, seed)) in [(0, 0), (1, 1), (1, 2), (1, 3)].enumerated() {
+                for (side, path) in ["/v1/chat/completions", "/v1/completions"].enumerated() {
+                    // Each request under another model and prompt, in turn.
+                    let model = JSONValue.string(models[(2 * run + side) % models.count])
+                    let prompt = prompts[(run + side) % prompts.count]
                     var members: [(String, JSONValue)] = path == "/v1/completions"
-                        ? [("model", .string("base")), ("prompt", .string(prompt + "\n"))]
-                        : [("model", .string("base")), ("messages", .array([.object([("role", .string("user")), ("content", .string(prompt))])]))]
+                        ? [("model", model), ("prompt", .string(prompt + "\n"))]
+                        : [("model", model), ("messages", .array([.object([("role", .string("user")), ("content", .string(prompt))])]))]
                     members += [("max_tokens", .int(200)), ("temperature", .int(temperature)), ("seed", .int(seed))]
                     members.append(useGuidedJSON
                         ? ("guided_json", schema)

@@ -244,6 +244,8 @@ CASES = [
      [-19, -20, -21, -99, -100, -1000000, 0, 20]),
     ("number-bounds", {"type": "number", "minimum": -2, "exclusiveMaximum": 3},
      [-2.5, -2, -2.0, -1.99, -0.5, 0, 0.0, 1, 2.999, 3, 3.0, 3.5, -3, 2, 2.5]),
+    ("number-decimal-bounds", {"type": "number", "exclusiveMinimum": -0.25, "maximum": 4.5},
+     [-0.25, -0.2499, -0.1, 0, 0.25, 4.5, 4.50, 4.5001, 4.499, -1, 3, 5]),
     ("number-free", {"type": "number"}, [0, -0.5, 1e20, 1.5e-07, 123, -7, "1"]),
     ("string-length", {"type": "string", "minLength": 2, "maxLength": 4},
      ["", "a", "ab", "abcd", "abcde", "\"\\", "é😀", "\n\t\u0001x", "\u2028ab", 12]),

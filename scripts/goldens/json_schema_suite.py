@@ -273,7 +273,9 @@ class Lorad:
                     raise Refused("unsupported", key, pointer + "/" + key)
             elif t in ("integer", "number"):
                 for key in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-                    if key in s and (abs(s[key]) >= 1e18 or (t == "number" and s[key] != math.floor(s[key]))):
+                    # DecimalBound: below 10^18, at most 18 fraction digits in the shortest spelling.
+                    if key in s and (abs(s[key]) >= 1e18 or (t == "number" and s[key] != math.floor(s[key])
+                                                             and len(repr(float(s[key])).split(".")[-1].rstrip("0")) > 18)):
                         raise Refused("unsupported", key, pointer + "/" + key)
 
     # checkExclusive: oneOf compiles only when each pair of branches is provably exclusive.
