@@ -32,11 +32,19 @@ public struct ContextFreeGrammar: Sendable, Equatable {
 
     /// Rules allowed after inlining before a grammar counts as too large (each is a DFA).
     public static let automatonLimit = 512
+    /// Rules a grammar may have, and how deep inlining may nest rules in one another: the
+    /// analyses and the inlining recurse along rule references, so a hostile chain
+    /// (`a1 ::= "x" a2`, `a2 ::= "x" a3`, ...) must not overflow a thread's stack.
+    public static let ruleLimit = 1000
+    public static let inliningDepthLimit = 200
 
     /// The automata: index 0 is the root's body, which only ever sits at the bottom of a stack;
     /// the others are the recursive rules, called from anywhere.
     public func automata(stateLimit: Int = ByteDFA.defaultStateLimit) throws(GrammarError) -> [ByteDFA] {
         let n = rules.count
+        guard n <= ContextFreeGrammar.ruleLimit else {
+            throw .tooLarge(message: "\(n) rules (at most \(ContextFreeGrammar.ruleLimit))")
+        }
         var references = [[Int]](repeating: [], count: n)
         for (i, body) in rules.enumerated() {
             var refs: [Int] = []
@@ -86,6 +94,7 @@ public struct ContextFreeGrammar: Sendable, Equatable {
         var automatonOf = [Int](repeating: -1, count: n)
         var order: [Int] = []
         var inlined = [RegexNode?](repeating: nil, count: n)
+        var inlining = 0
         func body(_ node: RegexNode) throws(GrammarError) -> RegexNode {
             switch node {
             case .empty, .set: return node
@@ -112,6 +121,11 @@ public struct ContextFreeGrammar: Sendable, Equatable {
                 }
                 // Non-recursive rules form a DAG: inline (and remember) the expansion.
                 if let done = inlined[r] { return done }
+                inlining += 1
+                defer { inlining -= 1 }
+                guard inlining <= ContextFreeGrammar.inliningDepthLimit else {
+                    throw .tooLarge(message: "rules nested more than \(ContextFreeGrammar.inliningDepthLimit) deep in one another (at '\(names[r])')")
+                }
                 let expanded = try body(rules[r])
                 inlined[r] = expanded
                 return expanded

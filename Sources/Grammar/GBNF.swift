@@ -31,6 +31,7 @@ struct GBNFParser {
     var bodies: [RegexNode?] = []
     /// Where each rule was first used, for the "never defined" message.
     var firstUse: [Int: (line: Int, column: Int)] = [:]
+    var nesting = 0
 
     init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
 
@@ -121,8 +122,12 @@ struct GBNFParser {
 
     mutating func parseSequence(nested: Bool) throws(GrammarError) -> RegexNode {
         var items: [RegexNode] = []
+        // Whether the last item is a repetition: stacking them ("a"*?{2}...) nests one tree level
+        // per quantifier, which a hostile grammar could repeat until the stack overflows.
+        var quantified = false
         while let c = peek {
             let at = i
+            let isQuantifier = c == "*" || c == "+" || c == "?" || c == "{"
             if c == "\"" {
                 i += 1
                 var literal: [RegexNode] = []
@@ -160,20 +165,30 @@ struct GBNFParser {
                 items.append(.nonterminal(id))
             } else if c == "(" {
                 i += 1
+                nesting += 1
+                // Every pass over the tree recurses once per level: bounded, as in RegexParser.
+                guard nesting <= RegexParser.nestingLimit else {
+                    let p = position(at)
+                    throw .unsupported(construct: "groups nested more than \(RegexParser.nestingLimit) deep", line: p.line,
+                                       column: p.column, hint: "move inner groups into rules of their own")
+                }
                 skipSpace(newlines: true)
                 let inner = try parseAlternates(nested: true)
                 guard peek == ")" else { throw syntax("expected ')' to close the group", at: at) }
                 i += 1
+                nesting -= 1
                 items.append(inner)
             } else if c == "." {
                 i += 1
                 items.append(.set(.all))
             } else if c == "*" || c == "+" || c == "?" {
                 guard let last = items.popLast() else { throw syntax("'\(c)' has no item before it to repeat") }
+                if quantified { throw syntax("'\(c)' repeats a repetition; group the inner part first, e.g. (\"a\"*)?") }
                 i += 1
                 items.append(.repetition(last, min: c == "+" ? 1 : 0, max: c == "?" ? 1 : nil))
             } else if c == "{" {
                 guard let last = items.popLast() else { throw syntax("'{' has no item before it to repeat") }
+                if quantified { throw syntax("'{' repeats a repetition; group the inner part first, e.g. (\"a\"*){2}") }
                 i += 1
                 skipSpace(newlines: nested)
                 var low = 0
@@ -201,6 +216,7 @@ struct GBNFParser {
             } else {
                 break
             }
+            quantified = isQuantifier
             skipSpace(newlines: nested)
         }
         return items.count == 1 ? items[0] : items.isEmpty ? .empty : .concatenation(items)

@@ -173,6 +173,8 @@ struct Compiler {
     var ruleOf: [String: Int] = [:]
     /// The rule for any JSON value (`anyValueDepth` nil).
     var anyValueRule: Int? = nil
+    /// References being compiled inside one another.
+    var referenceDepth = 0
 
     init(root: JSONValue, options: JSONSchemaOptions) {
         self.root = root
@@ -328,6 +330,13 @@ struct Compiler {
         if expanding.contains(ref) { throw .recursiveReference(ref: ref, pointer: pointer) }
         let target = try target(of: ref, pointer: pointer)
         let path = percentDecoded(String(ref.dropFirst()))
+        // Compiling a target recurses into its references: a hostile chain of $defs must not
+        // overflow a thread's stack (JSON nesting is bounded by the reader already).
+        guard referenceDepth < 64 else {
+            throw .unsupported(keyword: "$ref", pointer: pointer, hint: "references nested more than 64 deep; flatten the $defs")
+        }
+        referenceDepth += 1
+        defer { referenceDepth -= 1 }
         if grammarMode {
             let rule = rules.count
             rules.append(.empty)

@@ -10,6 +10,8 @@
 public enum RegexParser {
     /// The largest count `{m,n}` accepts; past this a DFA would be unreasonably large anyway.
     public static let repetitionLimit = 1000
+    /// How deep groups may nest.
+    public static let nestingLimit = 100
 
     public static func parse(_ pattern: String) throws(RegexError) -> RegexNode {
         var parser = State(scalars: Array(pattern.unicodeScalars))
@@ -193,6 +195,12 @@ public enum RegexParser {
                 }
             }
             depth += 1
+            // The parse, and every pass over the tree after it, recurses once per level: a bound keeps
+            // a hostile pattern ("(((((...") from overflowing a thread's stack.
+            guard depth <= RegexParser.nestingLimit else {
+                throw .unsupported(construct: "groups nested more than \(RegexParser.nestingLimit) deep", offset: open,
+                                   hint: "flatten the pattern")
+            }
             let inner = try parseAlternation()
             depth -= 1
             guard peek == ")" else {

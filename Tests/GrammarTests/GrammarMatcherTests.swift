@@ -83,6 +83,15 @@ struct GrammarMatcherTests {
         guard case .syntax(_, 1, _)? = error("root ::= \"\\q\"") else { Issue.record("unknown escape"); return }
         guard case .syntax(_, 1, _)? = error("root ::= \"a\"{3,2}") else { Issue.record("{3,2}"); return }
         guard case .unsupported? = error("root ::= <[42]>") else { Issue.record("token reference"); return }
+        // Hostile shapes that would recurse once per level in every pass: refused, not a crashed thread.
+        guard case .unsupported? = error("root ::= " + String(repeating: "(", count: 20_000) + "\"a\"" + String(repeating: ")", count: 20_000)) else {
+            Issue.record("deep groups"); return
+        }
+        guard case .syntax? = error("root ::= \"a\"" + String(repeating: "?", count: 50_000)) else { Issue.record("stacked quantifiers"); return }
+        let chain = "root ::= a0\n" + (0..<300).map { "a\($0) ::= \"x\" a\($0 + 1)" }.joined(separator: "\n") + "\na300 ::= \"y\"\n"
+        guard case .tooLarge? = error(chain) else { Issue.record("a 300-rule chain"); return }
+        let rules = "root ::= r0\n" + (0..<1000).map { "r\($0) ::= \"x\"" }.joined(separator: "\n") + "\n"
+        guard case .tooLarge? = error(rules) else { Issue.record("1,001 rules"); return }
         // Comments, continuation lines inside parentheses and after '|', counted repetition forms.
         let g = try Self.byteMatcher("# a comment\nroot ::= (\n  \"a\"{2} |   # two a\n  \"b\"{,2} \"c\"{1,}\n) \"d\"? # end\n")
         for yes in ["aa", "aad", "c", "bbcccd"] { #expect(g.matches(bytes: Array(yes.utf8)), "\(yes)") }

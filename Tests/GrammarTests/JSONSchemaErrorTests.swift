@@ -131,5 +131,20 @@ struct JSONSchemaErrorTests {
         let schema = try JSONValue.parse(##"{"$defs":{"a b%":{"const":7}},"$ref":"#/$defs/a%20b%25"}"##)
         #expect(try JSONSchemaCompiler.dfa(for: schema).matches(Array("7".utf8)))
     }
+
+    /// Hostile nesting that every pass would recurse through: refused with a typed error, on both
+    /// paths, instead of overflowing the thread's stack.
+    @Test func deepNestingIsRefused() throws {
+        var defs: [(String, JSONValue)] = []
+        for i in 0..<200 { defs.append(("d\(i)", .object([("$ref", .string("#/$defs/d\(i + 1)"))]))) }
+        defs.append(("d200", .object([("type", .string("integer"))])))
+        let chain = JSONValue.object([("$defs", .object(defs)), ("$ref", .string("#/$defs/d0"))])
+        #expect(throws: JSONSchemaError.self) { try JSONSchemaCompiler.dfa(for: chain) }
+        #expect(throws: JSONSchemaError.self) { try JSONSchemaCompiler.automata(for: chain) }
+        let pattern = String(repeating: "(", count: 5_000) + "a" + String(repeating: ")", count: 5_000)
+        #expect(throws: JSONSchemaError.self) {
+            try JSONSchemaCompiler.dfa(for: .object([("type", .string("string")), ("pattern", .string(pattern))]))
+        }
+    }
 }
 

@@ -103,4 +103,17 @@ struct RegexParserTests {
             #expect(limit == 1_000_000)  // ByteNFA.defaultNodeLimit
         }
     }
+
+    /// A pattern nested 20,000 groups deep (a hostile guided_regex) is refused at the limit instead
+    /// of overflowing the stack of the thread that compiles it.
+    @Test func deepNestingIsRefusedAtTheLimit() throws {
+        let deep = String(repeating: "(", count: 20_000) + "a" + String(repeating: ")", count: 20_000)
+        #expect(throws: RegexError.unsupported(construct: "groups nested more than \(RegexParser.nestingLimit) deep",
+                                               offset: RegexParser.nestingLimit, hint: "flatten the pattern")) {
+            try RegexParser.parse(deep)
+        }
+        let limit = String(repeating: "(", count: RegexParser.nestingLimit) + "a" + String(repeating: ")", count: RegexParser.nestingLimit)
+        #expect(try ByteDFA(pattern: limit).matches(Array("a".utf8)))
+    }
 }
+
