@@ -30,8 +30,6 @@ public struct GrammarState: Hashable, Sendable {
     public static let dead = GrammarState(stacks: [])
     /// How many parses are still possible (1 for an unambiguous grammar).
     public var parseCount: Int { stacks.count }
-    /// The deepest stack's height (how far the output has nested).
-    public var depth: Int { stacks.map(\.count).max() ?? 0 }
 }
 
 /// The automata and the stack operations on them.
@@ -224,7 +222,7 @@ public final class GrammarMatcher: Sendable {
         var parent: Int32 = -1
         /// `.set`: the set's id in the walk's Scratch; `.finishing`: the index of its return
         /// bytes in Scratch.returnPool (kept out of the level so a level is 20 bytes to copy).
-        var setID: Int32 = 0
+        var index: Int32 = 0
     }
 
     /// The slow path's state during one walk: the arena, the stack sets of set-mode levels, and
@@ -280,7 +278,7 @@ public final class GrammarMatcher: Sendable {
                 place(set, at: d, levels, matcher)
             } else {
                 levels[d].mode = .set
-                levels[d].setID = id
+                levels[d].index = id
             }
         }
 
@@ -310,7 +308,7 @@ public final class GrammarMatcher: Sendable {
                                   classBase: Int32(a << 8), parent: arena.parent[id])
             } else {
                 levels[d].mode = .set
-                levels[d].setID = intern(set, matcher)
+                levels[d].index = intern(set, matcher)
             }
         }
 
@@ -352,13 +350,12 @@ public final class GrammarMatcher: Sendable {
                 // The one stack that reads the byte, when only one does: its parent, class base and
                 // the table entry of its move. Otherwise `set` gets the slow path's result.
                 var entry: UInt32 = 0, parent = above.parent, classBase = above.classBase
-                var set: [Int32]? = nil
                 var next: Int32? = nil  // the slow path's result as a set id (-1: empty)
-                if above.mode == .single || (above.mode == .finishing && !scratch.returnPool[Int(above.setID)].contains(UInt8(byte))) {
+                if above.mode == .single || (above.mode == .finishing && !scratch.returnPool[Int(above.index)].contains(UInt8(byte))) {
                     entry = table[Int(above.row) + Int(classOf[Int(above.classBase) + byte])]
                 } else if above.mode == .set {
                     var readers = 0, reader = 0
-                    let id = Int(above.setID)
+                    let id = Int(above.index)
                     for k in scratch.rowStart[id]..<scratch.rowStart[id + 1] {
                         let r = scratch.rows[k]
                         let e = table[Int(r.row) + Int(classOf[Int(r.classBase) + byte])]
@@ -368,20 +365,14 @@ public final class GrammarMatcher: Sendable {
                         parent = scratch.rows[reader].parent
                         classBase = scratch.rows[reader].classBase
                     } else if readers > 1 {
-                        next = scratch.step(above.setID, byte, self)
+                        next = scratch.step(above.index, byte, self)
                     }
                 } else {
                     // Finishing, and the byte is one a return can read: every stack of the position.
                     let from = scratch.intern(scratch.normalized(above.parent, above.classBase, above.row, self), self)
                     next = scratch.step(from, byte, self)
                 }
-                if let next {
-                    if next < 0 {
-                        i = Int(subtreeEnd[i])
-                        continue
-                    }
-                    scratch.place(next, at: d, levels, self)
-                } else if set == nil {
+                if next == nil {
                     if entry == 0 {
                         i = Int(subtreeEnd[i])
                         continue
@@ -390,18 +381,19 @@ public final class GrammarMatcher: Sendable {
                     if entry & GrammarMatcher.flags == 0 {
                         levels[d] = Level(mode: .single, row: row, classBase: classBase, parent: parent)
                     } else if entry & GrammarMatcher.callsFlag == 0 {
-                        let bytes = above.mode == .finishing && above.parent == parent ? above.setID : scratch.returnBytes(parent, self)
-                        levels[d] = Level(mode: .finishing, row: row, classBase: classBase, parent: parent, setID: bytes)
+                        let bytes = above.mode == .finishing && above.parent == parent ? above.index : scratch.returnBytes(parent, self)
+                        levels[d] = Level(mode: .finishing, row: row, classBase: classBase, parent: parent, index: bytes)
                     } else {
-                        set = scratch.normalized(parent, classBase, row, self)
+                        let stacks = scratch.normalized(parent, classBase, row, self)
+                        next = stacks.isEmpty ? -1 : scratch.intern(stacks, self)
                     }
                 }
-                if let set {
-                    if set.isEmpty {
+                if let next {
+                    if next < 0 {
                         i = Int(subtreeEnd[i])
                         continue
                     }
-                    scratch.place(set, at: d, levels, self)
+                    scratch.place(next, at: d, levels, self)
                 }
                 let token = node & TokenTrie.tokenMask
                 words[Int(token >> 6)] |= 1 << (token & 63)

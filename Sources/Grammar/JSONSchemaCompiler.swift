@@ -248,31 +248,7 @@ struct Compiler {
         }
 
         // The types this schema admits.
-        var types: [String]
-        if let t = member(kvs, "type") {
-            let p = pointer + "/type"
-            switch t {
-            case .string(let name): types = [name]
-            case .array(let names):
-                types = []
-                for (i, n) in names.enumerated() {
-                    guard case .string(let name) = n else { throw .invalid(message: "type names must be strings", pointer: p + "/\(i)") }
-                    types.append(name)
-                }
-            default: throw .invalid(message: "type must be a string or an array of strings", pointer: p)
-            }
-            for name in types where typeKeywords[name] == nil {
-                throw .invalid(message: "unknown type '\(name)'", pointer: p)
-            }
-        } else {
-            // No type: the types whose keywords appear, or every type when none do.
-            let present = Set(constraints.map { $0.0 })
-            types = allTypes.filter { !typeKeywords[$0]!.isDisjoint(with: present) }
-            if types.isEmpty { types = allTypes }
-            // An integer keyword also admits numbers; keep the wider one only.
-            if types.contains("number") { types.removeAll { $0 == "integer" } }
-        }
-        if types.contains("number") { types.removeAll { $0 == "integer" } }
+        let types = try generatedTypes(kvs, pointer: pointer)
 
         // enum / const: the listed values that have one of the admitted types.
         var values: [JSONValue]? = nil
@@ -301,6 +277,36 @@ struct Compiler {
             }
         }
         return branches.count == 1 ? branches[0] : .alternation(branches)
+    }
+
+    /// The types lorad generates for a schema object: its `type` (a name or a list), else the types
+    /// whose keywords appear, else every type; an integer keyword also admits numbers, so
+    /// "integer" is folded into "number" when both are there.
+    func generatedTypes(_ kvs: [(String, JSONValue)], pointer: String) throws(JSONSchemaError) -> [String] {
+        var types: [String]
+        if let t = member(kvs, "type") {
+            let p = pointer + "/type"
+            switch t {
+            case .string(let name): types = [name]
+            case .array(let names):
+                types = []
+                for (i, n) in names.enumerated() {
+                    guard case .string(let name) = n else { throw .invalid(message: "type names must be strings", pointer: p + "/\(i)") }
+                    types.append(name)
+                }
+            default: throw .invalid(message: "type must be a string or an array of strings", pointer: p)
+            }
+            for name in types where typeKeywords[name] == nil {
+                throw .invalid(message: "unknown type '\(name)'", pointer: p)
+            }
+        } else {
+            // No type: the types whose keywords appear, or every type when none do.
+            let present = Set(kvs.map { $0.0 }.filter { !annotationKeywords.contains($0) })
+            types = allTypes.filter { !typeKeywords[$0]!.isDisjoint(with: present) }
+            if types.isEmpty { types = allTypes }
+        }
+        if types.contains("number") { types.removeAll { $0 == "integer" } }
+        return types
     }
 
     func hintFor(_ keyword: String) -> String {
@@ -381,12 +387,13 @@ struct Compiler {
     /// branches (JSON Schema's "exactly one"). An output of one branch must therefore be invalid
     /// under every other branch's schema, not merely outside its compiled language (an object
     /// schema allows undeclared properties that lorad never writes). lorad proves that from the
-    /// schemas, pair by pair, by one of three rules, and refuses the schema otherwise:
+    /// schemas, pair by pair, by one of four rules, and refuses the schema otherwise:
     /// - their types are disjoint (`type`, or the types of their `const`/`enum` values);
     /// - both are closed lists of values (`const`/`enum`) with no value in common;
-    /// - both require a property whose `const`/`enum` values differ (a discriminator, as
-    ///   pydantic's tagged unions have).
-    mutating func checkExclusive(_ branches: [JSONValue], pointer: String) throws(JSONSchemaError) {
+    /// - both generate only objects, and one requires a property the other forbids;
+    /// - both generate only objects and require a property whose `const`/`enum` values differ (a
+    ///   discriminator, as pydantic's tagged unions have).
+    func checkExclusive(_ branches: [JSONValue], pointer: String) throws(JSONSchemaError) {
         for i in branches.indices {
             for j in branches.indices where j > i {
                 if try !exclusive(branches[i], branches[j]) {
@@ -399,7 +406,7 @@ struct Compiler {
     }
 
     /// The schema a `$ref` chain ends at (annotation-only wrappers included), or the schema itself.
-    mutating func resolved(_ schema: JSONValue) throws(JSONSchemaError) -> JSONValue {
+    func resolved(_ schema: JSONValue) throws(JSONSchemaError) -> JSONValue {
         var current = schema
         for _ in 0..<32 {
             guard case .object(let kvs) = current, case .string(let ref)? = member(kvs, "$ref") else { return current }
@@ -428,14 +435,11 @@ struct Compiler {
         return types
     }
 
-    /// Whether lorad generates only objects for the schema: `type` object, or no type and only
-    /// object keywords (the others would add their types).
+    /// Whether lorad generates only objects for the schema (`generatedTypes`); without `type`, a
+    /// `const`/`enum` beside object keywords could be any value, so it does not count.
     func generatesOnlyObjects(_ kvs: [(String, JSONValue)]) -> Bool {
-        if let t = member(kvs, "type") { return t == .string("object") || t == .array([.string("object")]) }
-        let present = Set(kvs.map(\.0))
-        let otherTypes = Set(typeKeywords.filter { $0.key != "object" }.values.flatMap { $0 })
-        return present.isDisjoint(with: otherTypes) && !present.isDisjoint(with: typeKeywords["object"]!)
-            && member(kvs, "const") == nil && member(kvs, "enum") == nil
+        guard (try? generatedTypes(kvs, pointer: "")) == ["object"] else { return false }
+        return member(kvs, "type") != nil || (member(kvs, "const") == nil && member(kvs, "enum") == nil)
     }
 
     /// The values of `const`/`enum`, or nil when the schema is not a closed list.
@@ -445,13 +449,19 @@ struct Compiler {
         return nil
     }
 
-    mutating func exclusive(_ a: JSONValue, _ b: JSONValue) throws(JSONSchemaError) -> Bool {
+    /// Whether both schemas are closed lists of values and no value is in both.
+    func disjointValues(_ a: [(String, JSONValue)], _ b: [(String, JSONValue)]) -> Bool {
+        guard let va = closedValues(a), let vb = closedValues(b) else { return false }
+        return !va.contains { x in vb.contains { sameJSON(x, $0) } }
+    }
+
+    func exclusive(_ a: JSONValue, _ b: JSONValue) throws(JSONSchemaError) -> Bool {
         let ra = try resolved(a), rb = try resolved(b)
         if case .bool(false) = ra { return true }
         if case .bool(false) = rb { return true }
         guard case .object(let ka) = ra, case .object(let kb) = rb else { return false }
         if let ta = admittedTypes(ka), let tb = admittedTypes(kb), ta.isDisjoint(with: tb) { return true }
-        if let va = closedValues(ka), let vb = closedValues(kb), !va.contains(where: { x in vb.contains { sameJSON(x, $0) } }) { return true }
+        if disjointValues(ka, kb) { return true }
         // The rest is about objects: both branches must generate nothing else.
         guard generatesOnlyObjects(ka), generatesOnlyObjects(kb),
               let pa = member(ka, "properties").flatMap(object), let pb = member(kb, "properties").flatMap(object) else { return false }
@@ -465,8 +475,7 @@ struct Compiler {
         // A discriminator: a property both require, with closed value lists that do not meet.
         for case .string(let name) in reqA where reqB.contains(.string(name)) {
             guard let sa = member(pa, name), let sb = member(pb, name) else { continue }
-            if case .object(let xa) = try resolved(sa), case .object(let xb) = try resolved(sb),
-               let va = closedValues(xa), let vb = closedValues(xb), !va.contains(where: { x in vb.contains { sameJSON(x, $0) } }) {
+            if case .object(let xa) = try resolved(sa), case .object(let xb) = try resolved(sb), disjointValues(xa, xb) {
                 return true
             }
         }

@@ -70,17 +70,13 @@ public final class TokenConstraint: Sendable, CustomStringConvertible {
         self.endOfGeneration = endOfGeneration.sorted()
     }
 
-    public convenience init(pattern: String, lexer: RegexLexer, endOfGeneration: [Int32]) {
-        self.init(pattern: pattern, automaton: .regular(lexer), endOfGeneration: endOfGeneration)
-    }
-
     public var description: String { pattern }
 
     /// A fresh sequence's state: the start of the language.
     public func makeState() -> ConstraintState {
         switch automaton {
-        case .regular(let lexer): ConstraintState(constraint: self, position: .regular(lexer.start))
-        case .contextFree(let matcher): ConstraintState(constraint: self, position: .contextFree(matcher.start))
+        case .regular(let lexer): ConstraintState(constraint: self, position: .regular(lexer, lexer.start))
+        case .contextFree(let matcher): ConstraintState(constraint: self, position: .contextFree(matcher, matcher.start))
         }
     }
 
@@ -120,9 +116,10 @@ public struct AllowedTokens: Sendable {
 
 /// One sequence's position in its constraint.
 public struct ConstraintState: Sendable {
-    public enum Position: Sendable, Hashable {
-        case regular(LexerState)
-        case contextFree(GrammarState)
+    /// The automaton with the position in it, together, so the two can never disagree.
+    public enum Position: Sendable {
+        case regular(RegexLexer, LexerState)
+        case contextFree(GrammarMatcher, GrammarState)
     }
     public let constraint: TokenConstraint
     public private(set) var position: Position
@@ -134,28 +131,25 @@ public struct ConstraintState: Sendable {
 
     /// Whether the output so far is a whole sentence.
     public var accepts: Bool {
-        switch (constraint.automaton, position) {
-        case (.regular(let lexer), .regular(let s)): lexer.accepts(s)
-        case (.contextFree(let matcher), .contextFree(let s)): matcher.accepts(s)
-        default: false
+        switch position {
+        case .regular(let lexer, let s): lexer.accepts(s)
+        case .contextFree(let matcher, let s): matcher.accepts(s)
         }
     }
 
     /// No sentence starts with the output so far (a token was forced past the mask).
     public var isDead: Bool {
         switch position {
-        case .regular(let s): s.isDead
-        case .contextFree(let s): s.isDead
+        case .regular(_, let s): s.isDead
+        case .contextFree(_, let s): s.isDead
         }
     }
 
     /// The tokens that may continue the output (end of generation aside).
     public func mask() -> TokenMask {
-        switch (constraint.automaton, position) {
-        case (.regular(let lexer), .regular(let s)): lexer.mask(state: s)
-        case (.contextFree(let matcher), .contextFree(let s)): matcher.mask(state: s)
-        case (.regular(let lexer), _): TokenMask(count: lexer.trie.vocabularySize)
-        case (.contextFree(let matcher), _): TokenMask(count: matcher.trie.vocabularySize)
+        switch position {
+        case .regular(let lexer, let s): lexer.mask(state: s)
+        case .contextFree(let matcher, let s): matcher.mask(state: s)
         }
     }
 
@@ -170,10 +164,9 @@ public struct ConstraintState: Sendable {
 
     /// Moves past a sampled token (not an end-of-generation token: that ends the sequence).
     public mutating func advance(_ token: Int32) {
-        switch (constraint.automaton, position) {
-        case (.regular(let lexer), .regular(let s)): position = .regular(lexer.advance(s, token: Int(token)))
-        case (.contextFree(let matcher), .contextFree(let s)): position = .contextFree(matcher.advance(s, token: Int(token)))
-        default: break
+        switch position {
+        case .regular(let lexer, let s): position = .regular(lexer, lexer.advance(s, token: Int(token)))
+        case .contextFree(let matcher, let s): position = .contextFree(matcher, matcher.advance(s, token: Int(token)))
         }
     }
 }
