@@ -29,8 +29,9 @@ struct GBNFParser {
     var names: [String] = []
     var index: [String: Int] = [:]
     var bodies: [RegexNode?] = []
-    /// Where each rule was first used, for the "never defined" message.
-    var firstUse: [Int: (line: Int, column: Int)] = [:]
+    /// Where each rule was first used (a scalar offset: `position` counts lines only when an
+    /// error needs them, since counting per reference made a large grammar quadratic).
+    var firstUse: [Int: Int] = [:]
     var nesting = 0
 
     init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
@@ -50,8 +51,12 @@ struct GBNFParser {
         return .syntax(message: message, line: p.line, column: p.column)
     }
 
-    mutating func ruleID(_ name: String) -> Int {
+    mutating func ruleID(_ name: String) throws(GrammarError) -> Int {
         if let id = index[name] { return id }
+        // Refused here rather than after parsing a grammar of a million rule names.
+        guard names.count < ContextFreeGrammar.ruleLimit else {
+            throw .tooLarge(message: "more than \(ContextFreeGrammar.ruleLimit) rules")
+        }
         index[name] = names.count
         names.append(name)
         bodies.append(nil)
@@ -95,7 +100,7 @@ struct GBNFParser {
             }
             i += 3
             skipSpace(newlines: true)
-            let id = ruleID(name)
+            let id = try ruleID(name)
             if bodies[id] != nil {
                 let p = position(at)
                 throw .duplicateRule(name: name, line: p.line, column: p.column)
@@ -160,8 +165,8 @@ struct GBNFParser {
                 items.append(.set(negated ? set.inverted() : set))
             } else if GBNFParser.isWordChar(c) {
                 let name = try parseName()
-                let id = ruleID(name)
-                if firstUse[id] == nil { firstUse[id] = position(at) }
+                let id = try ruleID(name)
+                if firstUse[id] == nil { firstUse[id] = at }
                 items.append(.nonterminal(id))
             } else if c == "(" {
                 i += 1
@@ -268,7 +273,7 @@ struct GBNFParser {
 
     func grammar(root: String) throws(GrammarError) -> ContextFreeGrammar {
         for (id, body) in bodies.enumerated() where body == nil && names[id] != root {
-            let p = firstUse[id] ?? (0, 0)
+            let p = firstUse[id].map(position) ?? (line: 0, column: 0)
             throw .undefinedRule(name: names[id], line: p.line, column: p.column)
         }
         guard let rootID = index[root], bodies[rootID] != nil else { throw .missingRoot(name: root) }
