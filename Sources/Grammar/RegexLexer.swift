@@ -4,7 +4,8 @@
 // the same whoever reaches it: masks are computed once per state and kept (a pattern has at most
 // `ByteDFA.defaultStateLimit` states, each mask vocabularySize/8 bytes: 6 KiB for SmolLM2).
 //
-// Used by Sampling's TokenConstraint (regex constraints); the GBNF and JSON Schema layers (issue 20) will build on it.
+// Used by Sampling's TokenConstraint for every regular constraint: patterns, and schemas or grammars whose
+// automata are one DFA without calls (GrammarMatcher runs the rest).
 
 import Synchronization
 
