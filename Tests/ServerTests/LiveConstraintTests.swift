@@ -138,8 +138,9 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
         #expect(try d.post("/v1/chat/completions", chatBody(model: "base", "hi", maxTokens: 2)).status == 200)
     }
 
-    /// Outputs under JSON Schemas, greedy and sampled, on both endpoints, on the base and two
-    /// tenants' adapters, with several prompts, checked by Python's jsonschema (an independent validator: scripts/tests/json_schema_validate.py).
+    /// Outputs under JSON Schemas (lorad's customer-service ones, a recursive one and a sample of the
+    /// JSON Schema Test Suite), greedy and sampled, on both endpoints, on the base and two tenants'
+    /// adapters, with several prompts, checked by Python's jsonschema (an independent validator: scripts/tests/json_schema_validate.py).
     @Test func jsonSchemaOutputsValidate() throws {
         guard let python = ProcessInfo.processInfo.environment["LORAD_TEST_PYTHON"], !python.isEmpty else {
             Issue.record("LORAD_TEST_PYTHON is not set: run `make test` (scripts/test-venv makes the environment)")
@@ -210,6 +211,29 @@ private func wholeMatch(_ pattern: String, _ text: String) throws -> Bool {
             #expect(outputs.count >= 2, "too few outputs finished under \(schema.serialized())")
             for (text, verdict) in zip(outputs, try validate(python: python, schema: schema, outputs: outputs)) {
                 #expect(verdict.ok, "\(text): \(verdict.error)")
+            }
+        }
+        // A sample of the public JSON Schema Test Suite (the fixture of scripts/goldens/json_schema_suite.py):
+        // escaped property names, anyOf of objects, a recursive root reference, nested arrays, a
+        // percent-encoded reference. Greedy and sampled, under the base and an adapter; what finishes
+        // must validate (the recursive one may run out of tokens, a prefix not checked here).
+        let suiteURL = repository.appendingPathComponent("Tests/GrammarTests/Fixtures/json_schema_suite.json")
+        let suite = try JSONValue.parse(Array(try Data(contentsOf: suiteURL)))
+        let picked = ["properties.json#3", "anyOf.json#5", "ref.json#0", "items.json#4", "ref.json#12"]
+        for name in picked {
+            let group = try #require(suite["groups"]?.arrayValue?.first { $0["name"]?.stringValue?.hasPrefix(name + ":") == true }, "\(name)")
+            let schema = try #require(group["schema"])
+            var outputs: [String] = []
+            for (model, temperature, seed) in [("base", 0, 0), ("spokeshed", 1, 5)] {
+                let r = try d.post("/v1/chat/completions", .object([
+                    ("model", .string(model)), ("messages", .array([.object([("role", .string("user")), ("content", .string(prompts[seed % prompts.count]))])])),
+                    ("max_tokens", .int(200)), ("temperature", .int(temperature)), ("seed", .int(seed)), ("guided_json", schema)]))
+                #expect(r.status == 200, "\(name): \(r.text)")
+                if r.json?["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue == "stop", let text = chatContent(r) { outputs.append(text) }
+            }
+            #expect(!outputs.isEmpty || name == "ref.json#0", "\(name): no output finished")
+            for (text, verdict) in zip(outputs, try validate(python: python, schema: schema, outputs: outputs)) {
+                #expect(verdict.ok, "\(name): \(text): \(verdict.error)")
             }
         }
         // json_object: a JSON object.
